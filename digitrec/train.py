@@ -1,0 +1,279 @@
+"""Training: a tf.data pipeline, augmentation on the graph, a one-cycle schedule,
+callbacks for progress and stopping, and an atomic save with the model card.
+
+One readable function, :func:`train`, with every knob in :class:`TrainConfig`. The CLI,
+the Train page and the tests all call it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from digitrec import data as data_mod
+from digitrec.model import PRESETS, build_model, describe
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run. ``None`` means: the preset's value."""
+
+    preset: str = "best"
+    epochs: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    augment: bool | None = None
+    label_smoothing: float | None = None
+    seed: int = 1
+    limit: int | None = None  # train on the first N training images only (tests, demos)
+    validation: int = 0  # hold out N training images to report validation curves
+    eval_every: int = 100  # batches between live validation points (when validation > 0)
+    data: str | None = None
+    out: str = "models/digitrec.keras"
+    command: str = ""
+
+    def resolved(self) -> "TrainConfig":
+        """The config with every ``None`` filled from the preset."""
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        p = PRESETS[self.preset]
+        pick = lambda mine, theirs: theirs if mine is None else mine  # noqa: E731
+        return replace(
+            self,
+            epochs=pick(self.epochs, p.epochs),
+            batch_size=pick(self.batch_size, p.batch_size),
+            learning_rate=pick(self.learning_rate, p.learning_rate),
+            augment=pick(self.augment, p.augment),
+            label_smoothing=pick(self.label_smoothing, p.label_smoothing),
+        )
+
+
+# --- Augmentation -----------------------------------------------------------------------
+# Users' digits are rotated, scaled, shifted, thicker or thinner and blurrier than MNIST's;
+# showing the network such variants is the cheapest way to make it robust to them.
+# Everything runs on whole batches inside the tf.data graph.
+
+def make_augmenter(seed: int) -> keras.Sequential:
+    return keras.Sequential(
+        [
+            keras.layers.RandomRotation(12 / 360, fill_mode="constant", seed=seed),
+            keras.layers.RandomZoom((-0.15, 0.15), fill_mode="constant", seed=seed + 1),
+            keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed + 2),
+        ],
+        name="augment",
+    )
+
+
+def vary_strokes(images: tf.Tensor, seed: int) -> tf.Tensor:
+    """Per image: thicken (grey dilation), blur, thin (grey erosion) or keep the strokes."""
+    n = tf.shape(images)[0]
+    choice = tf.random.stateless_uniform([n, 1, 1, 1], seed=[seed, 7])
+    thick = tf.nn.max_pool2d(images, 2, 1, "SAME")
+    thin = -tf.nn.max_pool2d(-images, 2, 1, "SAME")
+    kernel = tf.constant([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]])[:, :, None, None] / 16.0
+    blurred = tf.nn.conv2d(images, kernel, 1, "SAME")
+    out = tf.where(choice < 0.15, thick, images)
+    out = tf.where((choice >= 0.15) & (choice < 0.3), blurred, out)
+    return tf.where(choice > 0.9, tf.maximum(thin, 0.5 * images), out)
+
+
+def make_dataset(x, y, batch_size, *, shuffle=False, augment=False, seed=1, repeat=False):
+    """uint8 images (N, 28, 28) -> batches of float32 (B, 28, 28, 1) in [0, 1], one-hot labels."""
+    ds = tf.data.Dataset.from_tensor_slices((x, np.eye(10, dtype="float32")[y]))
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    ds = ds.map(lambda a, b: (tf.cast(a, tf.float32)[..., None] / 255.0, b),
+                num_parallel_calls=tf.data.AUTOTUNE)
+    if augment:
+        augmenter = make_augmenter(seed)
+        counter = tf.Variable(0, dtype=tf.int32, trainable=False)
+
+        def _aug(a, b):
+            a = augmenter(a, training=True)
+            return vary_strokes(a, seed + counter.assign_add(1)), b
+
+        ds = ds.map(_aug, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+# --- Progress and stopping --------------------------------------------------------------
+
+@dataclass
+class Progress:
+    """Shared between a training thread and whoever watches it (CLI, Train page)."""
+
+    total_steps: int = 0
+    step: int = 0
+    epoch: int = 0
+    started: float = field(default_factory=time.time)
+    points: list = field(default_factory=list)  # dicts: step, epoch, loss, accuracy[, val_*]
+    stop: threading.Event = field(default_factory=threading.Event)
+    done: bool = False
+    stopped: bool = False
+    error: str | None = None
+    result: "TrainResult | None" = None
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.total_steps if self.total_steps else 0.0
+
+    def seconds_left(self) -> float | None:
+        if not self.step:
+            return None
+        elapsed = time.time() - self.started
+        return elapsed * (self.total_steps - self.step) / self.step
+
+
+class ProgressCallback(keras.callbacks.Callback):
+    """Records running metrics every ``every`` batches, and stops when asked to."""
+
+    def __init__(self, progress: Progress, every: int, val_data=None):
+        super().__init__()
+        self.progress, self.every, self.val_data = progress, max(1, every), val_data
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        p = self.progress
+        p.step += 1
+        p.epoch = self.epoch
+        if p.step % self.every == 0 or p.step == p.total_steps:
+            point = {"step": p.step, "epoch": self.epoch + (batch + 1) / max(1, self.params["steps"] or 1)}
+            point.update({k: float(v) for k, v in (logs or {}).items() if k in ("loss", "accuracy")})
+            if self.val_data is not None:
+                x, y = self.val_data
+                probs = self.model(x, training=False)
+                point["val_loss"] = float(keras.losses.sparse_categorical_crossentropy(y, probs).numpy().mean())
+                point["val_accuracy"] = float((np.argmax(probs, 1) == y).mean())
+            p.points.append(point)
+        if p.stop.is_set():
+            p.stopped = True
+            self.model.stop_training = True
+
+
+# --- Saving -----------------------------------------------------------------------------
+
+def card_path(model_path: str | os.PathLike) -> Path:
+    """The model card sits beside the weights: models/x.keras -> models/x.json."""
+    return Path(model_path).with_suffix(".json")
+
+
+def save_atomic(model: keras.Model, path: str | os.PathLike, card: dict) -> Path:
+    """Write model and card to temporary files in the target directory, then rename.
+
+    A reader never sees a half-written file, and a failed save leaves the old model.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_model = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
+    os.close(fd)
+    tmp_card = Path(tmp_model).with_suffix(".json.tmp")
+    try:
+        model.save(tmp_model)
+        tmp_card.write_text(json.dumps(card, indent=2) + "\n")
+        os.replace(tmp_model, path)
+        os.replace(tmp_card, card_path(path))
+    finally:
+        for leftover in (tmp_model, tmp_card):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
+    return path
+
+
+# --- Training ---------------------------------------------------------------------------
+
+@dataclass
+class TrainResult:
+    model: keras.Model
+    card: dict
+    history: list  # Progress.points
+    path: Path | None
+
+
+def train(config: TrainConfig, progress: Progress | None = None, mnist=None,
+          verbose: int = 0, save: bool = True) -> TrainResult:
+    """Train a model as ``config`` says, evaluate it on the test set, save it with its card."""
+    cfg = config.resolved()
+    progress = progress or Progress()
+    start = time.time()
+    keras.utils.set_random_seed(cfg.seed)
+    mnist = mnist or data_mod.load_mnist(cfg.data)
+
+    x, y = mnist.x_train, mnist.y_train
+    if cfg.limit:
+        x, y = x[: cfg.limit], y[: cfg.limit]
+    val_data = None
+    if cfg.validation:
+        rng = np.random.default_rng(cfg.seed)
+        order = rng.permutation(len(x))
+        val_idx, train_idx = order[: cfg.validation], order[cfg.validation:]
+        val_data = (x[val_idx].astype("float32")[..., None] / 255.0, y[val_idx].astype("int64"))
+        x, y = x[train_idx], y[train_idx]
+
+    train_ds = make_dataset(x, y, cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed)
+    steps_per_epoch = int(np.ceil(len(x) / cfg.batch_size))
+    total = steps_per_epoch * cfg.epochs
+    progress.total_steps, progress.started = total, time.time()
+
+    model = build_model(cfg.preset)
+    if PRESETS[cfg.preset].schedule == "onecycle":
+        warmup = max(1, int(0.25 * total))
+        lr = keras.optimizers.schedules.CosineDecay(
+            cfg.learning_rate / 20, decay_steps=total - warmup, alpha=0.01,
+            warmup_target=cfg.learning_rate, warmup_steps=warmup,
+        )
+    else:
+        lr = cfg.learning_rate
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+        metrics=["accuracy"],
+    )
+    every = cfg.eval_every if val_data is not None else min(cfg.eval_every, 50)
+    model.fit(
+        train_ds, epochs=cfg.epochs, verbose=verbose,
+        callbacks=[ProgressCallback(progress, every, val_data)],
+    )
+    train_seconds = time.time() - start
+
+    test_ds = make_dataset(mnist.x_test, mnist.y_test, 1000)
+    probs = model.predict(test_ds, verbose=0)
+    test_loss = float(keras.losses.sparse_categorical_crossentropy(mnist.y_test, probs).numpy().mean())
+    test_acc = float((probs.argmax(1) == mnist.y_test).mean())
+
+    card = {
+        "format": "digitrec-model-card/1",
+        "preset": cfg.preset,
+        "options": {k: v for k, v in asdict(cfg).items() if k not in ("command", "out", "data")},
+        "architecture": describe(model),
+        "epochs_completed": round(progress.step / steps_per_epoch, 3),
+        "stopped_early": progress.stopped,
+        "train_images": int(len(x)),
+        "train_seconds": round(train_seconds, 1),
+        "test": {"accuracy": round(test_acc, 5), "loss": round(test_loss, 5), "n": int(len(mnist.y_test))},
+        "data_sha256": mnist.checksums,
+        "command": cfg.command,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                    "python": sys.version.split()[0], "tensorflow": tf.__version__,
+                    "keras": keras.__version__},
+    }
+    path = save_atomic(model, cfg.out, card) if save else None
+    result = TrainResult(model=model, card=card, history=progress.points, path=path)
+    progress.result, progress.done = result, True
+    return result
