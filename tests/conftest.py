@@ -1,0 +1,45 @@
+"""Shared fixtures: real MNIST from $DIGITREC_DATA, the shipped recognizer, digit images."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mnist"
+
+
+def data_dir() -> Path | None:
+    chosen = os.environ.get("DIGITREC_DATA") or (DEFAULT_DATA if DEFAULT_DATA.is_dir() else None)
+    return Path(chosen) if chosen else None
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    from digitrec.data import load_mnist
+
+    directory = data_dir()
+    if directory is None:
+        pytest.skip("MNIST not available: set DIGITREC_DATA")
+    return load_mnist(directory)
+
+
+@pytest.fixture(scope="session")
+def recognizer():
+    from digitrec.predict import Recognizer
+
+    return Recognizer.load()
+
+
+def paper_digit(mnist_digit: np.ndarray, size: int = 200, canvas=(300, 400), ink: int = 30,
+                paper: int = 235) -> np.ndarray:
+    """An MNIST digit enlarged and drawn dark on light paper, off-centre on a bigger page."""
+    big = cv2.resize(mnist_digit, (size, size), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
+    page = np.full(canvas, paper, np.float32)
+    y, x = (canvas[0] - size) // 3, (canvas[1] - size) // 4
+    region = page[y: y + size, x: x + size]
+    page[y: y + size, x: x + size] = region * (1 - big) + ink * big
+    return page.clip(0, 255).astype(np.uint8)
