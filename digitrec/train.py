@@ -185,6 +185,7 @@ def save_atomic(model: keras.Model, path: str | os.PathLike, card: dict) -> Path
     tmp_card = Path(tmp_model).with_suffix(".json.tmp")
     try:
         model.save(tmp_model)
+        os.chmod(tmp_model, 0o644)  # mkstemp makes it private; a model is for every reader
         tmp_card.write_text(json.dumps(card, indent=2) + "\n")
         os.replace(tmp_model, path)
         os.replace(tmp_card, card_path(path))
