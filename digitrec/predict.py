@@ -2,13 +2,19 @@
 preprocessing path (:mod:`digitrec.preprocess`).
 
 The CLI and tests make their own :class:`Recognizer`; the Streamlit app caches one with
-``st.cache_resource``. Inference goes through a traced ``tf.function`` rather than
-``model.predict``, whose per-call overhead dominates for one small image.
+``st.cache_resource``. Inference never goes through ``model.predict``, whose per-call
+overhead dominates for one small image: single digits run in a TFLite interpreter,
+large batches in a traced ``tf.function`` (see :class:`Recognizer`;
+``benchmarks/inference.py`` measures every path).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import tempfile
+import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +28,8 @@ import tensorflow as tf  # noqa: E402
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 SHIPPED_MODEL = MODELS_DIR / "digitrec.keras"
+LITE_CACHE = Path.home() / ".cache" / "digitrec" / "tflite"
+NUM_CLASSES = 10
 LOW_CONFIDENCE = 0.6  # below this a reading is shown, but marked as unsure
 
 
@@ -70,32 +78,186 @@ class Number:
         return out
 
 
-class Recognizer:
-    """A loaded model and its card, with fast prediction."""
+class _LiteRunner:
+    """A TFLite (LiteRT) interpreter at batch 1: about a tenth of a millisecond per digit,
+    where a traced TensorFlow call costs about a millisecond of dispatch overhead.
 
-    def __init__(self, model: keras.Model, path: Path | None = None, card: dict | None = None):
+    Not thread-safe on its own (one interpreter, one input buffer): calls take a lock.
+    """
+
+    def __init__(self, flatbuffer: bytes, threads: int = 1):
+        with warnings.catch_warnings():  # tf.lite.Interpreter warns that it moves to LiteRT
+            warnings.simplefilter("ignore")
+            self.interpreter = _interpreter_class()(model_content=flatbuffer, num_threads=threads)
+        self.interpreter.allocate_tensors()
+        self._in = self.interpreter.get_input_details()[0]["index"]
+        self._out = self.interpreter.get_output_details()[0]["index"]
+        self._lock = threading.Lock()
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """(N, 28, 28, 1) float32 -> (N, 10), one image at a time."""
+        out = np.empty((len(x), NUM_CLASSES), np.float32)
+        with self._lock:
+            for i in range(len(x)):
+                self.interpreter.set_tensor(self._in, x[i: i + 1])
+                self.interpreter.invoke()
+                out[i] = self.interpreter.get_tensor(self._out)[0]
+        return out
+
+
+def _interpreter_class():
+    try:  # the maintained package, when installed
+        from ai_edge_litert.interpreter import Interpreter
+        return Interpreter
+    except ImportError:
+        return tf.lite.Interpreter
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def lite_cache_candidates(path: Path, digest: str) -> list[Path]:
+    """Where a converted model may live: beside the .keras file, else in the user cache."""
+    tag = f"{digest[:16]}-tf{tf.__version__}"
+    return [path.with_name(f".{path.stem}.{tag}.tflite"), LITE_CACHE / f"{path.stem}.{tag}.tflite"]
+
+
+def convert_to_lite(forward, model: keras.Model) -> bytes:
+    """The traced forward function as a float32 TFLite flatbuffer (a few seconds)."""
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [forward.get_concrete_function()], model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return converter.convert()
+
+
+class Recognizer:
+    """A loaded model and its card, with fast prediction.
+
+    Two inference paths, both giving the Keras model's probabilities (tests check it):
+
+    * small batches (one canvas digit, the few digits of a number) go through a TFLite
+      interpreter, converted from the model once and cached beside the ``.keras`` file
+      (or in ``~/.cache/digitrec``); until it is ready, and where TFLite is unavailable,
+      they take the traced path;
+    * larger batches go through a traced ``tf.function`` in chunks, which keeps both
+      cores busy and beats the interpreter on throughput.
+
+    ``runtime``: ``"auto"`` (the above, converting in a background thread when there is no
+    cached file), ``"lite"`` (convert now, fail if TFLite fails) or ``"tf"`` (traced only).
+    """
+
+    SMALL_BATCH = 8  # up to this many images go through the interpreter
+    CHUNK = 1024  # the traced path runs large batches in chunks of this many
+
+    def __init__(self, model: keras.Model, path: Path | None = None, card: dict | None = None,
+                 runtime: str = "auto"):
+        if runtime not in ("auto", "lite", "tf"):
+            raise ValueError(f"runtime must be 'auto', 'lite' or 'tf', not {runtime!r}")
         self.model, self.path, self.card = model, path, card or {}
         self._forward = tf.function(
             lambda x: model(x, training=False),
             input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
             reduce_retracing=True,
         )
+        self._lite: _LiteRunner | None = None
+        self.lite_error: str | None = None
         self.probabilities(np.zeros((1, 28, 28), np.float32))  # trace once, now
+        if runtime == "lite":
+            self._setup_lite(strict=True)
+        elif runtime == "auto":
+            cached = self._cached_lite()
+            if cached is not None:
+                self._start_lite(cached)
+            else:
+                self._lite_thread = threading.Thread(target=self._setup_lite, daemon=True,
+                                                     name="digitrec-tflite")
+                self._lite_thread.start()
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None) -> "Recognizer":
+    def load(cls, path: str | os.PathLike | None = None, runtime: str = "auto") -> "Recognizer":
         path = Path(path) if path else SHIPPED_MODEL
         if not path.exists():
             raise FileNotFoundError(f"model file {path} not found")
         model = keras.models.load_model(path, compile=False, safe_mode=True)
         card_file = path.with_suffix(".json")
         card = json.loads(card_file.read_text()) if card_file.exists() else {}
-        return cls(model, path, card)
+        return cls(model, path, card, runtime=runtime)
+
+    # --- the TFLite path ---------------------------------------------------------------
+
+    @property
+    def runtime(self) -> str:
+        """Which path small batches take now: "tflite" or "tf.function"."""
+        return "tflite" if self._lite is not None else "tf.function"
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until a background conversion is done; True when TFLite is in use."""
+        thread = getattr(self, "_lite_thread", None)
+        if thread is not None:
+            thread.join(timeout)
+        return self._lite is not None
+
+    def _cached_lite(self) -> bytes | None:
+        if self.path is None or not Path(self.path).exists():
+            return None
+        try:
+            self._digest = _file_sha256(Path(self.path))
+            for candidate in lite_cache_candidates(Path(self.path), self._digest):
+                if candidate.exists():
+                    return candidate.read_bytes()
+        except OSError:
+            pass
+        return None
+
+    def _start_lite(self, flatbuffer: bytes) -> None:
+        runner = _LiteRunner(flatbuffer)
+        probe = np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)
+        expected = self._forward(tf.constant(probe)).numpy()
+        if not np.allclose(runner(probe), expected, atol=1e-4):  # never serve a wrong model
+            raise RuntimeError("the TFLite model disagrees with the Keras model")
+        self._lite = runner
+
+    def _setup_lite(self, strict: bool = False) -> None:
+        try:
+            flatbuffer = self._cached_lite()
+            if flatbuffer is None:
+                flatbuffer = convert_to_lite(self._forward, self.model)
+                self._store_lite(flatbuffer)
+            self._start_lite(flatbuffer)
+        except Exception as exc:  # TFLite is an optimization: fall back to the traced path
+            self.lite_error = f"{type(exc).__name__}: {exc}"
+            if strict:
+                raise
+
+    def _store_lite(self, flatbuffer: bytes) -> None:
+        if self.path is None or not hasattr(self, "_digest"):
+            return
+        for candidate in lite_cache_candidates(Path(self.path), self._digest):
+            try:
+                candidate.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=candidate.name, dir=candidate.parent)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(flatbuffer)
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, candidate)
+                return
+            except OSError:
+                continue
+
+    # --- prediction --------------------------------------------------------------------
 
     def probabilities(self, x28: np.ndarray) -> np.ndarray:
         """(N, 28, 28) float32 in [0, 1] -> (N, 10) probabilities."""
-        x = np.asarray(x28, np.float32).reshape(-1, 28, 28, 1)
-        return self._forward(tf.constant(x)).numpy()
+        x = np.ascontiguousarray(x28, np.float32).reshape(-1, 28, 28, 1)
+        lite = self._lite
+        if lite is not None and len(x) <= self.SMALL_BATCH:
+            return lite(x)
+        if len(x) <= self.CHUNK:
+            return self._forward(tf.constant(x)).numpy()
+        return np.concatenate([self._forward(tf.constant(x[i: i + self.CHUNK])).numpy()
+                               for i in range(0, len(x), self.CHUNK)])
 
     def predict(self, image: np.ndarray) -> Prediction:
         """One digit in a user's image (any size, polarity, colour)."""
