@@ -123,13 +123,26 @@ def lite_cache_candidates(path: Path, digest: str) -> list[Path]:
     return [path.with_name(f".{path.stem}.{tag}.tflite"), LITE_CACHE / f"{path.stem}.{tag}.tflite"]
 
 
-def convert_to_lite(forward, model: keras.Model) -> bytes:
-    """The traced forward function as a float32 TFLite flatbuffer (a few seconds)."""
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [forward.get_concrete_function()], model)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return converter.convert()
+def convert_to_lite(forward, model: keras.Model | None = None) -> bytes:
+    """The traced forward function as a float32 TFLite flatbuffer (seconds; cached by callers).
+
+    Uses the converter's path that freezes the variables into constants: given the model as
+    ``trackable_obj`` (TF 2.21), the converted model reads uninitialized batch-normalization
+    variables and returns NaN. :class:`Recognizer` checks every flatbuffer against the Keras
+    model before using it, so a converter change cannot go unnoticed.
+    """
+    import logging
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([forward.get_concrete_function()])
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)  # "provide trackable_obj": see above
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return converter.convert()
+    finally:
+        absl_logger.setLevel(level)
 
 
 class Recognizer:
@@ -169,8 +182,11 @@ class Recognizer:
         elif runtime == "auto":
             cached = self._cached_lite()
             if cached is not None:
-                self._start_lite(cached)
-            else:
+                try:
+                    self._start_lite(cached)
+                except Exception:  # a stale or broken cache: convert afresh
+                    cached = None
+            if cached is None:
                 self._lite_thread = threading.Thread(target=self._setup_lite, daemon=True,
                                                      name="digitrec-tflite")
                 self._lite_thread.start()
@@ -221,11 +237,15 @@ class Recognizer:
 
     def _setup_lite(self, strict: bool = False) -> None:
         try:
-            flatbuffer = self._cached_lite()
-            if flatbuffer is None:
-                flatbuffer = convert_to_lite(self._forward, self.model)
-                self._store_lite(flatbuffer)
-            self._start_lite(flatbuffer)
+            flatbuffer = self._cached_lite() if strict else None
+            if flatbuffer is not None:
+                try:
+                    return self._start_lite(flatbuffer)
+                except RuntimeError:
+                    pass
+            flatbuffer = convert_to_lite(self._forward, self.model)
+            self._start_lite(flatbuffer)  # checked against the Keras model before caching
+            self._store_lite(flatbuffer)
         except Exception as exc:  # TFLite is an optimization: fall back to the traced path
             self.lite_error = f"{type(exc).__name__}: {exc}"
             if strict:
