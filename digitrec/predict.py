@@ -3,9 +3,9 @@ preprocessing path (:mod:`digitrec.preprocess`).
 
 The CLI and tests make their own :class:`Recognizer`; the Streamlit app caches one with
 ``st.cache_resource``. Inference never goes through ``model.predict``, whose per-call
-overhead dominates for one small image: single digits run in a TFLite interpreter,
-large batches in a traced ``tf.function`` (see :class:`Recognizer`;
-``benchmarks/inference.py`` measures every path).
+overhead dominates for one small image: it runs in TFLite interpreters, with a traced
+``tf.function`` as the fallback (see :class:`Recognizer`; ``benchmarks/inference.py``
+measures every path).
 """
 from __future__ import annotations
 
@@ -79,29 +79,56 @@ class Number:
 
 
 class _LiteRunner:
-    """A TFLite (LiteRT) interpreter at batch 1: about a tenth of a millisecond per digit,
-    where a traced TensorFlow call costs about a millisecond of dispatch overhead.
+    """TFLite (LiteRT) interpreters for the model: one at batch 1 on one thread (about
+    0.1 ms a digit, where a traced TensorFlow call costs about a millisecond of dispatch),
+    one at batch :attr:`BATCH` on every core for throughput (XNNPACK beats TensorFlow's
+    own kernels on this small network at any batch size; ``benchmarks/inference.py``).
 
-    Not thread-safe on its own (one interpreter, one input buffer): calls take a lock.
+    Interpreters are not thread-safe (one input buffer each): calls take a lock.
     """
 
-    def __init__(self, flatbuffer: bytes, threads: int = 1):
-        with warnings.catch_warnings():  # tf.lite.Interpreter warns that it moves to LiteRT
-            warnings.simplefilter("ignore")
-            self.interpreter = _interpreter_class()(model_content=flatbuffer, num_threads=threads)
-        self.interpreter.allocate_tensors()
-        self._in = self.interpreter.get_input_details()[0]["index"]
-        self._out = self.interpreter.get_output_details()[0]["index"]
+    BATCH = 64
+
+    def __init__(self, flatbuffer: bytes, threads: int | None = None):
+        if threads is None:
+            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        self._one = self._interpreter(flatbuffer, 1, 1)
+        self._many = self._interpreter(flatbuffer, self.BATCH, max(1, min(int(threads or 1), 8)))
         self._lock = threading.Lock()
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """(N, 28, 28, 1) float32 -> (N, 10), one image at a time."""
+    @staticmethod
+    def _interpreter(flatbuffer: bytes, batch: int, threads: int):
+        with warnings.catch_warnings():  # tf.lite.Interpreter warns that it moves to LiteRT
+            warnings.simplefilter("ignore")
+            interpreter = _interpreter_class()(model_content=flatbuffer, num_threads=threads)
+        index = interpreter.get_input_details()[0]["index"]
+        if batch != 1:
+            interpreter.resize_tensor_input(index, [batch, 28, 28, 1], strict=False)
+        interpreter.allocate_tensors()
+        return interpreter, index, interpreter.get_output_details()[0]["index"]
+
+    def __call__(self, x: np.ndarray, small: int = 8) -> np.ndarray:
+        """(N, 28, 28, 1) float32 -> (N, 10): up to ``small`` images one at a time, more
+        in batches of :attr:`BATCH` (the last one padded)."""
         out = np.empty((len(x), NUM_CLASSES), np.float32)
         with self._lock:
-            for i in range(len(x)):
-                self.interpreter.set_tensor(self._in, x[i: i + 1])
-                self.interpreter.invoke()
-                out[i] = self.interpreter.get_tensor(self._out)[0]
+            if len(x) <= small:
+                interpreter, inp, res = self._one
+                for i in range(len(x)):
+                    interpreter.set_tensor(inp, x[i: i + 1])
+                    interpreter.invoke()
+                    out[i] = interpreter.get_tensor(res)[0]
+                return out
+            interpreter, inp, res = self._many
+            pad = np.zeros((self.BATCH, 28, 28, 1), np.float32)
+            for i in range(0, len(x), self.BATCH):
+                chunk = x[i: i + self.BATCH]
+                if len(chunk) < self.BATCH:
+                    pad[: len(chunk)] = chunk
+                    chunk = pad
+                interpreter.set_tensor(inp, chunk)
+                interpreter.invoke()
+                out[i: i + self.BATCH] = interpreter.get_tensor(res)[: len(x) - i]
         return out
 
 
@@ -133,11 +160,11 @@ def convert_to_lite(forward, model: keras.Model | None = None) -> bytes:
     """
     import logging
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([forward.get_concrete_function()])
     absl_logger = logging.getLogger("absl")
     level = absl_logger.level
     absl_logger.setLevel(logging.ERROR)  # "provide trackable_obj": see above
     try:
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([forward.get_concrete_function()])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return converter.convert()
@@ -148,20 +175,18 @@ def convert_to_lite(forward, model: keras.Model | None = None) -> bytes:
 class Recognizer:
     """A loaded model and its card, with fast prediction.
 
-    Two inference paths, both giving the Keras model's probabilities (tests check it):
-
-    * small batches (one canvas digit, the few digits of a number) go through a TFLite
-      interpreter, converted from the model once and cached beside the ``.keras`` file
-      (or in ``~/.cache/digitrec``); until it is ready, and where TFLite is unavailable,
-      they take the traced path;
-    * larger batches go through a traced ``tf.function`` in chunks, which keeps both
-      cores busy and beats the interpreter on throughput.
+    Inference runs in TFLite (LiteRT) interpreters converted from the model once and cached
+    beside the ``.keras`` file (or in ``~/.cache/digitrec``), and checked against the Keras
+    model before use: up to :attr:`SMALL_BATCH` images (one canvas digit, the digits of a
+    number) one at a time on one thread, larger batches in batches of 64 on every core.
+    Until the interpreters are ready, and wherever TFLite is unavailable, a traced
+    ``tf.function`` (in chunks of :attr:`CHUNK`) gives the same probabilities.
 
     ``runtime``: ``"auto"`` (the above, converting in a background thread when there is no
     cached file), ``"lite"`` (convert now, fail if TFLite fails) or ``"tf"`` (traced only).
     """
 
-    SMALL_BATCH = 8  # up to this many images go through the interpreter
+    SMALL_BATCH = 8  # up to this many images go through the batch-1 interpreter
     CHUNK = 1024  # the traced path runs large batches in chunks of this many
 
     def __init__(self, model: keras.Model, path: Path | None = None, card: dict | None = None,
@@ -229,9 +254,10 @@ class Recognizer:
 
     def _start_lite(self, flatbuffer: bytes) -> None:
         runner = _LiteRunner(flatbuffer)
-        probe = np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)
+        probe = np.random.default_rng(0).random((runner.BATCH + 3, 28, 28, 1), dtype=np.float32)
         expected = self._forward(tf.constant(probe)).numpy()
-        if not np.allclose(runner(probe), expected, atol=1e-4):  # never serve a wrong model
+        if not (np.allclose(runner(probe[:2]), expected[:2], atol=1e-4)  # never serve a wrong model
+                and np.allclose(runner(probe), expected, atol=1e-4)):
             raise RuntimeError("the TFLite model disagrees with the Keras model")
         self._lite = runner
 
@@ -272,8 +298,8 @@ class Recognizer:
         """(N, 28, 28) float32 in [0, 1] -> (N, 10) probabilities."""
         x = np.ascontiguousarray(x28, np.float32).reshape(-1, 28, 28, 1)
         lite = self._lite
-        if lite is not None and len(x) <= self.SMALL_BATCH:
-            return lite(x)
+        if lite is not None:
+            return lite(x, small=self.SMALL_BATCH)
         if len(x) <= self.CHUNK:
             return self._forward(tf.constant(x)).numpy()
         return np.concatenate([self._forward(tf.constant(x[i: i + self.CHUNK])).numpy()

@@ -44,10 +44,12 @@ def test_lite_runtime_is_used_for_small_batches(lite):
     assert lite.runtime == "tflite" and lite.lite_error is None
 
 
-def test_batch_equals_one_at_a_time(lite):
-    x = images(Recognizer.CHUNK + 37, seed=1)  # crosses a chunk boundary on the traced path
-    batch = lite.probabilities(x)
-    singles = np.concatenate([lite.probabilities(x[i: i + 1]) for i in range(0, len(x), 97)])
+@pytest.mark.parametrize("runtime", ["lite", "tf"])
+def test_batch_equals_one_at_a_time(model, lite, runtime):
+    rec = lite if runtime == "lite" else Recognizer(model, runtime="tf")
+    x = images(Recognizer.CHUNK + 37, seed=1)  # a padded last batch; a chunk boundary (tf)
+    batch = rec.probabilities(x)
+    singles = np.concatenate([rec.probabilities(x[i: i + 1]) for i in range(0, len(x), 97)])
     np.testing.assert_allclose(batch[::97], singles, atol=ATOL)
     np.testing.assert_allclose(batch.sum(1), 1.0, atol=1e-5)
 
