@@ -26,6 +26,9 @@ class Preset:
     schedule: str  # "constant" | "onecycle"
     augment: bool
     label_smoothing: float = 0.0
+    # "mixed_bfloat16" trains in bfloat16 where the CPU has native bfloat16 instructions
+    # (AVX512_BF16 / AMX) and in float32 elsewhere; the saved model is always float32.
+    precision: str = "float32"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -39,8 +42,10 @@ PRESETS = {
     ),
     "fast": Preset(
         "fast",
-        "Small batch-normalized CNN, large batches and a one-cycle schedule: 99% in seconds.",
-        epochs=2, batch_size=128, learning_rate=4e-3, schedule="onecycle", augment=False,
+        "Small batch-normalized CNN with a strided 5x5 stem, one epoch of batch 256, "
+        "one-cycle, bfloat16 on CPUs that have it: 99% in seconds.",
+        epochs=1, batch_size=256, learning_rate=1e-2, schedule="onecycle", augment=False,
+        precision="mixed_bfloat16",
     ),
     "best": Preset(
         "best",
@@ -51,12 +56,11 @@ PRESETS = {
 }
 
 
-def _conv_bn(x, filters, kernel, strides=1, padding="valid", momentum=0.99):
-    x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False)(x)
-    # Short schedules (a few hundred steps) need a faster moving average, or the
-    # statistics used at evaluation still remember their initial values.
-    x = layers.BatchNormalization(momentum=momentum)(x)
-    return layers.Activation("relu")(x)
+def _conv_bn(x, filters, kernel, strides=1, padding="valid", momentum=0.99, dtype=None):
+    x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False,
+                      dtype=dtype)(x)
+    x = layers.BatchNormalization(momentum=momentum, dtype=dtype)(x)
+    return layers.Activation("relu", dtype=dtype)(x)
 
 
 def build_seed() -> keras.Model:
@@ -73,17 +77,22 @@ def build_seed() -> keras.Model:
     return keras.Model(inputs, outputs, name="seed")
 
 
-def build_fast() -> keras.Model:
-    """Pool early so that the expensive convolutions run on 14x14 and 7x7 maps."""
+def build_fast(dtype=None) -> keras.Model:
+    """Built for one epoch on a CPU: no layer works at 28x28.
+
+    A strided 5x5 stem goes straight to 14x14, so the 3x3 convolutions run on 14x14 and
+    5x5 maps. Batch normalization uses momentum 0.9: with 0.99 the moving statistics lag
+    far behind weights that change fast in a one-epoch schedule, and the model that is
+    right in training is wrong at evaluation. ``dtype`` is a Keras dtype policy such as
+    ``"mixed_bfloat16"`` for training; the softmax always runs in float32.
+    """
     inputs = keras.Input(INPUT_SHAPE)
-    x = _conv_bn(inputs, 32, 3, padding="same", momentum=0.9)
-    x = layers.MaxPooling2D()(x)
-    x = _conv_bn(x, 64, 3, padding="same", momentum=0.9)
-    x = layers.MaxPooling2D()(x)
-    x = _conv_bn(x, 128, 3, momentum=0.9)
-    x = layers.GlobalMaxPooling2D()(x)
-    x = layers.Dropout(0.2)(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
+    x = _conv_bn(inputs, 32, 5, strides=2, padding="same", momentum=0.9, dtype=dtype)
+    x = _conv_bn(x, 64, 3, padding="same", momentum=0.9, dtype=dtype)
+    x = layers.MaxPooling2D(dtype=dtype)(x)
+    x = _conv_bn(x, 128, 3, momentum=0.9, dtype=dtype)
+    x = layers.GlobalMaxPooling2D(dtype=dtype)(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="fast")
 
 
@@ -106,12 +115,24 @@ def build_best() -> keras.Model:
 BUILDERS = {"seed": build_seed, "fast": build_fast, "best": build_best}
 
 
-def build_model(preset: str = "best") -> keras.Model:
-    """A fresh, uncompiled model for ``preset``."""
+def build_model(preset: str = "best", dtype=None) -> keras.Model:
+    """A fresh, uncompiled model for ``preset``; ``dtype`` (a Keras dtype policy name) only
+    where the builder takes one (``fast``)."""
     try:
-        return BUILDERS[preset]()
+        builder = BUILDERS[preset]
     except KeyError:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}") from None
+    return builder(dtype=dtype) if dtype else builder()
+
+
+def cpu_has_bfloat16() -> bool:
+    """True where the CPU computes bfloat16 natively (x86 AVX512_BF16 or AMX)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def describe(model: keras.Model) -> dict:

@@ -2,13 +2,19 @@
 preprocessing path (:mod:`digitrec.preprocess`).
 
 The CLI and tests make their own :class:`Recognizer`; the Streamlit app caches one with
-``st.cache_resource``. Inference goes through a traced ``tf.function`` rather than
-``model.predict``, whose per-call overhead dominates for one small image.
+``st.cache_resource``. Inference never goes through ``model.predict``, whose per-call
+overhead dominates for one small image: it runs in TFLite interpreters, with a traced
+``tf.function`` as the fallback (see :class:`Recognizer`; ``benchmarks/inference.py``
+measures every path).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import tempfile
+import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +28,8 @@ import tensorflow as tf  # noqa: E402
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 SHIPPED_MODEL = MODELS_DIR / "digitrec.keras"
+LITE_CACHE = Path.home() / ".cache" / "digitrec" / "tflite"
+NUM_CLASSES = 10
 LOW_CONFIDENCE = 0.6  # below this a reading is shown, but marked as unsure
 
 
@@ -70,32 +78,232 @@ class Number:
         return out
 
 
-class Recognizer:
-    """A loaded model and its card, with fast prediction."""
+class _LiteRunner:
+    """TFLite (LiteRT) interpreters for the model: one at batch 1 on one thread (about
+    0.1 ms a digit, where a traced TensorFlow call costs about a millisecond of dispatch),
+    one at batch :attr:`BATCH` on every core for throughput (XNNPACK beats TensorFlow's
+    own kernels on this small network at any batch size; ``benchmarks/inference.py``).
 
-    def __init__(self, model: keras.Model, path: Path | None = None, card: dict | None = None):
+    Interpreters are not thread-safe (one input buffer each): calls take a lock.
+    """
+
+    BATCH = 64
+
+    def __init__(self, flatbuffer: bytes, threads: int | None = None):
+        if threads is None:
+            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        self._one = self._interpreter(flatbuffer, 1, 1)
+        self._many = self._interpreter(flatbuffer, self.BATCH, max(1, min(int(threads or 1), 8)))
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _interpreter(flatbuffer: bytes, batch: int, threads: int):
+        with warnings.catch_warnings():  # tf.lite.Interpreter warns that it moves to LiteRT
+            warnings.simplefilter("ignore")
+            interpreter = _interpreter_class()(model_content=flatbuffer, num_threads=threads)
+        index = interpreter.get_input_details()[0]["index"]
+        if batch != 1:
+            interpreter.resize_tensor_input(index, [batch, 28, 28, 1], strict=False)
+        interpreter.allocate_tensors()
+        return interpreter, index, interpreter.get_output_details()[0]["index"]
+
+    def __call__(self, x: np.ndarray, small: int = 8) -> np.ndarray:
+        """(N, 28, 28, 1) float32 -> (N, 10): up to ``small`` images one at a time, more
+        in batches of :attr:`BATCH` (the last one padded)."""
+        out = np.empty((len(x), NUM_CLASSES), np.float32)
+        with self._lock:
+            if len(x) <= small:
+                interpreter, inp, res = self._one
+                for i in range(len(x)):
+                    interpreter.set_tensor(inp, x[i: i + 1])
+                    interpreter.invoke()
+                    out[i] = interpreter.get_tensor(res)[0]
+                return out
+            interpreter, inp, res = self._many
+            pad = np.zeros((self.BATCH, 28, 28, 1), np.float32)
+            for i in range(0, len(x), self.BATCH):
+                chunk = x[i: i + self.BATCH]
+                if len(chunk) < self.BATCH:
+                    pad[: len(chunk)] = chunk
+                    chunk = pad
+                interpreter.set_tensor(inp, chunk)
+                interpreter.invoke()
+                out[i: i + self.BATCH] = interpreter.get_tensor(res)[: len(x) - i]
+        return out
+
+
+def _interpreter_class():
+    try:  # the maintained package, when installed
+        from ai_edge_litert.interpreter import Interpreter
+        return Interpreter
+    except ImportError:
+        return tf.lite.Interpreter
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def lite_cache_candidates(path: Path, digest: str) -> list[Path]:
+    """Where a converted model may live: beside the .keras file, else in the user cache."""
+    tag = f"{digest[:16]}-tf{tf.__version__}"
+    return [path.with_name(f".{path.stem}.{tag}.tflite"), LITE_CACHE / f"{path.stem}.{tag}.tflite"]
+
+
+def convert_to_lite(forward, model: keras.Model | None = None) -> bytes:
+    """The traced forward function as a float32 TFLite flatbuffer (seconds; cached by callers).
+
+    Uses the converter's path that freezes the variables into constants: given the model as
+    ``trackable_obj`` (TF 2.21), the converted model reads uninitialized batch-normalization
+    variables and returns NaN. :class:`Recognizer` checks every flatbuffer against the Keras
+    model before using it, so a converter change cannot go unnoticed.
+    """
+    import logging
+
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)  # "provide trackable_obj": see above
+    try:
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([forward.get_concrete_function()])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return converter.convert()
+    finally:
+        absl_logger.setLevel(level)
+
+
+class Recognizer:
+    """A loaded model and its card, with fast prediction.
+
+    Inference runs in TFLite (LiteRT) interpreters converted from the model once and cached
+    beside the ``.keras`` file (or in ``~/.cache/digitrec``), and checked against the Keras
+    model before use: up to :attr:`SMALL_BATCH` images (one canvas digit, the digits of a
+    number) one at a time on one thread, larger batches in batches of 64 on every core.
+    Until the interpreters are ready, and wherever TFLite is unavailable, a traced
+    ``tf.function`` (in chunks of :attr:`CHUNK`) gives the same probabilities.
+
+    ``runtime``: ``"auto"`` (the above, converting in a background thread when there is no
+    cached file), ``"lite"`` (convert now, fail if TFLite fails) or ``"tf"`` (traced only).
+    """
+
+    SMALL_BATCH = 8  # up to this many images go through the batch-1 interpreter
+    CHUNK = 1024  # the traced path runs large batches in chunks of this many
+
+    def __init__(self, model: keras.Model, path: Path | None = None, card: dict | None = None,
+                 runtime: str = "auto"):
+        if runtime not in ("auto", "lite", "tf"):
+            raise ValueError(f"runtime must be 'auto', 'lite' or 'tf', not {runtime!r}")
         self.model, self.path, self.card = model, path, card or {}
         self._forward = tf.function(
             lambda x: model(x, training=False),
             input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
             reduce_retracing=True,
         )
+        self._lite: _LiteRunner | None = None
+        self.lite_error: str | None = None
         self.probabilities(np.zeros((1, 28, 28), np.float32))  # trace once, now
+        if runtime == "lite":
+            self._setup_lite(strict=True)
+        elif runtime == "auto":
+            cached = self._cached_lite()
+            if cached is not None:
+                try:
+                    self._start_lite(cached)
+                except Exception:  # a stale or broken cache: convert afresh
+                    cached = None
+            if cached is None:
+                self._lite_thread = threading.Thread(target=self._setup_lite, daemon=True,
+                                                     name="digitrec-tflite")
+                self._lite_thread.start()
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None) -> "Recognizer":
+    def load(cls, path: str | os.PathLike | None = None, runtime: str = "auto") -> "Recognizer":
         path = Path(path) if path else SHIPPED_MODEL
         if not path.exists():
             raise FileNotFoundError(f"model file {path} not found")
         model = keras.models.load_model(path, compile=False, safe_mode=True)
         card_file = path.with_suffix(".json")
         card = json.loads(card_file.read_text()) if card_file.exists() else {}
-        return cls(model, path, card)
+        return cls(model, path, card, runtime=runtime)
+
+    # --- the TFLite path ---------------------------------------------------------------
+
+    @property
+    def runtime(self) -> str:
+        """Which path small batches take now: "tflite" or "tf.function"."""
+        return "tflite" if self._lite is not None else "tf.function"
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until a background conversion is done; True when TFLite is in use."""
+        thread = getattr(self, "_lite_thread", None)
+        if thread is not None:
+            thread.join(timeout)
+        return self._lite is not None
+
+    def _cached_lite(self) -> bytes | None:
+        if self.path is None or not Path(self.path).exists():
+            return None
+        try:
+            self._digest = _file_sha256(Path(self.path))
+            for candidate in lite_cache_candidates(Path(self.path), self._digest):
+                if candidate.exists():
+                    return candidate.read_bytes()
+        except OSError:
+            pass
+        return None
+
+    def _start_lite(self, flatbuffer: bytes) -> None:
+        runner = _LiteRunner(flatbuffer)
+        probe = np.random.default_rng(0).random((runner.BATCH + 3, 28, 28, 1), dtype=np.float32)
+        expected = self._forward(tf.constant(probe)).numpy()
+        if not (np.allclose(runner(probe[:2]), expected[:2], atol=1e-4)  # never serve a wrong model
+                and np.allclose(runner(probe), expected, atol=1e-4)):
+            raise RuntimeError("the TFLite model disagrees with the Keras model")
+        self._lite = runner
+
+    def _setup_lite(self, strict: bool = False) -> None:
+        try:
+            flatbuffer = self._cached_lite() if strict else None
+            if flatbuffer is not None:
+                try:
+                    return self._start_lite(flatbuffer)
+                except RuntimeError:
+                    pass
+            flatbuffer = convert_to_lite(self._forward, self.model)
+            self._start_lite(flatbuffer)  # checked against the Keras model before caching
+            self._store_lite(flatbuffer)
+        except Exception as exc:  # TFLite is an optimization: fall back to the traced path
+            self.lite_error = f"{type(exc).__name__}: {exc}"
+            if strict:
+                raise
+
+    def _store_lite(self, flatbuffer: bytes) -> None:
+        if self.path is None or not hasattr(self, "_digest"):
+            return
+        for candidate in lite_cache_candidates(Path(self.path), self._digest):
+            try:
+                candidate.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=candidate.name, dir=candidate.parent)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(flatbuffer)
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, candidate)
+                return
+            except OSError:
+                continue
+
+    # --- prediction --------------------------------------------------------------------
 
     def probabilities(self, x28: np.ndarray) -> np.ndarray:
         """(N, 28, 28) float32 in [0, 1] -> (N, 10) probabilities."""
-        x = np.asarray(x28, np.float32).reshape(-1, 28, 28, 1)
-        return self._forward(tf.constant(x)).numpy()
+        x = np.ascontiguousarray(x28, np.float32).reshape(-1, 28, 28, 1)
+        lite = self._lite
+        if lite is not None:
+            return lite(x, small=self.SMALL_BATCH)
+        if len(x) <= self.CHUNK:
+            return self._forward(tf.constant(x)).numpy()
+        return np.concatenate([self._forward(tf.constant(x[i: i + self.CHUNK])).numpy()
+                               for i in range(0, len(x), self.CHUNK)])
 
     def predict(self, image: np.ndarray) -> Prediction:
         """One digit in a user's image (any size, polarity, colour)."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from digitrec import data as data_mod
-from digitrec.model import PRESETS, build_model, describe
+from digitrec.model import PRESETS, build_model, cpu_has_bfloat16, describe
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
@@ -90,12 +90,22 @@ def vary_strokes(images: tf.Tensor, seed: int) -> tf.Tensor:
 
 
 def make_dataset(x, y, batch_size, *, shuffle=False, augment=False, seed=1, repeat=False):
-    """uint8 images (N, 28, 28) -> batches of float32 (B, 28, 28, 1) in [0, 1], one-hot labels."""
-    ds = tf.data.Dataset.from_tensor_slices((x, np.eye(10, dtype="float32")[y]))
+    """uint8 images (N, 28, 28) -> batches of float32 (B, 28, 28, 1) in [0, 1], one-hot labels.
+
+    The images stay one uint8 tensor; the pipeline shuffles *indices* (cheap scalars),
+    batches them and gathers whole batches, so there is no per-image work in Python or
+    in tf.data, and scaling (and augmentation) run on whole batches.
+    """
+    images = tf.constant(np.asarray(x, np.uint8))
+    labels = tf.constant(np.eye(10, dtype="float32")[np.asarray(y)])
+    ds = tf.data.Dataset.range(len(x))
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
     ds = ds.batch(batch_size)
-    ds = ds.map(lambda a, b: (tf.cast(a, tf.float32)[..., None] / 255.0, b),
+    ds = ds.map(lambda i: (tf.cast(tf.gather(images, i), tf.float32)[..., None] / 255.0,
+                           tf.gather(labels, i)),
                 num_parallel_calls=tf.data.AUTOTUNE)
     if augment:
         augmenter = make_augmenter(seed)
@@ -107,6 +117,23 @@ def make_dataset(x, y, batch_size, *, shuffle=False, augment=False, seed=1, repe
 
         ds = ds.map(_aug, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def predict_batches(model: keras.Model, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Probabilities for uint8 images (N, 28, 28) through one traced function, without
+    ``model.predict``'s per-call machinery."""
+    forward = tf.function(lambda a: model(tf.cast(a, tf.float32)[..., None] / 255.0, training=False),
+                          input_signature=[tf.TensorSpec([None, 28, 28], tf.uint8)])
+    return np.concatenate([forward(x[i: i + batch_size]).numpy()
+                           for i in range(0, len(x), batch_size)])
+
+
+def training_precision(preset: str) -> str | None:
+    """The Keras dtype policy to train ``preset`` with here, or None for float32."""
+    wanted = PRESETS[preset].precision
+    if wanted == "mixed_bfloat16" and cpu_has_bfloat16() and not tf.config.list_physical_devices("GPU"):
+        return wanted
+    return None
 
 
 # --- Progress and stopping --------------------------------------------------------------
@@ -231,7 +258,8 @@ def train(config: TrainConfig, progress: Progress | None = None, mnist=None,
     total = steps_per_epoch * cfg.epochs
     progress.total_steps, progress.started = total, time.time()
 
-    model = build_model(cfg.preset)
+    precision = training_precision(cfg.preset)
+    model = build_model(cfg.preset, dtype=precision)
     if PRESETS[cfg.preset].schedule == "onecycle":
         warmup = max(1, int(0.25 * total))
         lr = keras.optimizers.schedules.CosineDecay(
@@ -251,9 +279,11 @@ def train(config: TrainConfig, progress: Progress | None = None, mnist=None,
         callbacks=[ProgressCallback(progress, every, val_data)],
     )
     train_seconds = time.time() - start
+    if precision:  # the weights are float32 already: move them into a float32 model
+        trained, model = model, build_model(cfg.preset)
+        model.set_weights(trained.get_weights())
 
-    test_ds = make_dataset(mnist.x_test, mnist.y_test, 1000)
-    probs = model.predict(test_ds, verbose=0)
+    probs = predict_batches(model, mnist.x_test)
     test_loss = float(keras.losses.sparse_categorical_crossentropy(mnist.y_test, probs).numpy().mean())
     test_acc = float((probs.argmax(1) == mnist.y_test).mean())
 
@@ -265,6 +295,7 @@ def train(config: TrainConfig, progress: Progress | None = None, mnist=None,
         "epochs_completed": round(progress.step / steps_per_epoch, 3),
         "stopped_early": progress.stopped,
         "train_images": int(len(x)),
+        "training_precision": precision or "float32",
         "train_seconds": round(train_seconds, 1),
         "test": {"accuracy": round(test_acc, 5), "loss": round(test_loss, 5), "n": int(len(mnist.y_test))},
         "data_sha256": mnist.checksums,
