@@ -99,12 +99,26 @@ class Recognizer:
 
     def predict(self, image: np.ndarray) -> Prediction:
         """One digit in a user's image (any size, polarity, colour)."""
-        try:
-            norm = preprocess.normalize(image)
-        except preprocess.NoDigit as exc:
-            return Prediction(digit=None, reason=str(exc))
-        probs = self.probabilities(norm.x28[None])[0]
-        return Prediction(int(probs.argmax()), float(probs.max()), probs, norm.x28, box=norm.box)
+        return self.predict_batch([image])[0]
+
+    def predict_batch(self, images) -> list[Prediction]:
+        """:meth:`predict` for several images, the model run once on all their digits."""
+        preds: list[Prediction | None] = []
+        norms = []
+        for image in images:
+            try:
+                norms.append(preprocess.normalize(image))
+                preds.append(None)
+            except preprocess.NoDigit as exc:
+                preds.append(Prediction(digit=None, reason=str(exc)))
+        if norms:
+            probs = iter(self.probabilities(np.stack([n.x28 for n in norms])))
+            norm_iter = iter(norms)
+            for i, pred in enumerate(preds):
+                if pred is None:
+                    p, norm = next(probs), next(norm_iter)
+                    preds[i] = Prediction(int(p.argmax()), float(p.max()), p, norm.x28, box=norm.box)
+        return preds
 
     def read_number(self, image: np.ndarray) -> Number:
         """The digits of a number written in one row, left to right, in one batch."""
