@@ -28,6 +28,8 @@ BOX = 20  # MNIST digits are fitted in a 20x20 box...
 SIZE = 28  # ...and centred by centre of mass in 28x28
 MNIST_STROKE = 2.2  # median MNIST stroke width, in pixels of the 20x20 box (2*area/perimeter)
 STROKE_RANGE = (1.5, 3.4)  # thinner strokes are redrawn, thicker ones thinned, to MNIST_STROKE
+RATIO = True
+SEED = 0.7
 MIN_CONTRAST = 0.08  # ink fainter than this (of full scale) is no ink
 
 
@@ -104,12 +106,33 @@ def ink_map(image: np.ndarray, work_size=WORK_SIZE, number=False) -> tuple[np.nd
     # sharp, so they cancel instead of turning into ink.
     hh, ww = ink.shape
     if min(hh, ww) >= 48:
+        # Pass 1, a window wider than any stroke; pass 2, a window a few strokes wide, so
+        # that shadow edges and corners leave as little false ink as possible.
         k = max(9, int(min(hh, ww) * (0.22 if not number else 0.3)) | 1)
-        background = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-        ink = ink - background
+        ink = _flatten(ink, k) if RATIO else ink - cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     else:  # small crops (MNIST itself): just stretch from the paper level
         ink = ink - float(np.median(ink))
     return np.clip(ink, 0, 1).astype(np.float32), scale, inverted
+
+
+def _flatten(ink: np.ndarray, k: int) -> np.ndarray:
+    """Ink relative to the local paper: (ink - background) / (1 - background), the
+    background an opening by a k x k square (separable, fast). Dividing keeps the
+    contrast of strokes in a shadow."""
+    background = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    return (ink - background) / np.maximum(1.0 - background, 0.25)
+
+
+def _rough_stroke_width(flat: np.ndarray) -> float:
+    """Typical stroke width of the brightest ink: twice the median distance to the edge
+    along the strokes' centre lines."""
+    peak = float(np.percentile(flat, 99.7))
+    if peak <= 0:
+        return 3.0
+    mask = (flat > 0.45 * peak).astype(np.uint8)
+    dist = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
+    ridge = (dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8)) - 0.5) & (dist > 0.5)
+    return 2.0 * float(np.median(dist[ridge])) if ridge.any() else 3.0
 
 
 # --- threshold and clean-up ------------------------------------------------------------
@@ -127,31 +150,46 @@ def _remove_lines(mask: np.ndarray) -> np.ndarray:
     digit crossing a line is put back where the line cut through it."""
     h, w = mask.shape
     if min(h, w) < 40:
-        return mask
+        return mask, False
     found = cv2.HoughLinesP(mask, 1, np.pi / 180, threshold=int(0.4 * min(h, w)),
                             minLineLength=int(0.5 * min(h, w)), maxLineGap=max(3, min(h, w) // 30))
     if found is None:
-        return mask
+        return mask, False
     lines = np.zeros_like(mask)
     thick = max(3, int(round(min(h, w) / 120)) + 2)
-    for x0, y0, x1, y1 in found.reshape(-1, 4):
+    positions = set()
+    segs = found.reshape(-1, 4).astype(np.float64)
+    dxs, dys = np.abs(segs[:, 2] - segs[:, 0]), np.abs(segs[:, 3] - segs[:, 1])
+    # Once one line crosses the whole picture it is ruled paper: shorter runs exactly
+    # parallel to the page (a line broken by shadow or by the digit) go too.
+    across_h = bool(((dxs >= dys) & (dys <= 0.45 * dxs) & (dxs >= 0.6 * w)).any())
+    across_v = bool(((dys > dxs) & (dxs <= 0.45 * dys) & (dys >= 0.6 * h)).any())
+    for x0, y0, x1, y1 in segs:
         dx, dy = abs(x1 - x0), abs(y1 - y0)
-        if dx >= dy and dy <= 0.45 * dx and dx >= 0.6 * w:  # nearly horizontal, across
-            cv2.line(lines, (int(x0), int(y0)), (int(x1), int(y1)), 1, thick)
-        elif dy > dx and dx <= 0.45 * dy and dy >= 0.6 * h:  # nearly vertical, top to bottom
-            cv2.line(lines, (int(x0), int(y0)), (int(x1), int(y1)), 1, thick)
+        long_h = dx >= 0.6 * w or (across_h and dx >= 0.4 * w and dy <= 0.05 * dx)
+        long_v = dy >= 0.6 * h or (across_v and dy >= 0.4 * h and dx <= 0.05 * dy)
+        if dx >= dy and dy <= 0.45 * dx and long_h:  # nearly horizontal, across
+            slope = (y1 - y0) / (x1 - x0)
+            ya, yb = y0 - slope * x0, y0 + slope * (w - 1 - x0)  # extended to both sides
+            cv2.line(lines, (0, int(round(ya))), (w - 1, int(round(yb))), 1, thick)
+            positions.add(("h", int((ya + yb) / 2 // (2 * thick))))
+        elif dy > dx and dx <= 0.45 * dy and long_v:  # nearly vertical, top to bottom
+            slope = (x1 - x0) / (y1 - y0)
+            xa, xb = x0 - slope * y0, x0 + slope * (h - 1 - y0)
+            cv2.line(lines, (int(round(xa)), 0), (int(round(xb)), h - 1), 1, thick)
+            positions.add(("v", int((xa + xb) / 2 // (2 * thick))))
     if not lines.any():
-        return mask
+        return mask, False
     lines &= mask
     kept = mask & (1 - lines)
-    if kept.sum() < 0.2 * mask.sum():  # it was all one straight stroke: a "1"
-        return mask
+    if kept.sum() < 0.2 * mask.sum() and len(positions) <= 2:
+        return mask, False  # one straight stroke and nothing else: a "1", not ruling
     # Put back the digit's ink where a line crossed a stroke: a line pixel with ink on
     # both sides of it across the line.
     k = 2 * thick + 1
     across = cv2.morphologyEx(kept, cv2.MORPH_CLOSE, np.ones((k, 1), np.uint8)) | \
         cv2.morphologyEx(kept, cv2.MORPH_CLOSE, np.ones((1, k), np.uint8))
-    return kept | (lines & across)
+    return kept | (lines & across), True
 
 
 def _components(mask: np.ndarray):
@@ -159,7 +197,18 @@ def _components(mask: np.ndarray):
     return n, labels, stats
 
 
-def _drop_specks(mask: np.ndarray, number: bool = False) -> np.ndarray:
+def _solid(blob: np.ndarray) -> bool:
+    """A filled shape (a shadow wedge, a blot), not a pen stroke: wide for its size."""
+    blob = blob.astype(np.uint8)
+    return _stroke_width(blob) > 0.22 * max(blob.shape)
+
+
+def _hairline(bw: int, bh: int) -> bool:
+    """A straight axis-aligned hairline (what is left of a ruled line or a page edge)."""
+    return min(bw, bh) <= 3 and max(bw, bh) >= 6 * min(bw, bh)
+
+
+def _drop_specks(mask: np.ndarray, number: bool = False, ruled: bool = False) -> np.ndarray:
     """Keep the components big enough to be strokes; specks, noise and paper edges go."""
     n, labels, stats = _components(mask)
     if n <= 1:
@@ -174,8 +223,17 @@ def _drop_specks(mask: np.ndarray, number: bool = False) -> np.ndarray:
         x, y, bw, bh = stats[i + 1, :4]
         touches = x == 0 or y == 0 or x + bw == w or y + bh == h
         ok = areas[i] >= max(0.04 * biggest, 3) and extent[i] >= 0.12 * big_extent
-        if touches and (areas[i] < 0.3 * biggest or bw >= 0.95 * w or bh >= 0.95 * h):
+        if touches and (areas[i] < 0.3 * biggest or bw >= 0.95 * w or bh >= 0.95 * h
+                        or _solid(labels[y: y + bh, x: x + bw] == i + 1)):
             ok = False  # a corner of paper, a shadow or page edge
+        if (touches or ruled) and _hairline(bw, bh):
+            ok = False
+        if touches and min(h, w) >= 48:
+            blob = labels[y: y + bh, x: x + bw] == i + 1
+            contact = max(blob[0].sum() if y == 0 else 0, blob[-1].sum() if y + bh == h else 0,
+                          blob[:, 0].sum() if x == 0 else 0, blob[:, -1].sum() if x + bw == w else 0)
+            if contact >= 0.35 * max(bw, bh):
+                ok = False  # lies along the edge: a shadow, the page's edge
         keep[i + 1] = ok
     if not keep.any():
         keep[big + 1] = True
@@ -196,18 +254,28 @@ def ink_mask(image: np.ndarray, number: bool = False) -> Ink:
         raise NoDigit("blank image: no ink found")
     level = max(0.42 * peak, 2.5 * noise, MIN_CONTRAST * 0.75)
     mask = (smooth > level).astype(np.uint8)
+    if SEED < 1:
+        # Hysteresis: a piece of ink must reach well into the strokes' contrast somewhere;
+        # the faint edge of a shadow does not.
+        n, labels = cv2.connectedComponents(mask, connectivity=8)
+        seeded = np.zeros(n, bool)
+        seeded[np.unique(labels[smooth > max(SEED * peak, level)])] = True
+        seeded[0] = False
+        mask = seeded[labels].astype(np.uint8)
     if mask.mean() > 0.35:
         raise NoDigit("no clear digit: the image is mostly ink or noise")
-    mask = _remove_lines(mask)
-    mask = _drop_specks(mask, number)
+    mask, ruled = _remove_lines(mask)
+    mask = _drop_specks(mask, number, ruled)
     n = _components(mask)[0] - 1
     if n > (40 if number else 12):
         raise NoDigit("no clear digit: scattered specks or noise")
     if mask.any():
         ys, xs = np.nonzero(mask)
         tall = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
-        if tall < max(4, 0.05 * max(mask.shape)) and max(mask.shape) >= 48:
+        if tall < max(4, 0.08 * max(mask.shape)) and max(mask.shape) >= 48:
             raise NoDigit("only a speck: no digit-sized stroke found")
+        if tall < 2.2 * _stroke_width(mask) and tall < 0.3 * max(mask.shape):
+            raise NoDigit("only a dot or a blot: no digit-shaped stroke found")
     return Ink(ink=smooth, mask=mask, scale=scale, inverted=inverted)
 
 
