@@ -23,6 +23,7 @@ import tensorflow as tf  # noqa: E402
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 SHIPPED_MODEL = MODELS_DIR / "digitrec.keras"
 LOW_CONFIDENCE = 0.6  # below this a reading is shown, but marked as unsure
+SPLIT_PRIOR = 0.5  # read_number: log-confidence given up per digit away from the width's guess
 
 
 @dataclass
@@ -121,14 +122,27 @@ class Recognizer:
         return preds
 
     def read_number(self, image: np.ndarray) -> Number:
-        """The digits of a number written in one row, left to right, in one batch."""
+        """The digits of a number written in one row, left to right.
+
+        Each group of ink may hold touching digits; every plausible count is cut and read
+        (all in one batch), and the count whose digits the model reads most surely, with a
+        prior for the count the group's width suggests, wins."""
         try:
-            parts, _ = preprocess.segment(image)
+            groups, _ = preprocess.segment_options(image)
         except preprocess.NoDigit as exc:
             return Number(reason=str(exc))
-        probs = self.probabilities(np.stack([p.x28 for p in parts]))
-        return Number([Prediction(int(p.argmax()), float(p.max()), p, part.x28, box=part.box)
-                       for p, part in zip(probs, parts)])
+        flat = [d for _, options in groups for digits in options.values() for d in digits]
+        probs = iter(self.probabilities(np.stack([d.x28 for d in flat])))
+        out = []
+        for guess, options in groups:
+            best, best_score = None, -np.inf
+            for parts, digits in options.items():
+                ps = [next(probs) for _ in digits]
+                score = float(np.mean([np.log(max(p.max(), 1e-6)) for p in ps])) - SPLIT_PRIOR * abs(parts - guess)
+                if score > best_score:
+                    best, best_score = (ps, digits), score
+            out += [Prediction(int(p.argmax()), float(p.max()), p, d.x28, box=d.box) for p, d in zip(*best)]
+        return Number(out)
 
 
 def read_number(image: np.ndarray, recognizer: Recognizer | None = None) -> Number:

@@ -30,6 +30,8 @@ MNIST_STROKE = 2.2  # median MNIST stroke width, in pixels of the 20x20 box (2*a
 STROKE_RANGE = (1.5, 3.4)  # thinner strokes are redrawn, thicker ones thinned, to MNIST_STROKE
 RATIO = True
 SEED = 0.7
+SOFT_BORDER_ONLY = True
+SOFT_EDGE = 0.2  # outline gradient / mean ink below this: a shadow's edge, not a stroke
 MIN_CONTRAST = 0.08  # ink fainter than this (of full scale) is no ink
 
 
@@ -240,6 +242,37 @@ def _drop_specks(mask: np.ndarray, number: bool = False, ruled: bool = False) ->
     return keep[labels].astype(np.uint8)
 
 
+def _drop_soft(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """Drop pieces reaching the picture's edge whose outline is soft: the edge of a shadow
+    left over by the light flattening. A pen stroke's edge is sharp (its ink falls to
+    paper within a pixel or two)."""
+    if min(mask.shape) < 48:
+        return mask
+    n, labels, stats = _components(mask)
+    if n <= 1:
+        return mask
+    h, w = mask.shape
+    gx = cv2.Sobel(ink, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(ink, cv2.CV_32F, 0, 1, ksize=3)
+    grad = np.sqrt(gx * gx + gy * gy) / 8.0
+    edge = mask - cv2.erode(mask, np.ones((3, 3), np.uint8))
+    keep = np.ones(n, bool)
+    for i in range(1, n):
+        x, y, bw, bh = stats[i, :4]
+        if SOFT_BORDER_ONLY and not (x == 0 or y == 0 or x + bw == w or y + bh == h):
+            continue
+        sl = (slice(y, y + bh), slice(x, x + bw))
+        mine = labels[sl] == i
+        rim = mine & (edge[sl] > 0)
+        if rim.sum() < 8:
+            continue
+        sharpness = float(grad[sl][rim].mean()) / max(float(ink[sl][mine].mean()), 1e-3)
+        if sharpness < SOFT_EDGE:
+            keep[i] = False
+    keep[0] = False
+    return keep[labels].astype(np.uint8)
+
+
 def ink_mask(image: np.ndarray, number: bool = False) -> Ink:
     """Threshold the ink map and keep what can be part of a digit."""
     ink, scale, inverted = ink_map(image, number=number)
@@ -265,6 +298,7 @@ def ink_mask(image: np.ndarray, number: bool = False) -> Ink:
     if mask.mean() > 0.35:
         raise NoDigit("no clear digit: the image is mostly ink or noise")
     mask, ruled = _remove_lines(mask)
+    mask = _drop_soft(mask, smooth)
     mask = _drop_specks(mask, number, ruled)
     n = _components(mask)[0] - 1
     if n > (40 if number else 12):
@@ -425,71 +459,120 @@ def _split_points(cols: np.ndarray, parts: int) -> list[int]:
     return cuts
 
 
-def digit_boxes(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Split a row of handwritten digits into boxes (x, y, w, h), left to right.
+def _row_height(stats: np.ndarray) -> float:
+    """A row's digit height: the median height of its tall pieces."""
+    heights = stats[:, 3].astype(float)
+    tall = heights[heights >= 0.5 * heights.max()]
+    return float(np.median(tall))
 
-    Pieces that overlap horizontally are one digit (a 5 whose top stroke is apart, a
-    broken stroke); a group much wider than a digit is split at its thinnest columns
-    (touching digits)."""
-    n, labels, stats = _components(mask)
-    boxes = [list(map(int, stats[i, :4])) for i in range(1, n)]
-    if not boxes:
-        return []
-    height = float(max(b[3] for b in boxes))
-    tall = [b[3] for b in boxes if b[3] >= 0.5 * height]
-    height = float(np.median(tall)) if tall else height
-    boxes.sort(key=lambda b: b[0] + b[2] / 2)
+
+def digit_groups(mask: np.ndarray) -> tuple[list[tuple[int, int, int, int]], float]:
+    """The ink of a row of digits grouped into pieces that belong together, left to right,
+    and the row's digit height.
+
+    Fragments (pencil grain, chalk, a skipped stroke) are joined by a small closing; a
+    piece shorter than a digit joins the digit it overlaps horizontally (a 5 whose top
+    stroke is apart, the dot of a broken stroke). Two full-height pieces stay apart even
+    when they overlap a little (a slanted 1 under a 7's bar)."""
+    n, _, stats = _components(mask)
+    if n <= 1:
+        return [], 0.0
+    height = _row_height(stats[1:])
+    k = max(3, int(round(0.06 * height)) | 1)
+    joined = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    n, _, stats = _components(joined)
+    boxes = sorted((list(map(int, stats[i, :4])) for i in range(1, n)), key=lambda b: b[0] + b[2] / 2)
+    height = _row_height(stats[1:])
     merged: list[list[int]] = []
-    for x, y, w, h in boxes:
-        if merged:
-            mx, my, mw, mh = merged[-1]
-            overlap = min(mx + mw, x + w) - max(mx, x)
-            small = max(w, h) < 0.45 * height or max(mw, mh) < 0.45 * height
-            if overlap > 0.5 * min(w, mw) or (small and overlap > 0.1 * min(w, mw)):
-                nx, ny = min(mx, x), min(my, y)
-                merged[-1] = [nx, ny, max(mx + mw, x + w) - nx, max(my + mh, y + h) - ny]
-                continue
-        merged.append([x, y, w, h])
-    # A small piece standing alone next to a digit: join it to the nearer neighbour if
-    # close, else it is a speck.
+    for box in boxes:
+        x, y, w, h = box
+        best, best_overlap = None, 0.0
+        for j in range(max(0, len(merged) - 2), len(merged)):
+            mx, my, mw, mh = merged[j]
+            overlap = (min(mx + mw, x + w) - max(mx, x)) / max(1, min(w, mw))
+            both_tall = h >= 0.7 * height and mh >= 0.7 * height
+            if overlap > (0.75 if both_tall else 0.3) and overlap > best_overlap:
+                best, best_overlap = j, overlap
+        if best is not None:
+            mx, my, mw, mh = merged[best]
+            nx, ny = min(mx, x), min(my, y)
+            merged[best] = [nx, ny, max(mx + mw, x + w) - nx, max(my + mh, y + h) - ny]
+        else:
+            merged.append(box)
+    merged = [b for b in merged if max(b[2], b[3]) >= 0.3 * height]  # specks between digits
+    return [tuple(b) for b in merged], height
+
+
+def split_group(mask: np.ndarray, box, parts: int) -> list[tuple[int, int, int, int]]:
+    """Cut a group of touching digits into ``parts`` boxes at its thinnest columns."""
+    x, y, w, h = box
+    if parts <= 1:
+        return [tuple(box)]
+    cols = mask[y: y + h, x: x + w].sum(axis=0).astype(np.float32)
+    cuts = _split_points(cols, parts)
     out = []
-    for i, (x, y, w, h) in enumerate(merged):
-        if max(w, h) < 0.3 * height:
-            continue
-        out.append([x, y, w, h])
-    result = []
-    for x, y, w, h in out:
-        parts = max(1, int(round(w / (0.8 * max(h, height)))))
-        if parts == 1:
-            result.append((x, y, w, h))
-            continue
-        cols = mask[y: y + h, x: x + w].sum(axis=0).astype(np.float32)
-        cuts = _split_points(cols, parts)
-        for a, b in zip(cuts, cuts[1:]):
-            sub = mask[y: y + h, x + a: x + b]
-            ys = np.nonzero(sub.any(axis=1))[0]
-            if len(ys):
-                result.append((x + a, y + int(ys[0]), b - a, int(ys[-1] - ys[0] + 1)))
-    return result
+    for a, b in zip(cuts, cuts[1:]):
+        sub = mask[y: y + h, x + a: x + b]
+        ys = np.nonzero(sub.any(axis=1))[0]
+        if len(ys):
+            out.append((x + a, y + int(ys[0]), b - a, int(ys[-1] - ys[0] + 1)))
+    return out
+
+
+def expected_parts(box, height: float) -> float:
+    """How many digits a group's width suggests (digits are about 0.75 as wide as tall)."""
+    return box[2] / (0.75 * max(box[3], height))
+
+
+def digit_boxes(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Split a row of handwritten digits into boxes (x, y, w, h), left to right: the
+    groups of :func:`digit_groups`, a group much wider than a digit cut at its thinnest
+    columns (touching digits)."""
+    groups, height = digit_groups(mask)
+    out = []
+    for box in groups:
+        out += split_group(mask, box, max(1, int(round(expected_parts(box, height) - 0.15))))
+    return out
+
+
+def _normalized(mask: np.ndarray, ink: Ink, box) -> Normalized | None:
+    x, y, w, h = box
+    sub = np.zeros_like(mask)
+    sub[y: y + h, x: x + w] = mask[y: y + h, x: x + w]
+    if not sub.any():
+        return None
+    return Normalized(x28=to_mnist(sub, ink.ink), box=_box(sub, ink.scale))
 
 
 def segment(image: np.ndarray) -> tuple[list[Normalized], Ink]:
     """A row of digits -> one Normalized per digit, left to right. Raises NoDigit."""
     ink = ink_mask(image, number=True)
-    boxes = digit_boxes(ink.mask)
-    if not boxes:
-        raise NoDigit("only specks or lines: no digit-sized stroke found")
-    digits = []
-    for x, y, w, h in boxes:
-        sub = np.zeros_like(ink.mask)
-        sub[y: y + h, x: x + w] = ink.mask[y: y + h, x: x + w]
-        if not sub.any():
-            continue
-        digits.append(Normalized(x28=to_mnist(sub, ink.ink), box=_box(sub, ink.scale)))
+    digits = [d for d in (_normalized(ink.mask, ink, b) for b in digit_boxes(ink.mask)) if d]
     if not digits:
         raise NoDigit("only specks or lines: no digit-sized stroke found")
     return digits, ink
 
 
+def segment_options(image: np.ndarray, max_parts: int = 4):
+    """Like :func:`segment`, but for each group of ink every plausible number of digits in
+    it: [(expected_parts, {parts: [Normalized, ...]}), ...] left to right, and the Ink.
+    The reader (:meth:`digitrec.predict.Recognizer.read_number`) lets the model choose."""
+    ink = ink_mask(image, number=True)
+    groups, height = digit_groups(ink.mask)
+    out = []
+    for box in groups:
+        guess = expected_parts(box, height)
+        options = {}
+        for parts in range(max(1, int(guess - 0.6)), min(max_parts, int(guess + 1.2)) + 1):
+            digits = [d for d in (_normalized(ink.mask, ink, b) for b in split_group(ink.mask, box, parts)) if d]
+            if len(digits) == parts:
+                options[parts] = digits
+        if options:
+            out.append((guess, options))
+    if not out:
+        raise NoDigit("only specks or lines: no digit-sized stroke found")
+    return out, ink
+
+
 __all__ = ["NoDigit", "ImageError", "normalize", "segment", "to_mnist", "ink_mask", "ink_map",
-           "to_gray", "digit_boxes", "Normalized", "Ink"]
+           "to_gray", "digit_boxes", "digit_groups", "segment_options", "Normalized", "Ink"]

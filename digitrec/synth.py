@@ -305,25 +305,39 @@ def render_number(digits28: list[np.ndarray], rng: np.random.Generator,
         pieces.append(a[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1])
     heights = [p.shape[0] for p in pieces]
     H = int(max(heights) * 1.15) + 4
-    xs, x = [], int(size * rng.uniform(0.3, 0.8))
-    stroke = max(1, int(0.09 * size)) if style != "thin" else 2
-    for i, p in enumerate(pieces):
-        xs.append(x)
-        if rng.random() < touching:
-            gap = -int(rng.integers(1, max(2, stroke // 2 + 2)))  # ink meets the neighbour
-        else:
-            gap = int(size * rng.uniform(0.06, 0.3))
-        x += p.shape[1] + gap
-    width = x + int(size * rng.uniform(0.3, 0.8))
     pad_y = int(size * rng.uniform(0.3, 0.7))
-    canvas = np.zeros((H + 2 * pad_y, width), np.float32)
+    stroke = max(2, int(0.09 * size)) if style != "thin" else 2
+    total = sum(p.shape[1] for p in pieces) + int(size * 0.4) * len(pieces) + 2 * size
+    canvas = np.zeros((H + 2 * pad_y, total), np.float32)
     boxes = []
-    for p, x0 in zip(pieces, xs):
-        dy = int(rng.integers(0, H - p.shape[0] + 1))
-        y0 = pad_y + dy
+    x_right = int(size * rng.uniform(0.3, 0.8))
+    for i, p in enumerate(pieces):
+        y0 = pad_y + int(rng.integers(0, H - p.shape[0] + 1))
+        if i == 0:
+            x0 = x_right
+        else:
+            # Place by the ink, row by row: the gap is between the nearest strokes, so a
+            # "touching" pair meets at one point instead of overlapping.
+            touch = rng.random() < touching
+            if touch:
+                gap = -int(rng.integers(0, max(1, stroke // 3) + 1))  # ink just meets
+            else:
+                gap = int(size * rng.uniform(0.06, 0.25))
+            prev_end = boxes[-1][0] + boxes[-1][2]
+            narrow = min(boxes[-1][2], p.shape[1])
+            rows = canvas[y0: y0 + p.shape[0]] > 0.3
+            has = rows.any(axis=1)
+            right = np.where(has, rows.shape[1] - 1 - np.argmax(rows[:, ::-1], axis=1), -10 ** 6)
+            prow = p > 0.3
+            left = np.where(prow.any(axis=1), np.argmax(prow, axis=1), 10 ** 6)
+            need = right - left
+            # ...and the boxes overlap little (a person still sees two digits at a glance).
+            x0 = int(max(need.max() + 1 + gap, prev_end - 0.12 * narrow if touch else prev_end + gap // 3))
         region = canvas[y0: y0 + p.shape[0], x0: x0 + p.shape[1]]
         np.maximum(region, p, out=region)
         boxes.append((x0, y0, p.shape[1], p.shape[0]))
+    width = max(b[0] + b[2] for b in boxes) + int(size * rng.uniform(0.3, 0.8))
+    canvas = canvas[:, :width]
     return _scene(canvas, condition, rng, size), condition, boxes
 
 
