@@ -86,8 +86,11 @@ def _shrink(gray: np.ndarray, scale: float) -> np.ndarray:
 def _polarity(gray: np.ndarray) -> bool:
     """True when the ink is darker than the paper. The paper is most of the picture, so
     the median is paper; the ink lies on the far side of it."""
-    lo, med, hi = np.percentile(gray, (0.5, 50, 99.5))
-    return (med - lo) > (hi - med)
+    lo, med, hi = np.percentile(gray, (0.3, 50, 99.7))
+    dark, light = med - lo, hi - med
+    if abs(dark - light) < 0.05:  # no clear tail either way: go by the paper's brightness
+        return med > 0.5
+    return dark > light
 
 
 def ink_map(image: np.ndarray, work_size=WORK_SIZE, number=False) -> tuple[np.ndarray, float, bool]:
