@@ -28,7 +28,6 @@ BOX = 20  # MNIST digits are fitted in a 20x20 box...
 SIZE = 28  # ...and centred by centre of mass in 28x28
 MNIST_STROKE = 2.2  # median MNIST stroke width, in pixels of the 20x20 box (2*area/perimeter)
 STROKE_RANGE = (1.5, 3.4)  # thinner strokes are redrawn, thicker ones thinned, to MNIST_STROKE
-RATIO = True
 SEED = 0.7
 SOFT_BORDER_ONLY = True
 SOFT_EDGE = 0.2  # outline gradient / mean ink below this: a shadow's edge, not a stroke
@@ -86,8 +85,14 @@ def _shrink(gray: np.ndarray, scale: float) -> np.ndarray:
 def _polarity(gray: np.ndarray) -> bool:
     """True when the ink is darker than the paper. The paper is most of the picture, so
     the median is paper; the ink lies on the far side of it."""
-    lo, med, hi = np.percentile(gray, (0.3, 50, 99.7))
-    dark, light = med - lo, hi - med
+    med = float(np.median(gray))
+    if min(gray.shape) >= 48:  # judge the tails after taking out slow light changes
+        sigma = 0.2 * min(gray.shape)
+        detail = gray - cv2.GaussianBlur(gray, (0, 0), sigma)
+    else:
+        detail = gray - med
+    lo, hi = np.percentile(detail, (0.3, 99.7))
+    dark, light = -lo, hi
     if abs(dark - light) < 0.05:  # no clear tail either way: go by the paper's brightness
         return med > 0.5
     return dark > light
@@ -104,49 +109,32 @@ def ink_map(image: np.ndarray, work_size=WORK_SIZE, number=False) -> tuple[np.nd
     else:
         scale = min(1.0, work_size / max(h, w))
     gray = _shrink(gray, scale)
-    inverted = _polarity(gray)
-    ink = 1.0 - gray if inverted else gray
-    # Light: the background is what an opening wider than any stroke leaves (a rectangle
-    # window: separable, fast); subtracting it flattens gradients and keeps shadow edges
-    # sharp, so they cancel instead of turning into ink.
-    hh, ww = ink.shape
+    hh, ww = gray.shape
     if min(hh, ww) >= 48:
-        # Pass 1, a window wider than any stroke; pass 2, a window a few strokes wide, so
-        # that shadow edges and corners leave as little false ink as possible.
+        inverted = _polarity(gray)
         k = max(9, int(min(hh, ww) * (0.22 if not number else 0.3)) | 1)
-        ink = _flatten(ink, k) if RATIO else ink - cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-    else:  # small crops (MNIST itself): just stretch from the paper level
+        ink = 1.0 - gray if inverted else gray
+        # The paper (or board) is what an opening wider than any stroke leaves (a square
+        # window: separable, fast). Ink is measured relative to it: dividing keeps the
+        # contrast of strokes in a shadow; a straight shadow edge cancels out.
+        paper = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+        ink = (ink - paper) / np.maximum(1.0 - paper, 0.25)
+    else:  # small crops (MNIST itself): polarity from the tails, stretch from the paper level
+        inverted = _polarity(gray)
+        ink = 1.0 - gray if inverted else gray
         ink = ink - float(np.median(ink))
     return np.clip(ink, 0, 1).astype(np.float32), scale, inverted
-
-
-def _flatten(ink: np.ndarray, k: int) -> np.ndarray:
-    """Ink relative to the local paper: (ink - background) / (1 - background), the
-    background an opening by a k x k square (separable, fast). Dividing keeps the
-    contrast of strokes in a shadow."""
-    background = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-    return (ink - background) / np.maximum(1.0 - background, 0.25)
-
-
-def _rough_stroke_width(flat: np.ndarray) -> float:
-    """Typical stroke width of the brightest ink: twice the median distance to the edge
-    along the strokes' centre lines."""
-    peak = float(np.percentile(flat, 99.7))
-    if peak <= 0:
-        return 3.0
-    mask = (flat > 0.45 * peak).astype(np.uint8)
-    dist = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
-    ridge = (dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8)) - 0.5) & (dist > 0.5)
-    return 2.0 * float(np.median(dist[ridge])) if ridge.any() else 3.0
 
 
 # --- threshold and clean-up ------------------------------------------------------------
 
 def _noise_level(ink: np.ndarray) -> float:
-    """Robust spread of the background (most pixels): 1.4826 * MAD."""
+    """The paper's level plus its robust spread (MAD, of the faintest pixels)."""
     sample = ink[::2, ::2] if ink.size > 40000 else ink
+    # Only the faintest 70%: a row of big digits can cover a third of the picture.
+    sample = sample[sample <= np.percentile(sample, 70)]
     med = float(np.median(sample))
-    return med + 1.4826 * float(np.median(np.abs(sample - med)))
+    return med + 2.0 * 1.4826 * float(np.median(np.abs(sample - med)))
 
 
 def _remove_lines(mask: np.ndarray) -> np.ndarray:
