@@ -31,6 +31,7 @@ SHIPPED_MODEL = MODELS_DIR / "digitrec.keras"
 LITE_CACHE = Path.home() / ".cache" / "digitrec" / "tflite"
 NUM_CLASSES = 10
 LOW_CONFIDENCE = 0.6  # below this a reading is shown, but marked as unsure
+SPLIT_PRIOR = 0.5  # read_number: log-confidence given up per digit away from the width's guess
 
 
 @dataclass
@@ -307,22 +308,49 @@ class Recognizer:
 
     def predict(self, image: np.ndarray) -> Prediction:
         """One digit in a user's image (any size, polarity, colour)."""
-        try:
-            norm = preprocess.normalize(image)
-        except preprocess.NoDigit as exc:
-            return Prediction(digit=None, reason=str(exc))
-        probs = self.probabilities(norm.x28[None])[0]
-        return Prediction(int(probs.argmax()), float(probs.max()), probs, norm.x28, box=norm.box)
+        return self.predict_batch([image])[0]
+
+    def predict_batch(self, images) -> list[Prediction]:
+        """:meth:`predict` for several images, the model run once on all their digits."""
+        preds: list[Prediction | None] = []
+        norms = []
+        for image in images:
+            try:
+                norms.append(preprocess.normalize(image))
+                preds.append(None)
+            except preprocess.NoDigit as exc:
+                preds.append(Prediction(digit=None, reason=str(exc)))
+        if norms:
+            probs = iter(self.probabilities(np.stack([n.x28 for n in norms])))
+            norm_iter = iter(norms)
+            for i, pred in enumerate(preds):
+                if pred is None:
+                    p, norm = next(probs), next(norm_iter)
+                    preds[i] = Prediction(int(p.argmax()), float(p.max()), p, norm.x28, box=norm.box)
+        return preds
 
     def read_number(self, image: np.ndarray) -> Number:
-        """The digits of a number written in one row, left to right, in one batch."""
+        """The digits of a number written in one row, left to right.
+
+        Each group of ink may hold touching digits; every plausible count is cut and read
+        (all in one batch), and the count whose digits the model reads most surely, with a
+        prior for the count the group's width suggests, wins."""
         try:
-            parts, _ = preprocess.segment(image)
+            groups, _ = preprocess.segment_options(image)
         except preprocess.NoDigit as exc:
             return Number(reason=str(exc))
-        probs = self.probabilities(np.stack([p.x28 for p in parts]))
-        return Number([Prediction(int(p.argmax()), float(p.max()), p, part.x28, box=part.box)
-                       for p, part in zip(probs, parts)])
+        flat = [d for _, options in groups for digits in options.values() for d in digits]
+        probs = iter(self.probabilities(np.stack([d.x28 for d in flat])))
+        out = []
+        for guess, options in groups:
+            best, best_score = None, -np.inf
+            for parts, digits in options.items():
+                ps = [next(probs) for _ in digits]
+                score = float(np.mean([np.log(max(p.max(), 1e-6)) for p in ps])) - SPLIT_PRIOR * abs(parts - guess)
+                if score > best_score:
+                    best, best_score = (ps, digits), score
+            out += [Prediction(int(p.argmax()), float(p.max()), p, d.x28, box=d.box) for p, d in zip(*best)]
+        return Number(out)
 
 
 def read_number(image: np.ndarray, recognizer: Recognizer | None = None) -> Number:

@@ -1,12 +1,15 @@
 """Where a user's image becomes the 28x28 input MNIST was made of.
 
     image (gray / RGB / RGBA, any size, any polarity)
-      -> ink_map     gray, light flattened, polarity found: ink bright on dark, in [0, 1]
-      -> ink_mask    thresholded ink with specks, ruled lines and paper edges dropped
-      -> to_mnist    crop to the ink, strokes near MNIST width, fit 20x20 keeping the
-                     aspect ratio, centre of mass at the centre of 28x28
-    normalize(image) does all three for one digit; digit_boxes() splits a row of digits
-    for read_number(), each box then going through the same to_mnist().
+      -> to_gray     transparency composited (or the alpha channel itself taken as ink)
+      -> ink_map     shrunk to working size, polarity found, light flattened (black-hat
+                     with a window wider than any stroke): ink bright on dark in [0, 1]
+      -> ink_mask    a threshold set by the ink's own contrast and the image's noise;
+                     ruled / squared lines and paper edges removed (Hough), specks dropped
+      -> to_mnist    crop to the ink, strokes brought near MNIST's width, fit 20x20
+                     keeping the aspect ratio, centre of mass at the centre of 28x28
+    normalize(image) does all of it for one digit; segment(image) splits a row of digits
+    (digit_boxes) for read_number(), each digit then going through the same to_mnist().
 
 Anything that is not a digit raises :class:`NoDigit` with a reason a person can read.
 """
@@ -19,10 +22,16 @@ import numpy as np
 
 from digitrec.imageio import ImageError, check_array
 
-WORK_SIZE = 600  # larger images are shrunk to this many pixels on their long side first
+WORK_SIZE = 256  # one digit: larger images are shrunk to this many pixels on their long side
+NUMBER_LONG, NUMBER_SHORT = 1600, 256  # a row of digits: caps on the long and short side
 BOX = 20  # MNIST digits are fitted in a 20x20 box...
 SIZE = 28  # ...and centred by centre of mass in 28x28
-MNIST_STROKE = 2.4  # typical MNIST stroke width in pixels at 28x28 scale
+MNIST_STROKE = 2.2  # median MNIST stroke width, in pixels of the 20x20 box (2*area/perimeter)
+STROKE_RANGE = (1.5, 3.4)  # thinner strokes are redrawn, thicker ones thinned, to MNIST_STROKE
+SEED = 0.7
+SOFT_BORDER_ONLY = True
+SOFT_EDGE = 0.2  # outline gradient / mean ink below this: a shadow's edge, not a stroke
+MIN_CONTRAST = 0.08  # ink fainter than this (of full scale) is no ink
 
 
 class NoDigit(ValueError):
@@ -33,16 +42,21 @@ class NoDigit(ValueError):
 class Ink:
     """An image's ink, bright on dark, at working resolution."""
 
-    ink: np.ndarray  # float32 [0, 1]
-    mask: np.ndarray  # uint8 {0, 1}, specks and lines removed
+    ink: np.ndarray  # float32 [0, 1], light flattened
+    mask: np.ndarray  # uint8 {0, 1}: the digit's strokes (specks, lines, edges removed)
     scale: float  # working pixels per original pixel
     inverted: bool  # True when the original had dark ink on light paper
 
 
+# --- gray and ink ----------------------------------------------------------------------
+
 def to_gray(image: np.ndarray) -> np.ndarray:
-    """uint8 gray/RGB/RGBA -> float32 gray in [0, 1]. Transparency is composited onto
-    a background that contrasts with the ink, so black or white ink on a transparent
-    canvas both stay visible."""
+    """uint8 gray/RGB/RGBA -> float32 gray in [0, 1].
+
+    Transparency: where most of the picture is transparent (a web canvas), the alpha
+    channel *is* the drawing, so it is returned as bright ink on black whatever colour
+    the transparent pixels store. Otherwise transparent parts are filled with the colour
+    of the opaque ones (a photo with transparent corners keeps one background)."""
     image = check_array(image)
     if image.ndim == 2:
         return image.astype(np.float32) / 255.0
@@ -50,66 +64,125 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     if image.shape[2] == 4:
         alpha = image[..., 3].astype(np.float32) / 255.0
-        if alpha.min() < 0.98:
-            opaque = alpha > 0.5
-            ink_level = float(gray[opaque].mean()) if opaque.any() else 0.0
-            background = 1.0 if ink_level < 0.5 else 0.0
-            gray = alpha * gray + (1.0 - alpha) * background
+        opaque = alpha > 0.5
+        frac = float(opaque.mean())
+        if frac < 0.999:
+            if frac < 0.5 or not opaque.any():
+                return alpha  # the strokes are what is painted
+            fill = float(np.median(gray[opaque]))
+            gray = alpha * gray + (1.0 - alpha) * fill
     return gray
 
 
-def ink_map(image: np.ndarray) -> tuple[np.ndarray, float, bool]:
+def _shrink(gray: np.ndarray, scale: float) -> np.ndarray:
+    h, w = gray.shape
+    if scale >= 1.0:
+        return gray
+    return cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))),
+                      interpolation=cv2.INTER_AREA)
+
+
+def _polarity(gray: np.ndarray) -> bool:
+    """True when the ink is darker than the paper. The paper is most of the picture, so
+    the median is paper; the ink lies on the far side of it."""
+    med = float(np.median(gray))
+    if min(gray.shape) >= 48:  # judge the tails after taking out slow light changes
+        sigma = 0.2 * min(gray.shape)
+        detail = gray - cv2.GaussianBlur(gray, (0, 0), sigma)
+    else:
+        detail = gray - med
+    lo, hi = np.percentile(detail, (0.3, 99.7))
+    dark, light = -lo, hi
+    if abs(dark - light) < 0.05:  # no clear tail either way: go by the paper's brightness
+        return med > 0.5
+    return dark > light
+
+
+def ink_map(image: np.ndarray, work_size=WORK_SIZE, number=False) -> tuple[np.ndarray, float, bool]:
     """Gray image with ink bright on dark and uneven lighting flattened.
 
     Returns (ink in [0, 1] at working size, scale, inverted)."""
     gray = to_gray(image)
     h, w = gray.shape
-    scale = min(1.0, WORK_SIZE / max(h, w))
-    if scale < 1.0:
-        gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))),
-                          interpolation=cv2.INTER_AREA)
-    # Polarity: the background covers most of a picture of a digit, so the median is paper.
-    inverted = float(np.median(gray)) > 0.5
-    ink = 1.0 - gray if inverted else gray
-    # Light: estimate the background with a grey opening larger than any stroke, subtract.
-    k = max(3, (min(gray.shape) // 6) | 1)
-    if min(gray.shape) >= 64:  # small crops (MNIST itself) have no lighting to flatten
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-        background = cv2.morphologyEx(ink, cv2.MORPH_OPEN, kernel)
-        background = cv2.GaussianBlur(background, (k, k), 0)
-        ink = np.clip(ink - background, 0, 1)
-    return ink.astype(np.float32), scale, inverted
+    if number:
+        scale = min(1.0, NUMBER_LONG / max(h, w), NUMBER_SHORT / min(h, w))
+    else:
+        scale = min(1.0, work_size / max(h, w))
+    gray = _shrink(gray, scale)
+    hh, ww = gray.shape
+    if min(hh, ww) >= 48:
+        inverted = _polarity(gray)
+        k = max(9, int(min(hh, ww) * (0.22 if not number else 0.3)) | 1)
+        ink = 1.0 - gray if inverted else gray
+        # The paper (or board) is what an opening wider than any stroke leaves (a square
+        # window: separable, fast). Ink is measured relative to it: dividing keeps the
+        # contrast of strokes in a shadow; a straight shadow edge cancels out.
+        paper = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+        ink = (ink - paper) / np.maximum(1.0 - paper, 0.25)
+    else:  # small crops (MNIST itself): polarity from the tails, stretch from the paper level
+        inverted = _polarity(gray)
+        ink = 1.0 - gray if inverted else gray
+        ink = ink - float(np.median(ink))
+    return np.clip(ink, 0, 1).astype(np.float32), scale, inverted
+
+
+# --- threshold and clean-up ------------------------------------------------------------
+
+def _noise_level(ink: np.ndarray) -> float:
+    """The paper's level plus its robust spread (MAD, of the faintest pixels)."""
+    sample = ink[::2, ::2] if ink.size > 40000 else ink
+    # Only the faintest 70%: a row of big digits can cover a third of the picture.
+    sample = sample[sample <= np.percentile(sample, 70)]
+    med = float(np.median(sample))
+    return med + 2.0 * 1.4826 * float(np.median(np.abs(sample - med)))
 
 
 def _remove_lines(mask: np.ndarray) -> np.ndarray:
-    """Drop ruled lines and paper edges: straight runs across most of the image."""
+    """Drop ruled / squared lines and paper edges: thin straight runs from one side of the
+    picture to the other, nearly horizontal or vertical (tilted photos included). Ink of a
+    digit crossing a line is put back where the line cut through it."""
     h, w = mask.shape
+    if min(h, w) < 40:
+        return mask, False
+    found = cv2.HoughLinesP(mask, 1, np.pi / 180, threshold=int(0.4 * min(h, w)),
+                            minLineLength=int(0.5 * min(h, w)), maxLineGap=max(3, min(h, w) // 30))
+    if found is None:
+        return mask, False
     lines = np.zeros_like(mask)
-    if w >= 40:
-        lines |= cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((1, int(0.85 * w)), np.uint8))
-    if h >= 40:
-        lines |= cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((int(0.85 * h), 1), np.uint8))
-    if lines.any():
-        lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
-        mask = mask & (1 - lines)
-    return mask
-
-
-def ink_mask(image: np.ndarray) -> Ink:
-    """Threshold the ink map and keep what can be part of a digit."""
-    ink, scale, inverted = ink_map(image)
-    if ink.size == 0:
-        raise NoDigit("the image is empty")
-    peak = float(np.percentile(ink, 99.8))
-    if peak < 0.12:
-        raise NoDigit("blank image: no ink found")
-    u8 = np.clip(ink / peak * 255, 0, 255).astype(np.uint8)
-    otsu, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    mask = (u8 > max(otsu, 64)).astype(np.uint8)
-    mask = _remove_lines(mask)
-    if mask.mean() > 0.45:
-        raise NoDigit("no clear digit: the image is mostly ink or noise")
-    return Ink(ink=ink, mask=_drop_specks(mask), scale=scale, inverted=inverted)
+    thick = max(3, int(round(min(h, w) / 120)) + 2)
+    positions = set()
+    segs = found.reshape(-1, 4).astype(np.float64)
+    dxs, dys = np.abs(segs[:, 2] - segs[:, 0]), np.abs(segs[:, 3] - segs[:, 1])
+    # Once one line crosses the whole picture it is ruled paper: shorter runs exactly
+    # parallel to the page (a line broken by shadow or by the digit) go too.
+    across_h = bool(((dxs >= dys) & (dys <= 0.45 * dxs) & (dxs >= 0.6 * w)).any())
+    across_v = bool(((dys > dxs) & (dxs <= 0.45 * dys) & (dys >= 0.6 * h)).any())
+    for x0, y0, x1, y1 in segs:
+        dx, dy = abs(x1 - x0), abs(y1 - y0)
+        long_h = dx >= 0.6 * w or (across_h and dx >= 0.4 * w and dy <= 0.05 * dx)
+        long_v = dy >= 0.6 * h or (across_v and dy >= 0.4 * h and dx <= 0.05 * dy)
+        if dx >= dy and dy <= 0.45 * dx and long_h:  # nearly horizontal, across
+            slope = (y1 - y0) / (x1 - x0)
+            ya, yb = y0 - slope * x0, y0 + slope * (w - 1 - x0)  # extended to both sides
+            cv2.line(lines, (0, int(round(ya))), (w - 1, int(round(yb))), 1, thick)
+            positions.add(("h", int((ya + yb) / 2 // (2 * thick))))
+        elif dy > dx and dx <= 0.45 * dy and long_v:  # nearly vertical, top to bottom
+            slope = (x1 - x0) / (y1 - y0)
+            xa, xb = x0 - slope * y0, x0 + slope * (h - 1 - y0)
+            cv2.line(lines, (int(round(xa)), 0), (int(round(xb)), h - 1), 1, thick)
+            positions.add(("v", int((xa + xb) / 2 // (2 * thick))))
+    if not lines.any():
+        return mask, False
+    lines &= mask
+    kept = mask & (1 - lines)
+    if kept.sum() < 0.2 * mask.sum() and len(positions) <= 2:
+        return mask, False  # one straight stroke and nothing else: a "1", not ruling
+    # Put back the digit's ink where a line crossed a stroke: a line pixel with ink on
+    # both sides of it across the line.
+    k = 2 * thick + 1
+    across = cv2.morphologyEx(kept, cv2.MORPH_CLOSE, np.ones((k, 1), np.uint8)) | \
+        cv2.morphologyEx(kept, cv2.MORPH_CLOSE, np.ones((1, k), np.uint8))
+    return kept | (lines & across), True
 
 
 def _components(mask: np.ndarray):
@@ -117,24 +190,121 @@ def _components(mask: np.ndarray):
     return n, labels, stats
 
 
-def _drop_specks(mask: np.ndarray) -> np.ndarray:
-    """Keep the components big enough to be strokes; specks and noise go."""
+def _solid(blob: np.ndarray) -> bool:
+    """A filled shape (a shadow wedge, a blot), not a pen stroke: wide for its size."""
+    blob = blob.astype(np.uint8)
+    return _stroke_width(blob) > 0.22 * max(blob.shape)
+
+
+def _hairline(bw: int, bh: int) -> bool:
+    """A straight axis-aligned hairline (what is left of a ruled line or a page edge)."""
+    return min(bw, bh) <= 3 and max(bw, bh) >= 6 * min(bw, bh)
+
+
+def _drop_specks(mask: np.ndarray, number: bool = False, ruled: bool = False) -> np.ndarray:
+    """Keep the components big enough to be strokes; specks, noise and paper edges go."""
     n, labels, stats = _components(mask)
     if n <= 1:
         return mask
     areas = stats[1:, cv2.CC_STAT_AREA]
-    biggest = areas.max()
+    extent = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT])
+    big = int(np.argmax(areas))
+    biggest, big_extent = areas[big], extent[big]
     h, w = mask.shape
     keep = np.zeros(n, bool)
-    for i, area in enumerate(areas, start=1):
-        x, y, bw, bh = stats[i, :4]
+    for i in range(n - 1):
+        x, y, bw, bh = stats[i + 1, :4]
         touches = x == 0 or y == 0 or x + bw == w or y + bh == h
-        big_enough = area >= max(0.08 * biggest, 4)
-        if touches and area < 0.3 * biggest:
-            big_enough = False  # a corner of paper, a shadow edge
-        keep[i] = big_enough
+        ok = areas[i] >= max(0.04 * biggest, 3) and extent[i] >= 0.12 * big_extent
+        if touches and (areas[i] < 0.3 * biggest or bw >= 0.95 * w or bh >= 0.95 * h
+                        or _solid(labels[y: y + bh, x: x + bw] == i + 1)):
+            ok = False  # a corner of paper, a shadow or page edge
+        if (touches or ruled) and _hairline(bw, bh):
+            ok = False
+        if touches and min(h, w) >= 48:
+            blob = labels[y: y + bh, x: x + bw] == i + 1
+            contact = max(blob[0].sum() if y == 0 else 0, blob[-1].sum() if y + bh == h else 0,
+                          blob[:, 0].sum() if x == 0 else 0, blob[:, -1].sum() if x + bw == w else 0)
+            if contact >= 0.35 * max(bw, bh):
+                ok = False  # lies along the edge: a shadow, the page's edge
+        keep[i + 1] = ok
+    if not keep.any():
+        keep[big + 1] = True
     return keep[labels].astype(np.uint8)
 
+
+def _drop_soft(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """Drop pieces reaching the picture's edge whose outline is soft: the edge of a shadow
+    left over by the light flattening. A pen stroke's edge is sharp (its ink falls to
+    paper within a pixel or two)."""
+    if min(mask.shape) < 48:
+        return mask
+    n, labels, stats = _components(mask)
+    if n <= 1:
+        return mask
+    h, w = mask.shape
+    gx = cv2.Sobel(ink, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(ink, cv2.CV_32F, 0, 1, ksize=3)
+    grad = np.sqrt(gx * gx + gy * gy) / 8.0
+    edge = mask - cv2.erode(mask, np.ones((3, 3), np.uint8))
+    keep = np.ones(n, bool)
+    for i in range(1, n):
+        x, y, bw, bh = stats[i, :4]
+        if SOFT_BORDER_ONLY and not (x == 0 or y == 0 or x + bw == w or y + bh == h):
+            continue
+        sl = (slice(y, y + bh), slice(x, x + bw))
+        mine = labels[sl] == i
+        rim = mine & (edge[sl] > 0)
+        if rim.sum() < 8:
+            continue
+        sharpness = float(grad[sl][rim].mean()) / max(float(ink[sl][mine].mean()), 1e-3)
+        if sharpness < SOFT_EDGE:
+            keep[i] = False
+    keep[0] = False
+    return keep[labels].astype(np.uint8)
+
+
+def ink_mask(image: np.ndarray, number: bool = False) -> Ink:
+    """Threshold the ink map and keep what can be part of a digit."""
+    ink, scale, inverted = ink_map(image, number=number)
+    if ink.size == 0:
+        raise NoDigit("the image is empty")
+    # Smooth a little: pencil grain, chalk and JPEG noise hold together as strokes.
+    smooth = cv2.GaussianBlur(ink, (3, 3), 0.8) if min(ink.shape) >= 48 else ink
+    noise = _noise_level(smooth)
+    peak = float(np.percentile(smooth, 99.7))
+    peak = max(peak, 0.5 * float(smooth.max()))
+    if peak < MIN_CONTRAST or peak < 3.0 * noise:
+        raise NoDigit("blank image: no ink found")
+    level = max(0.42 * peak, 2.5 * noise, MIN_CONTRAST * 0.75)
+    mask = (smooth > level).astype(np.uint8)
+    if SEED < 1:
+        # Hysteresis: a piece of ink must reach well into the strokes' contrast somewhere;
+        # the faint edge of a shadow does not.
+        n, labels = cv2.connectedComponents(mask, connectivity=8)
+        seeded = np.zeros(n, bool)
+        seeded[np.unique(labels[smooth > max(SEED * peak, level)])] = True
+        seeded[0] = False
+        mask = seeded[labels].astype(np.uint8)
+    if mask.mean() > 0.35:
+        raise NoDigit("no clear digit: the image is mostly ink or noise")
+    mask, ruled = _remove_lines(mask)
+    mask = _drop_soft(mask, smooth)
+    mask = _drop_specks(mask, number, ruled)
+    n = _components(mask)[0] - 1
+    if n > (40 if number else 12):
+        raise NoDigit("no clear digit: scattered specks or noise")
+    if mask.any():
+        ys, xs = np.nonzero(mask)
+        tall = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
+        if tall < max(4, 0.08 * max(mask.shape)) and max(mask.shape) >= 48:
+            raise NoDigit("only a speck: no digit-sized stroke found")
+        if tall < 2.2 * _stroke_width(mask) and tall < 0.3 * max(mask.shape):
+            raise NoDigit("only a dot or a blot: no digit-shaped stroke found")
+    return Ink(ink=smooth, mask=mask, scale=scale, inverted=inverted)
+
+
+# --- 28x28 -----------------------------------------------------------------------------
 
 def _stroke_width(mask: np.ndarray) -> float:
     """Mean stroke width: 2 * area / perimeter (a long thin stroke's perimeter is ~2x its length)."""
@@ -143,48 +313,97 @@ def _stroke_width(mask: np.ndarray) -> float:
     return 2.0 * float(mask.sum()) / max(perimeter, 1.0)
 
 
-def to_mnist(mask: np.ndarray) -> np.ndarray:
-    """A binary mask holding one digit -> 28x28 float32 in [0, 1], MNIST-style."""
-    ys, xs = np.nonzero(mask)
+def _redraw(mask: np.ndarray, width: float) -> np.ndarray:
+    """Redraw a binary drawing with strokes ``width`` pixels wide: its centre lines (the
+    ridge of the distance transform), dilated."""
+    dist = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
+    ridge = (dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8)) - 0.75) & (dist > 0.5)
+    d = max(1, int(round(width)))
+    if d <= 1:
+        return ridge.astype(np.uint8)
+    return cv2.dilate(ridge.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d)))
+
+
+CENTRE = 14.0  # where MNIST's centres of mass lie (pixel indices; measured on the test set)
+
+
+def _thin(mask: np.ndarray, width: float) -> np.ndarray:
+    """Thin a thick (marker) drawing to strokes about ``width`` wide: an erosion by the
+    excess, with the centre lines kept so that no stroke vanishes."""
+    excess = (_stroke_width(mask) - width) / 2
+    if excess < 1:
+        return mask
+    dist = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
+    return (dist > excess).astype(np.uint8) | _redraw(mask, max(1.0, 0.6 * width))
+
+
+def _centre(out: np.ndarray) -> np.ndarray:
+    """Move the centre of mass to MNIST's, by whole pixels as MNIST did (a sub-pixel shift
+    would blur the digit, which costs the model accuracy)."""
+    m = cv2.moments(out)
+    if m["m00"] > 0:
+        dx = int(round(CENTRE - m["m10"] / m["m00"]))
+        dy = int(round(CENTRE - m["m01"] / m["m00"]))
+        out = cv2.warpAffine(out, np.float32([[1, 0, dx], [0, 1, dy]]), (SIZE, SIZE),
+                             flags=cv2.INTER_NEAREST, borderValue=0)
+    return out
+
+
+def to_mnist(mask: np.ndarray, ink: np.ndarray | None = None) -> np.ndarray:
+    """A mask holding one digit -> 28x28 float32 in [0, 1], MNIST-style.
+
+    ``mask`` is binary (or gray ink in [0, 1]); with ``ink`` (the gray ink map), small
+    digits keep their grey anti-aliased edges instead of a hard threshold."""
+    mask = np.asarray(mask)
+    binary = (mask > (0.5 if mask.dtype.kind == "f" else 0)).astype(np.uint8)
+    ys, xs = np.nonzero(binary)
     if len(xs) == 0:
         raise NoDigit("blank image: no ink found")
-    crop = mask[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1].astype(np.uint8)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    crop = binary[y0:y1, x0:x1]
     h, w = crop.shape
-    fit = BOX / max(h, w)
-    # Bring the stroke width near MNIST's before shrinking (thin pen, fat marker alike).
-    if max(h, w) >= 2 * BOX:
-        width28 = _stroke_width(crop) * fit
-        target = MNIST_STROKE / fit
-        pad = int(np.ceil(target))
-        crop = cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-        if width28 < 1.6:
-            k = max(3, int(round(target - _stroke_width(crop))) | 1)
-            crop = cv2.dilate(crop, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-        elif width28 > 4.0:
-            k = max(3, int(round(_stroke_width(crop) - target)) | 1)
-            thinner = cv2.erode(crop, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-            if thinner.sum() > 0.25 * crop.sum():
-                crop = thinner
-        ys, xs = np.nonzero(crop)
-        crop = crop[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+    if max(h, w) < 2 * BOX:
+        # Small: keep the grey levels (MNIST itself, tiny crops).
+        if ink is None and mask.dtype.kind == "f":
+            ink = mask
+        if ink is not None:
+            near = cv2.dilate(binary, np.ones((3, 3), np.uint8))
+            g = np.asarray(ink, np.float32) * near
+            ys2, xs2 = np.nonzero(g > 0.02)
+            gy0, gy1, gx0, gx1 = ys2.min(), ys2.max() + 1, xs2.min(), xs2.max() + 1
+            # keep the bounding box of the thresholded ink (MNIST's box is the ink's)
+            gy0, gy1 = max(gy0, y0 - 1), min(gy1, y1 + 1)
+            gx0, gx1 = max(gx0, x0 - 1), min(gx1, x1 + 1)
+            crop = g[gy0:gy1, gx0:gx1]
+            crop = np.clip(crop / max(float(np.percentile(crop[crop > 0.02], 90)), 1e-3), 0, 1)
+        crop = crop.astype(np.float32)
         h, w = crop.shape
         fit = BOX / max(h, w)
-    size = (max(1, round(w * fit)), max(1, round(h * fit)))
-    interp = cv2.INTER_AREA if fit < 1 else cv2.INTER_LINEAR
-    small = cv2.resize(crop.astype(np.float32), size, interpolation=interp)
-    if fit >= 1:  # tiny inputs: smooth the upscaled blocks like MNIST's anti-aliasing
-        small = cv2.GaussianBlur(small, (3, 3), 0.6)
+        size = (max(1, round(w * fit)), max(1, round(h * fit)))
+        small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if fit < 1 else cv2.INTER_LINEAR)
+    else:
+        # Large: bring the strokes near MNIST's width, then shrink (area averaging gives
+        # the grey edges).
+        fit = BOX / max(h, w)
+        width20 = _stroke_width(crop) * fit
+        if not STROKE_RANGE[0] <= width20 <= STROKE_RANGE[1]:
+            pad = int(np.ceil(MNIST_STROKE / fit)) + 1
+            padded = cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+            if width20 < STROKE_RANGE[0]:
+                redrawn = _redraw(padded, MNIST_STROKE / fit)
+            else:
+                redrawn = _thin(padded, MNIST_STROKE / fit)
+            ys, xs = np.nonzero(redrawn)
+            crop = redrawn[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+            h, w = crop.shape
+            fit = BOX / max(h, w)
+        size = (max(1, round(w * fit)), max(1, round(h * fit)))
+        small = cv2.resize(crop.astype(np.float32), size, interpolation=cv2.INTER_AREA)
     small = np.clip(small / max(float(small.max()), 1e-6), 0, 1)
     out = np.zeros((SIZE, SIZE), np.float32)
     top, left = (SIZE - size[1]) // 2, (SIZE - size[0]) // 2
     out[top: top + size[1], left: left + size[0]] = small
-    # Centre of mass to the centre, as MNIST was made.
-    m = cv2.moments(out)
-    if m["m00"] > 0:
-        dx, dy = SIZE / 2 - 0.5 - m["m10"] / m["m00"], SIZE / 2 - 0.5 - m["m01"] / m["m00"]
-        out = cv2.warpAffine(out, np.float32([[1, 0, dx], [0, 1, dy]]), (SIZE, SIZE),
-                             flags=cv2.INTER_LINEAR, borderValue=0)
-    return out
+    return _centre(out)
 
 
 @dataclass
@@ -207,67 +426,144 @@ def normalize(image: np.ndarray) -> Normalized:
     ink = ink_mask(image)
     if not ink.mask.any():
         raise NoDigit("only specks or lines: no digit-sized stroke found")
-    return Normalized(x28=to_mnist(ink.mask), box=_box(ink.mask, ink.scale))
+    return Normalized(x28=to_mnist(ink.mask, ink.ink), box=_box(ink.mask, ink.scale))
+
+
+# --- rows of digits --------------------------------------------------------------------
+
+def _split_points(cols: np.ndarray, parts: int) -> list[int]:
+    """Where to cut a run of touching digits: the columns with the least ink near the
+    evenly spaced guesses."""
+    w = len(cols)
+    cuts = [0]
+    for k in range(1, parts):
+        guess = int(k * w / parts)
+        reach = max(1, w // (3 * parts))
+        lo, hi = max(cuts[-1] + 1, guess - reach), min(w - 1, guess + reach)
+        if hi > lo:
+            window = cols[lo: hi + 1]
+            best = np.flatnonzero(window == window.min())
+            cuts.append(lo + int(best[np.argmin(np.abs(best + lo - guess))]))
+        else:
+            cuts.append(guess)
+    cuts.append(w)
+    return cuts
+
+
+def _row_height(stats: np.ndarray) -> float:
+    """A row's digit height: the median height of its tall pieces."""
+    heights = stats[:, 3].astype(float)
+    tall = heights[heights >= 0.5 * heights.max()]
+    return float(np.median(tall))
+
+
+def digit_groups(mask: np.ndarray) -> tuple[list[tuple[int, int, int, int]], float]:
+    """The ink of a row of digits grouped into pieces that belong together, left to right,
+    and the row's digit height.
+
+    Fragments (pencil grain, chalk, a skipped stroke) are joined by a small closing; a
+    piece shorter than a digit joins the digit it overlaps horizontally (a 5 whose top
+    stroke is apart, the dot of a broken stroke). Two full-height pieces stay apart even
+    when they overlap a little (a slanted 1 under a 7's bar)."""
+    n, _, stats = _components(mask)
+    if n <= 1:
+        return [], 0.0
+    height = _row_height(stats[1:])
+    k = max(3, int(round(0.06 * height)) | 1)
+    joined = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    n, _, stats = _components(joined)
+    boxes = sorted((list(map(int, stats[i, :4])) for i in range(1, n)), key=lambda b: b[0] + b[2] / 2)
+    height = _row_height(stats[1:])
+    merged: list[list[int]] = []
+    for box in boxes:
+        x, y, w, h = box
+        best, best_overlap = None, 0.0
+        for j in range(max(0, len(merged) - 2), len(merged)):
+            mx, my, mw, mh = merged[j]
+            overlap = (min(mx + mw, x + w) - max(mx, x)) / max(1, min(w, mw))
+            both_tall = h >= 0.7 * height and mh >= 0.7 * height
+            if overlap > (0.75 if both_tall else 0.3) and overlap > best_overlap:
+                best, best_overlap = j, overlap
+        if best is not None:
+            mx, my, mw, mh = merged[best]
+            nx, ny = min(mx, x), min(my, y)
+            merged[best] = [nx, ny, max(mx + mw, x + w) - nx, max(my + mh, y + h) - ny]
+        else:
+            merged.append(box)
+    merged = [b for b in merged if max(b[2], b[3]) >= 0.3 * height]  # specks between digits
+    return [tuple(b) for b in merged], height
+
+
+def split_group(mask: np.ndarray, box, parts: int) -> list[tuple[int, int, int, int]]:
+    """Cut a group of touching digits into ``parts`` boxes at its thinnest columns."""
+    x, y, w, h = box
+    if parts <= 1:
+        return [tuple(box)]
+    cols = mask[y: y + h, x: x + w].sum(axis=0).astype(np.float32)
+    cuts = _split_points(cols, parts)
+    out = []
+    for a, b in zip(cuts, cuts[1:]):
+        sub = mask[y: y + h, x + a: x + b]
+        ys = np.nonzero(sub.any(axis=1))[0]
+        if len(ys):
+            out.append((x + a, y + int(ys[0]), b - a, int(ys[-1] - ys[0] + 1)))
+    return out
+
+
+def expected_parts(box, height: float) -> float:
+    """How many digits a group's width suggests (digits are about 0.75 as wide as tall)."""
+    return box[2] / (0.75 * max(box[3], height))
 
 
 def digit_boxes(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Split a row of handwritten digits into boxes (x, y, w, h), left to right.
-
-    Components that overlap horizontally are one digit (a 5 whose top stroke is apart);
-    a component much wider than a digit is split at the weakest columns (touching digits).
-    """
-    n, labels, stats = _components(mask)
-    boxes = [list(stats[i, :4]) for i in range(1, n)]
-    boxes.sort(key=lambda b: b[0])
-    merged: list[list[int]] = []
-    for x, y, w, h in boxes:
-        if merged:
-            mx, my, mw, mh = merged[-1]
-            overlap = min(mx + mw, x + w) - max(mx, x)
-            if overlap > 0.5 * min(w, mw):
-                nx, ny = min(mx, x), min(my, y)
-                merged[-1] = [nx, ny, max(mx + mw, x + w) - nx, max(my + mh, y + h) - ny]
-                continue
-        merged.append([x, y, w, h])
-    if not merged:
-        return []
-    height = float(np.median([b[3] for b in merged]))
+    """Split a row of handwritten digits into boxes (x, y, w, h), left to right: the
+    groups of :func:`digit_groups`, a group much wider than a digit cut at its thinnest
+    columns (touching digits)."""
+    groups, height = digit_groups(mask)
     out = []
-    for x, y, w, h in merged:
-        if h < 0.25 * height and w < 0.25 * height:
-            continue  # a speck between digits
-        parts = max(1, int(round(w / (0.75 * max(h, height)))))
-        if parts == 1:
-            out.append((x, y, w, h))
-            continue
-        cols = mask[y: y + h, x: x + w].sum(axis=0).astype(np.float32)
-        cuts = [0]
-        for k in range(1, parts):
-            guess = int(k * w / parts)
-            lo, hi = max(cuts[-1] + 1, guess - w // (3 * parts)), min(w - 1, guess + w // (3 * parts))
-            cuts.append(lo + int(np.argmin(cols[lo: hi + 1])) if hi > lo else guess)
-        cuts.append(w)
-        for a, b in zip(cuts, cuts[1:]):
-            sub = mask[y: y + h, x + a: x + b]
-            ys = np.nonzero(sub.any(axis=1))[0]
-            if len(ys):
-                out.append((x + a, y + int(ys[0]), b - a, int(ys[-1] - ys[0] + 1)))
+    for box in groups:
+        out += split_group(mask, box, max(1, int(round(expected_parts(box, height) - 0.15))))
     return out
+
+
+def _normalized(mask: np.ndarray, ink: Ink, box) -> Normalized | None:
+    x, y, w, h = box
+    sub = np.zeros_like(mask)
+    sub[y: y + h, x: x + w] = mask[y: y + h, x: x + w]
+    if not sub.any():
+        return None
+    return Normalized(x28=to_mnist(sub, ink.ink), box=_box(sub, ink.scale))
 
 
 def segment(image: np.ndarray) -> tuple[list[Normalized], Ink]:
     """A row of digits -> one Normalized per digit, left to right. Raises NoDigit."""
-    ink = ink_mask(image)
-    boxes = digit_boxes(ink.mask)
-    if not boxes:
+    ink = ink_mask(image, number=True)
+    digits = [d for d in (_normalized(ink.mask, ink, b) for b in digit_boxes(ink.mask)) if d]
+    if not digits:
         raise NoDigit("only specks or lines: no digit-sized stroke found")
-    digits = []
-    for x, y, w, h in boxes:
-        sub = np.zeros_like(ink.mask)
-        sub[y: y + h, x: x + w] = ink.mask[y: y + h, x: x + w]
-        digits.append(Normalized(x28=to_mnist(sub), box=_box(sub, ink.scale)))
     return digits, ink
 
 
+def segment_options(image: np.ndarray, max_parts: int = 4):
+    """Like :func:`segment`, but for each group of ink every plausible number of digits in
+    it: [(expected_parts, {parts: [Normalized, ...]}), ...] left to right, and the Ink.
+    The reader (:meth:`digitrec.predict.Recognizer.read_number`) lets the model choose."""
+    ink = ink_mask(image, number=True)
+    groups, height = digit_groups(ink.mask)
+    out = []
+    for box in groups:
+        guess = expected_parts(box, height)
+        options = {}
+        for parts in range(max(1, int(guess - 0.6)), min(max_parts, int(guess + 1.2)) + 1):
+            digits = [d for d in (_normalized(ink.mask, ink, b) for b in split_group(ink.mask, box, parts)) if d]
+            if len(digits) == parts:
+                options[parts] = digits
+        if options:
+            out.append((guess, options))
+    if not out:
+        raise NoDigit("only specks or lines: no digit-sized stroke found")
+    return out, ink
+
+
 __all__ = ["NoDigit", "ImageError", "normalize", "segment", "to_mnist", "ink_mask", "ink_map",
-           "to_gray", "digit_boxes", "Normalized", "Ink"]
+           "to_gray", "digit_boxes", "digit_groups", "segment_options", "Normalized", "Ink"]
