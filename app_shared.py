@@ -73,18 +73,28 @@ def confidence_chart(probabilities, labels=None, highlight_all: bool = False) ->
     )
 
 
+def big_text(text: str, detail: str) -> None:
+    """A large result (a digit, a number) with one line of detail, as one element."""
+    st.markdown(f"<div style='font-size:3.4rem;font-weight:700;line-height:1.1'>{text}</div>"
+                f"<div>{detail}</div>", unsafe_allow_html=True)
+
+
 def show_prediction(pred, suffix: str = "") -> None:
-    """The test hooks: ``prediction<suffix>`` begins with the digit (or says that no
-    digit was found); ``confidences<suffix>`` holds the bar chart."""
+    """The result of one digit: the digit and its confidence beside the 28x28 the model
+    saw, then the bar chart of all ten confidences.
+
+    The test hooks: ``prediction<suffix>`` begins with the digit (or says that no digit
+    was found); ``confidences<suffix>`` holds the bar chart."""
     with st.container(key=f"prediction{suffix}"):
         if pred.digit is None:
             st.markdown(f"**No digit found:** {pred.reason}.")
-        else:
-            st.markdown(f"<p style='font-size:3.2rem;font-weight:700;line-height:1;margin:0'>"
-                        f"{pred.digit}</p>", unsafe_allow_html=True)
-            st.markdown(f"{pred.confidence:.1%} confident")
+            return
+        digit_col, input_col = st.columns(2)
+        with digit_col:
+            big_text(str(pred.digit), f"{pred.confidence:.1%} confident")
             if pred.low_confidence:
-                st.warning("Not sure: this might not be a clear digit.", icon="⚠️")
-    if pred.digit is not None:
-        with st.container(key=f"confidences{suffix}"):
-            st.altair_chart(confidence_chart(pred.probabilities), width="stretch")
+                st.warning("Not sure: this may not be a clear digit.", icon=":material/warning:")
+        input_col.image(model_input(pred.input28), caption="What the model saw (28×28)",
+                        width=140)
+    with st.container(key=f"confidences{suffix}"):
+        st.altair_chart(confidence_chart(pred.probabilities), width="stretch")

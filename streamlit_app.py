@@ -4,11 +4,11 @@ import streamlit as st
 
 import app_shared
 
-st.set_page_config(page_title="digitrec", page_icon="✍️", layout="wide")
+st.set_page_config(page_title="digitrec", page_icon=":material/draw:", layout="wide")
 page = st.navigation([
-    st.Page("pages/draw.py", title="Draw", icon="✏️", default=True),
-    st.Page("pages/upload.py", title="Upload", icon="🖼️", url_path="upload"),
-    st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
+    st.Page("pages/draw.py", title="Draw", icon=":material/draw:", default=True),
+    st.Page("pages/upload.py", title="Upload", icon=":material/upload:", url_path="upload"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
 ])
 st.sidebar.markdown("**digitrec** reads handwritten digits with a small CNN trained on MNIST.")
 app_shared.sidebar()

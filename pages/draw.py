@@ -3,9 +3,9 @@ import streamlit as st
 
 import app_shared as ui
 
-st.title("✏️ Draw a digit")
+st.title("Draw a digit")
 st.write("Draw one digit, 0 to 9, anywhere in the white box: the reading updates after "
-         "every stroke. Undo or clear with the buttons under the box.")
+         "every stroke. Undo or clear with the buttons above the box.")
 
 canvas_col, result_col = st.columns([1, 1], gap="large")
 with canvas_col:
@@ -23,13 +23,6 @@ with result_col:
     image = drawing.image_data if strokes else None
     if image is None:
         with st.container(key="prediction"):
-            st.info("No digit yet: draw a digit in the box.", icon="✏️")
+            st.info("No digit yet: draw a digit in the box.")
     else:
-        prediction = ui.recognizer().predict(image)
-        digit_col, input_col = st.columns([1, 1])
-        with digit_col:
-            ui.show_prediction(prediction)
-        if prediction.input28 is not None:
-            with input_col:
-                st.image(ui.model_input(prediction.input28), caption="What the model saw (28×28)",
-                         width=140)
+        ui.show_prediction(ui.recognizer().predict(image))

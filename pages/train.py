@@ -10,7 +10,7 @@ from digitrec.train import TrainConfig
 REFRESH_SECONDS = 1.0
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]
 
-st.title("🏋️ Train a model")
+st.title("Train a model")
 st.write("Retrain the network on MNIST here and watch it learn; when it ends, compare it "
          "with the active model and use it on every page if you like it.")
 
@@ -47,9 +47,9 @@ if st.button("Start training", type="primary", key="start"):
     try:
         jobs.start(jobs.plan(config), mnist=ui.mnist())
     except jobs.Busy as exc:
-        st.error(str(exc), icon="⏳")
+        st.error(str(exc), icon=":material/hourglass_top:")
     except Exception as exc:  # MNIST missing, a bad setting: say so, no traceback
-        st.error(f"Training could not start: {exc}", icon="🚫")
+        st.error(f"Training could not start: {exc}", icon=":material/error:")
 
 # --- The run: live while it lasts --------------------------------------------------------
 job = jobs.current()
@@ -90,7 +90,7 @@ def live() -> None:
             if progress.stop.is_set():
                 text = "Stopping after this batch…"
             st.progress(min(1.0, progress.fraction), text=text)
-            st.button("Stop", key="stop", on_click=jobs.stop, icon="⏹️")
+            st.button("Stop", key="stop", on_click=jobs.stop, icon=":material/stop:")
         curves(progress.points)
     if polling and not job.running:
         st.rerun()  # the whole page, to show the result
@@ -105,15 +105,15 @@ if job is not None and not job.running:
     state, result = job.state, job.progress.result
     with st.container(key="result"):
         if state == "failed":
-            st.error(f"Training failed: {job.progress.error}", icon="🚫")
+            st.error(f"Training failed: {job.progress.error}", icon=":material/error:")
         else:
             card, new_path = result.card, result.path
             seconds = card.get("train_seconds", 0)
             if state == "stopped":
                 st.warning(f"Stopped after {card['epochs_completed']:g} epochs "
-                           f"({seconds:.0f} s); the model trained so far was saved.", icon="⏹️")
+                           f"({seconds:.0f} s); the model trained so far was saved.", icon=":material/stop:")
             else:
-                st.success(f"Training finished in {seconds:.0f} s.", icon="✅")
+                st.success(f"Training finished in {seconds:.0f} s.", icon=":material/check_circle:")
             active = registry.active_model_path()
             active_acc = registry.read_card(active).get("test", {}).get("accuracy")
             new_acc = card["test"]["accuracy"]
@@ -126,7 +126,7 @@ if job is not None and not job.running:
                               help=ui.model_label(active))
             st.caption(f"Both measured on MNIST's 10,000 test images. New model: {new_path.name}")
             if new_path is not None and new_path.resolve() == active.resolve():
-                st.info("The new model is the active model on every page.", icon="✅")
+                st.info("The new model is the active model on every page.", icon=":material/check_circle:")
             elif new_path is not None and new_path.exists():
                 if st.button("Use the new model on every page", type="primary", key="activate"):
                     registry.set_active(new_path)

@@ -8,7 +8,7 @@ from digitrec.imageio import FORMATS, MAX_BYTES, ImageError, load_image
 
 EXTENSIONS = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
 
-st.title("🖼️ Upload a picture")
+st.title("Upload a picture")
 st.write("Upload photos or scans of handwritten digits (or take a webcam snapshot): each "
          "image is read as one digit, or as a whole number written in one row.")
 
@@ -40,22 +40,20 @@ def annotate(image: np.ndarray, number) -> np.ndarray:
 
 def show_number(image: np.ndarray, suffix: str) -> None:
     number = ui.recognizer().read_number(image)
-    original, inputs, result = st.columns([2, 1, 2], gap="medium")
+    original, result = st.columns(2, gap="large")
     original.image(annotate(image, number) if number.digits else image,
-                   caption="Your image" + (", digits found boxed" if number.digits else ""))
-    if number.digits:
-        inputs.image([ui.model_input(d.input28, 2) for d in number.digits],
-                     caption=[str(d.digit) for d in number.digits])
-        inputs.caption("What the model saw (28×28 each)")
+                   caption="Your image" + (", the digits found boxed" if number.digits else ""))
     with result:
         with st.container(key=f"prediction{suffix}"):
             if not number.digits:
                 st.markdown(f"**No digit found:** {number.reason or 'no digits in this image'}.")
             else:
-                st.markdown(f"<p style='font-size:2.6rem;font-weight:700;line-height:1;margin:0'>"
-                            f"{number.text}</p>", unsafe_allow_html=True)
-                st.markdown(f"{len(number.digits)} digit{'s' if len(number.digits) > 1 else ''}, "
-                            f"least sure {min(d.confidence for d in number.digits):.1%}")
+                count = len(number.digits)
+                ui.big_text(number.text, f"{count} digit{'s' if count > 1 else ''}, the least "
+                            f"sure at {min(d.confidence for d in number.digits):.1%}")
+                st.image([ui.model_input(d.input28, 2) for d in number.digits],
+                         caption=[str(d.digit) for d in number.digits])
+                st.caption("What the model saw (28×28 each)")
         if number.digits:
             with st.container(key=f"confidences{suffix}"):
                 labels = [f"{i + 1}: {d.digit}" for i, d in enumerate(number.digits)]
@@ -66,10 +64,8 @@ def show_number(image: np.ndarray, suffix: str) -> None:
 
 def show_digit(image: np.ndarray, suffix: str) -> None:
     prediction = ui.recognizer().predict(image)
-    original, inputs, result = st.columns([2, 1, 2], gap="medium")
+    original, result = st.columns(2, gap="large")
     original.image(image, caption="Your image")
-    if prediction.input28 is not None:
-        inputs.image(ui.model_input(prediction.input28), caption="What the model saw (28×28)")
     with result:
         ui.show_prediction(prediction, suffix)
 
@@ -80,7 +76,7 @@ def show(name: str, data: bytes, suffix: str) -> None:
         image = load_image(data)
     except ImageError as exc:
         with st.container(key=f"prediction{suffix}"):
-            st.error(f"No digit found: cannot read {name}: {exc}", icon="🚫")
+            st.error(f"No digit found: cannot read {name}: {exc}")
         return
     (show_number if mode == "a whole number" else show_digit)(image, suffix)
 
@@ -90,4 +86,4 @@ if snapshot is not None:
 for i, file in enumerate(files or []):
     show(file.name, file.getvalue(), f"-{i}")
 if not files and snapshot is None:
-    st.info("No image yet: upload one or more files above, or turn on the webcam.", icon="🖼️")
+    st.info("No image yet: upload one or more files above, or turn on the webcam.", icon=":material/image:")
