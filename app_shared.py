@@ -74,9 +74,10 @@ def confidence_chart(probabilities, labels=None, highlight_all: bool = False) ->
 
 
 def big_text(text: str, detail: str) -> None:
-    """A large result (a digit, a number) with one line of detail, as one element."""
-    st.markdown(f"<div style='font-size:3.4rem;font-weight:700;line-height:1.1'>{text}</div>"
-                f"<div>{detail}</div>", unsafe_allow_html=True)
+    """A large result (a digit, a number) with one line of detail. Plain elements (no
+    HTML), so that they render at once and in order."""
+    st.header(text, anchor=False)
+    st.markdown(detail)
 
 
 def show_prediction(pred, suffix: str = "") -> None:

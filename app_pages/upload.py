@@ -19,8 +19,9 @@ files = st.file_uploader(
     accept_multiple_files=True, key="files")
 snapshot = None
 if st.toggle("Use the webcam", key="webcam"):
-    snapshot = st.camera_input("Hold a digit on paper in front of the camera, then take a photo",
-                               key="camera")
+    camera_col, _ = st.columns([2, 1])
+    snapshot = camera_col.camera_input(
+        "Hold a digit written on paper in front of the camera, then take a photo", key="camera")
 
 
 def annotate(image: np.ndarray, number) -> np.ndarray:
