@@ -106,6 +106,8 @@ if job is not None and not job.running:
     with st.container(key="result"):
         if state == "failed":
             st.error(f"Training failed: {job.progress.error}", icon=":material/error:")
+        elif result is None:
+            st.warning("Training ended without a model.", icon=":material/stop:")
         else:
             card, new_path = result.card, result.path
             seconds = card.get("train_seconds", 0)
