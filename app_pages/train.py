@@ -34,7 +34,7 @@ batch_size = batch_col.select_slider("Batch size", BATCH_SIZES, recipe.batch_siz
 images = images_col.number_input(
     "Training images", min_value=200, max_value=jobs.TRAIN_IMAGES, value=jobs.TRAIN_IMAGES,
     step=1000, key="images", help="Fewer images train faster, for a quick try; "
-    "a sixth of them (at most 5,000) are held out to draw the validation curves.")
+    "a sixth of them (at most 2,000) are held out to draw the validation curves.")
 augment = st.toggle("Augmentation: show the network rotated, zoomed, shifted, thicker and "
                     "thinner digits (slower, more robust to real handwriting)",
                     value=recipe.augment, key=f"augment-{preset}")

@@ -19,7 +19,8 @@ from digitrec.train import Progress, TrainConfig
 log = logging.getLogger(__name__)
 
 TRAIN_IMAGES = 60_000  # MNIST's training set
-MAX_VALIDATION = 5_000
+MAX_VALIDATION = 2_000
+CURVE_POINTS = 30  # about this many points on the live curves, whatever the run's length
 
 
 class Busy(RuntimeError):
@@ -53,13 +54,13 @@ _current: Job | None = None
 
 
 def plan(config: TrainConfig, train_images: int | None = None) -> TrainConfig:
-    """Fill in validation size and how often to record a point, so that the curves get
-    a few dozen points whatever the run's length (at least every 50 batches)."""
+    """Fill in the validation size and how often to record a point, so that the curves
+    get a few dozen points whatever the run's length (and one at least every 100 batches)."""
     cfg = config.resolved()
     n = min(cfg.limit or TRAIN_IMAGES, train_images or TRAIN_IMAGES)
     validation = cfg.validation or min(MAX_VALIDATION, max(50, n // 6))
     steps = math.ceil((n - validation) / cfg.batch_size) * cfg.epochs
-    eval_every = max(1, min(50, steps // 40))
+    eval_every = max(1, min(100, steps // CURVE_POINTS))
     return replace(cfg, validation=validation, eval_every=eval_every)
 
 
