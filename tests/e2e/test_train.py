@@ -50,7 +50,12 @@ def test_train_watch_stop_activate_restore(page, server):
         if m and page.locator(".st-key-training [data-testid='stVegaLiteChart']").count() == 2:
             seen.add(int(m.group(1)))
         page.wait_for_timeout(100)
-    assert len(seen) >= 2, f"the progress and curves never moved: batches seen {sorted(seen)}"
+    if len(seen) < 2:
+        server.log.flush()
+        log = open(server.log.name).read()[-3000:]
+        body = page.locator("body").inner_text()[-1500:]
+        pytest.fail(f"the progress and curves never moved: batches seen {sorted(seen)}\n"
+                    f"page: {body}\nserver log: {log}")
     if not page.locator(".st-key-result").count():
         page.wait_for_timeout(300)  # let the charts finish drawing
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
