@@ -49,11 +49,15 @@ def chromium():
 
 
 @pytest.fixture(scope="session")
-def server(chromium, tmp_path_factory, mnist):
+def server(chromium, tmp_path_factory):
     """The app under `streamlit run` on a free port, with its own models directory."""
+    from tests.conftest import data_dir
+
+    if data_dir() is None:
+        pytest.skip("MNIST not available: set DIGITREC_DATA")
     models = tmp_path_factory.mktemp("models")
     port = free_port()
-    env = dict(os.environ, DIGITREC_MODELS_DIR=str(models), DIGITREC_DATA=str(mnist_dir(mnist)),
+    env = dict(os.environ, DIGITREC_MODELS_DIR=str(models), DIGITREC_DATA=str(data_dir()),
                STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", TF_CPP_MIN_LOG_LEVEL="2")
     log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w+")
     proc = subprocess.Popen(
@@ -82,12 +86,6 @@ def server(chromium, tmp_path_factory, mnist):
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
-
-
-def mnist_dir(mnist) -> Path:
-    from tests.conftest import data_dir
-
-    return data_dir()
 
 
 @pytest.fixture(scope="session")

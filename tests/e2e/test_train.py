@@ -7,7 +7,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import SCREENSHOTS
-from tests.e2e.helpers import wait_hook, wait_idle
+from tests.e2e.helpers import draw, wait_hook, wait_idle
+from tests.e2e.strokes import DIGITS
 
 pytestmark = pytest.mark.e2e
 
@@ -57,6 +58,15 @@ def test_train_watch_stop_activate_restore(page, server):
         pytest.fail(f"the progress and curves never moved: batches seen {sorted(seen)}\n"
                     f"page: {body}\nserver log: {log}")
     if not page.locator(".st-key-result").count():
+        # Meanwhile another browser session reads a drawn digit: training blocks no one.
+        other = page.context.browser.new_page(base_url=server.url,
+                                              viewport={"width": 1400, "height": 1000})
+        other.set_default_timeout(60_000)
+        other.goto("/")
+        wait_hook(other, "prediction", lambda t: t.startswith("No digit yet"))
+        draw(other, other.locator("canvas.upper-canvas"), DIGITS[7], 320)
+        wait_hook(other, "prediction", lambda t: t.startswith("7"))
+        other.close()
         page.wait_for_timeout(300)  # let the charts finish drawing
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "train.png"))
