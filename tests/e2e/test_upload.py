@@ -70,8 +70,7 @@ def test_upload_files_one_bad(page, mnist, recognizer):
             assert first_token(text) == want, (i, text)
             page.locator(f".st-key-confidences-{i}").wait_for()
     page.set_viewport_size({"width": 1400, "height": 1900})  # three images and the error
-    page.locator(".st-key-confidences-3").scroll_into_view_if_needed()
-    page.evaluate("() => window.scrollTo(0, 0)")
+    page.locator("[data-testid='stMain']").evaluate("e => e.scrollTo(0, 0)")
     page.wait_for_timeout(500)  # let the charts finish drawing
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "upload.png"))
