@@ -1,17 +1,15 @@
-"""digitrec: home page and navigation. Widgets only; the logic lives in digitrec/."""
+"""digitrec: navigation between the Draw, Upload and Train pages. Widgets only; the
+logic lives in digitrec/, the shared model loader in app_shared.py."""
 import streamlit as st
 
-from digitrec.predict import Recognizer
+import app_shared
 
-
-@st.cache_resource
-def recognizer() -> Recognizer:
-    return Recognizer.load()
-
-
-st.set_page_config(page_title="digitrec", page_icon="✍️")
-st.title("digitrec")
-st.write("Reads handwritten digits: draw one, upload a photo, or retrain the model.")
-model = recognizer()
-test = model.card.get("test", {})
-st.caption(f"Active model: {model.path.name}, test accuracy {test.get('accuracy', 0):.2%}")
+st.set_page_config(page_title="digitrec", page_icon=":material/draw:", layout="wide")
+page = st.navigation([
+    st.Page("app_pages/draw.py", title="Draw", icon=":material/draw:", default=True),
+    st.Page("app_pages/upload.py", title="Upload", icon=":material/upload:", url_path="upload"),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+])
+st.sidebar.markdown("**digitrec** reads handwritten digits with a small CNN trained on MNIST.")
+app_shared.sidebar()
+page.run()

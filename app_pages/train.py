@@ -1,0 +1,143 @@
+"""Train: retrain the network from the browser, watch it learn, and choose the active model."""
+import pandas as pd
+import streamlit as st
+
+import app_shared as ui
+from digitrec import jobs, registry
+from digitrec.model import PRESETS
+from digitrec.train import TrainConfig
+
+REFRESH_SECONDS = 1.0
+BATCH_SIZES = [16, 32, 64, 128, 256, 512]
+
+st.title("Train a model")
+st.write("Retrain the network on MNIST here and watch it learn; when it ends, compare it "
+         "with the active model and use it on every page if you like it.")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "estimating time left…"
+    seconds = int(round(seconds))
+    return f"about {seconds // 60} min {seconds % 60:02d} s left" if seconds >= 60 else \
+        f"about {seconds} s left"
+
+
+# --- The run's settings -----------------------------------------------------------------
+preset = st.selectbox("Network", list(PRESETS), index=list(PRESETS).index("fast"),
+                      format_func=lambda p: f"{p}: {PRESETS[p].description}", key="preset")
+recipe = PRESETS[preset]
+epochs_col, batch_col, images_col = st.columns(3)
+epochs = epochs_col.slider("Epochs", 1, 30, recipe.epochs, key=f"epochs-{preset}")
+batch_size = batch_col.select_slider("Batch size", BATCH_SIZES, recipe.batch_size,
+                                     key=f"batch-{preset}")
+images = images_col.number_input(
+    "Training images", min_value=200, max_value=jobs.TRAIN_IMAGES, value=jobs.TRAIN_IMAGES,
+    step=1000, key="images", help="Fewer images train faster, for a quick try; "
+    "a sixth of them (at most 2,000) are held out to draw the validation curves.")
+augment = st.toggle("Augmentation: show the network rotated, zoomed, shifted, thicker and "
+                    "thinner digits (slower, more robust to real handwriting)",
+                    value=recipe.augment, key=f"augment-{preset}")
+
+if st.button("Start training", type="primary", key="start"):
+    config = TrainConfig(
+        preset=preset, epochs=epochs, batch_size=batch_size, augment=augment,
+        limit=None if images >= jobs.TRAIN_IMAGES else int(images),
+        out=str(registry.new_model_path(preset)), command="Train page of the app")
+    try:
+        jobs.start(jobs.plan(config), mnist=ui.mnist())
+    except jobs.Busy as exc:
+        st.error(str(exc), icon=":material/hourglass_top:")
+    except Exception as exc:  # MNIST missing, a bad setting: say so, no traceback
+        st.error(f"Training could not start: {exc}", icon=":material/error:")
+
+# --- The run: live while it lasts --------------------------------------------------------
+job = jobs.current()
+polling = job is not None and job.running
+
+
+def curves(points: list[dict]) -> None:
+    if not points:
+        st.caption("The curves appear after the first few batches.")
+        return
+    df = pd.DataFrame(points)
+    acc_col, loss_col = st.columns(2)
+    for col, metric, title in ((acc_col, "accuracy", "Accuracy"), (loss_col, "loss", "Loss")):
+        data = pd.DataFrame({"epoch": df["epoch"], "training": df[metric]})
+        if f"val_{metric}" in df:
+            data["validation"] = df[f"val_{metric}"]
+        with col:
+            st.markdown(f"**{title}**")
+            st.line_chart(data, x="epoch", y=[c for c in ("training", "validation") if c in data],
+                          x_label="epoch", y_label=metric.lower(), color=["#1f77b4", "#ff7f0e"][
+                              : len(data.columns) - 1], height=260)
+
+
+@st.fragment(run_every=REFRESH_SECONDS if polling else None)
+def live() -> None:
+    job = jobs.current()
+    if job is None:
+        return
+    progress, config = job.progress, job.config
+    with st.container(key="training"):
+        if job.running:
+            if progress.total_steps:
+                text = (f"Epoch {min(progress.epoch + 1, config.epochs)} of {config.epochs} · "
+                        f"batch {progress.step} of {progress.total_steps} · "
+                        f"{duration(progress.seconds_left())}")
+            else:
+                text = "Preparing the data and the network…"
+            if progress.stop.is_set():
+                text = "Stopping after this batch…"
+            st.progress(min(1.0, progress.fraction), text=text)
+            st.button("Stop", key="stop", on_click=jobs.stop, icon=":material/stop:")
+        curves(progress.points)
+    if polling and not job.running:
+        st.rerun()  # the whole page, to show the result
+
+
+if job is not None:
+    st.subheader("Training" if polling else "Last training", divider="gray")
+    live()
+
+# --- The result ---------------------------------------------------------------------------
+if job is not None and not job.running:
+    state, result = job.state, job.progress.result
+    with st.container(key="result"):
+        if state == "failed":
+            st.error(f"Training failed: {job.progress.error}", icon=":material/error:")
+        elif result is None:
+            st.warning("Training ended without a model.", icon=":material/stop:")
+        else:
+            card, new_path = result.card, result.path
+            seconds = card.get("train_seconds", 0)
+            if state == "stopped":
+                st.warning(f"Stopped after {card['epochs_completed']:g} epochs "
+                           f"({seconds:.0f} s); the model trained so far was saved.", icon=":material/stop:")
+            else:
+                st.success(f"Training finished in {seconds:.0f} s.", icon=":material/check_circle:")
+            active = registry.active_model_path()
+            active_acc = registry.read_card(active).get("test", {}).get("accuracy")
+            new_acc = card["test"]["accuracy"]
+            new_col, active_col = st.columns(2)
+            new_col.metric("New model: test accuracy", f"{new_acc:.2%}",
+                           delta=None if active_acc is None or new_path == active
+                           else f"{(new_acc - active_acc) * 100:+.2f} points")
+            active_col.metric("Active model: test accuracy",
+                              "unknown" if active_acc is None else f"{active_acc:.2%}",
+                              help=ui.model_label(active))
+            st.caption(f"Both measured on MNIST's 10,000 test images. New model: {new_path.name}")
+            if new_path is not None and new_path.resolve() == active.resolve():
+                st.info("The new model is the active model on every page.", icon=":material/check_circle:")
+            elif new_path is not None and new_path.exists():
+                if st.button("Use the new model on every page", type="primary", key="activate"):
+                    registry.set_active(new_path)
+                    st.rerun()
+
+# --- The shipped model is always one click away --------------------------------------------
+st.divider()
+active = registry.active_model_path()
+st.write(f"Active model: {ui.model_label(active)}")
+if st.button("Restore the shipped model", key="restore", disabled=registry.is_shipped(active)):
+    registry.restore_shipped()
+    st.rerun()

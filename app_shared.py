@@ -1,0 +1,101 @@
+"""What every page of the app shares: the cached model loader, MNIST, and the few
+widgets that show a prediction. Streamlit only; the logic lives in digitrec/."""
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from digitrec import registry
+
+BLUE, GREY = "#1f77b4", "#c4c9d0"
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading the model…")
+def _load(path: str, mtime: float):
+    from digitrec.predict import Recognizer
+
+    return Recognizer.load(path)
+
+
+def recognizer():
+    """The active model, shared by every page and every browser session. Keyed by the
+    active path and its mtime, so activating or replacing a model switches everyone."""
+    return _load(*registry.cache_key())
+
+
+@st.cache_resource(show_spinner="Loading MNIST…")
+def mnist():
+    from digitrec.data import load_mnist
+
+    return load_mnist()
+
+
+def model_label(path, card: dict | None = None) -> str:
+    from pathlib import Path
+
+    card = registry.read_card(path) if card is None else card
+    name = "shipped model" if registry.is_shipped(path) else Path(path).stem
+    acc = card.get("test", {}).get("accuracy")
+    return f"{name} ({card.get('preset', '?')}, test accuracy {acc:.2%})" if acc else name
+
+
+def sidebar() -> None:
+    path = registry.active_model_path()
+    st.sidebar.caption(f"Active model: {model_label(path)}")
+
+
+def model_input(x28: np.ndarray, scale: int = 5) -> np.ndarray:
+    """The 28x28 the model saw, enlarged with crisp pixels (uint8)."""
+    big = np.kron(np.asarray(x28, np.float32), np.ones((scale, scale), np.float32))
+    return (np.clip(big, 0, 1) * 255).astype(np.uint8)
+
+
+def confidence_chart(probabilities, labels=None, highlight_all: bool = False) -> alt.Chart:
+    """Bars of confidences in [0, 1], the winner (or every bar) in colour."""
+    probabilities = np.asarray(probabilities, float)
+    labels = [str(i) for i in range(len(probabilities))] if labels is None else list(labels)
+    best = int(probabilities.argmax())
+    df = pd.DataFrame({"digit": labels, "confidence": probabilities,
+                       "best": [highlight_all or i == best for i in range(len(labels))]})
+    return (
+        alt.Chart(df)
+        .mark_bar()
+        .encode(
+            x=alt.X("digit:N", sort=None, title=None, axis=alt.Axis(labelAngle=0, labelFontSize=14)),
+            y=alt.Y("confidence:Q", scale=alt.Scale(domain=[0, 1]),
+                    axis=alt.Axis(format="%", tickCount=5), title="confidence"),
+            color=alt.condition(alt.datum.best, alt.value(BLUE), alt.value(GREY)),
+            tooltip=[alt.Tooltip("digit:N"), alt.Tooltip("confidence:Q", format=".1%")],
+        )
+        .properties(height=220)
+    )
+
+
+def big_text(text: str, detail: str) -> None:
+    """A large result (a digit, a number) with one line of detail. Plain elements (no
+    HTML), so that they render at once and in order."""
+    st.header(text, anchor=False)
+    st.markdown(detail)
+
+
+def show_prediction(pred, suffix: str = "") -> None:
+    """The result of one digit: the digit and its confidence beside the 28x28 the model
+    saw, then the bar chart of all ten confidences.
+
+    The test hooks: ``prediction<suffix>`` begins with the digit (or says that no digit
+    was found); ``confidences<suffix>`` holds the bar chart."""
+    with st.container(key=f"prediction{suffix}"):
+        if pred.digit is None:
+            st.markdown(f"**No digit found:** {pred.reason}.")
+            return
+        digit_col, input_col = st.columns(2)
+        with digit_col:
+            big_text(str(pred.digit), f"{pred.confidence:.1%} confident")
+            if pred.low_confidence:
+                st.warning("Not sure: this may not be a clear digit.", icon=":material/warning:")
+        input_col.image(model_input(pred.input28), caption="What the model saw (28×28)",
+                        width=140)
+    with st.container(key=f"confidences{suffix}"):
+        st.altair_chart(confidence_chart(pred.probabilities), width="stretch")

@@ -1,0 +1,113 @@
+"""Training in a background thread, one at a time per process.
+
+The Train page starts a job and polls its :class:`~digitrec.train.Progress`; other pages
+and other browser sessions keep working meanwhile. A second :func:`start` while a job
+runs raises :class:`Busy` with a message for the user. :func:`stop` asks the running job
+to stop after the current batch; the model trained so far is still evaluated and saved.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field, replace
+
+from digitrec.train import Progress, TrainConfig
+
+log = logging.getLogger(__name__)
+
+TRAIN_IMAGES = 60_000  # MNIST's training set
+MAX_VALIDATION = 2_000
+CURVE_POINTS = 30  # about this many points on the live curves, whatever the run's length
+
+
+class Busy(RuntimeError):
+    """A training is already running."""
+
+
+@dataclass
+class Job:
+    config: TrainConfig
+    progress: Progress = field(default_factory=Progress)
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    @property
+    def state(self) -> str:
+        """'running', 'done', 'stopped' or 'failed'."""
+        if self.running:
+            return "running"
+        if self.progress.error:
+            return "failed"
+        return "stopped" if self.progress.stopped else "done"
+
+
+_lock = threading.Lock()
+_current: Job | None = None
+
+
+def plan(config: TrainConfig, train_images: int | None = None) -> TrainConfig:
+    """Fill in the validation size and how often to record a point, so that the curves
+    get a few dozen points whatever the run's length (and one at least every 100 batches)."""
+    cfg = config.resolved()
+    n = min(cfg.limit or TRAIN_IMAGES, train_images or TRAIN_IMAGES)
+    validation = cfg.validation or min(MAX_VALIDATION, max(50, n // 6))
+    steps = math.ceil((n - validation) / cfg.batch_size) * cfg.epochs
+    eval_every = max(1, min(100, steps // CURVE_POINTS))
+    return replace(cfg, validation=validation, eval_every=eval_every)
+
+
+def current() -> Job | None:
+    """The running job, or the last one that ran in this process."""
+    return _current
+
+
+def start(config: TrainConfig, mnist=None) -> Job:
+    """Start training in a background thread. Raises :class:`Busy` if one is running."""
+    global _current
+    from digitrec.train import train
+
+    with _lock:
+        if _current is not None and _current.running:
+            done = _current.progress.fraction
+            raise Busy("A training is already running "
+                       f"({done:.0%} done). Wait for it to finish, or stop it first.")
+        job = Job(config=config)
+
+        def run():
+            try:
+                train(job.config, progress=job.progress, mnist=mnist)
+            except Exception as exc:  # shown on the page, logged with its traceback
+                log.error("training failed:\n%s", traceback.format_exc())
+                job.progress.error = f"{type(exc).__name__}: {exc}"
+            finally:
+                job.finished = time.time()
+
+        job.thread = threading.Thread(target=run, name="digitrec-training", daemon=True)
+        _current = job
+        job.thread.start()
+    return job
+
+
+def stop() -> bool:
+    """Ask the running job to stop after its current batch. False if none runs."""
+    job = _current
+    if job is None or not job.running:
+        return False
+    job.progress.stop.set()
+    return True
+
+
+def wait(timeout: float | None = None) -> Job | None:
+    """Block until the current job ends (tests, scripts)."""
+    job = _current
+    if job is not None and job.thread is not None:
+        job.thread.join(timeout)
+    return job

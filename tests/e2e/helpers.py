@@ -1,0 +1,70 @@
+"""Helpers for the browser tests: wait for the app, draw strokes, write a fake webcam video."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+def wait_idle(page, timeout_ms: int = 60_000) -> None:
+    """Wait until the app's script has finished running (the status widget is gone)."""
+    page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=timeout_ms)
+
+
+def hook_text(page, key: str) -> str:
+    return page.locator(f".st-key-{key}").first.inner_text().strip()
+
+
+def wait_hook(page, key: str, predicate, timeout_ms: int = 60_000) -> str:
+    """Poll the text of the container with ``key`` until ``predicate(text)`` holds."""
+    import time
+
+    deadline = time.time() + timeout_ms / 1000
+    text = ""
+    while time.time() < deadline:
+        loc = page.locator(f".st-key-{key}")
+        if loc.count():
+            try:
+                text = loc.first.inner_text(timeout=1000).strip()
+            except Exception:
+                text = ""
+            if predicate(text):
+                return text
+        page.wait_for_timeout(150)
+    raise AssertionError(f"container {key!r} never matched; last text {text!r}")
+
+
+def draw(page, canvas, strokes, size: float) -> None:
+    """Draw polylines given in [0, 1] canvas units with real mouse moves."""
+    box = canvas.bounding_box()
+    for stroke in strokes:
+        points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for x, y in points[1:]:
+            page.mouse.move(x, y, steps=8)
+        page.mouse.up()
+
+
+def write_y4m(path: Path, gray: np.ndarray, frames: int = 10) -> Path:
+    """A short 4:2:0 YUV4MPEG2 video showing a grayscale image (Chromium loops it)."""
+    h, w = gray.shape
+    h, w = h - h % 2, w - w % 2
+    y = np.ascontiguousarray(gray[:h, :w], np.uint8)
+    uv = np.full((h // 2, w // 2), 128, np.uint8)
+    frame = b"FRAME\n" + y.tobytes() + uv.tobytes() + uv.tobytes()
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            f.write(frame)
+    return path
+
+
+def render_strokes(strokes, size: int = 320, width: int = 18) -> np.ndarray:
+    """The same strokes as :func:`draw`, rendered offline (to check them without a browser)."""
+    img = np.full((size, size), 255, np.uint8)
+    for stroke in strokes:
+        pts = np.array([(x * size, y * size) for x, y in stroke], np.int32)
+        cv2.polylines(img, [pts], False, 0, width, cv2.LINE_AA)
+    return img

@@ -1,0 +1,92 @@
+"""Train page in a real Chromium: a short training on a small subset, live curves and
+progress, the result beside the active model, activation for every page, restore."""
+import re
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import SCREENSHOTS
+from tests.e2e.helpers import draw, wait_hook, wait_idle
+from tests.e2e.strokes import DIGITS
+
+pytestmark = pytest.mark.e2e
+
+BATCH = re.compile(r"batch (\d+) of (\d+)")
+
+
+def sidebar_model(page) -> str:
+    return page.get_by_test_id("stSidebar").get_by_text("Active model:").inner_text()
+
+
+def test_train_watch_stop_activate_restore(page, server):
+    page.goto("/train")
+    images = page.get_by_label("Training images", exact=True)
+    images.fill("3000")  # ~160 batches of 16: long enough to watch, stopped early anyway
+    images.press("Enter")
+    wait_idle(page)
+    epochs = page.get_by_role("slider", name="Epochs")
+    epochs.focus()
+    epochs.press("Home")  # 1 epoch
+    expect(epochs).to_have_value("1")
+    wait_idle(page)
+    batch = page.get_by_role("slider", name="Batch size")
+    batch.focus()
+    batch.press("Home")  # batches of 16: the most steps to watch
+    wait_idle(page)
+
+    page.get_by_role("button", name="Start training").click()
+    # Live: the batch count goes up while the curves are drawn; then Stop.
+    seen = set()
+    deadline = time.time() + 300
+    while time.time() < deadline and len(seen) < 3:
+        if page.locator(".st-key-result").count():
+            break  # a fast machine finished before we could stop it
+        live = page.locator(".st-key-training")
+        try:
+            text = live.first.inner_text(timeout=1000) if live.count() else ""
+        except Exception:
+            text = ""
+        m = BATCH.search(text)
+        if m and page.locator(".st-key-training [data-testid='stVegaLiteChart']").count() == 2:
+            seen.add(int(m.group(1)))
+        page.wait_for_timeout(100)
+    if len(seen) < 2:
+        server.log.flush()
+        log = open(server.log.name).read()[-3000:]
+        body = page.locator("body").inner_text()[-1500:]
+        pytest.fail(f"the progress and curves never moved: batches seen {sorted(seen)}\n"
+                    f"page: {body}\nserver log: {log}")
+    if not page.locator(".st-key-result").count():
+        # Meanwhile another browser session reads a drawn digit: training blocks no one.
+        other = page.context.browser.new_page(base_url=server.url,
+                                              viewport={"width": 1400, "height": 1000})
+        other.set_default_timeout(60_000)
+        other.goto("/")
+        wait_hook(other, "prediction", lambda t: t.startswith("No digit yet"))
+        draw(other, other.locator("canvas.upper-canvas"), DIGITS[7], 320)
+        wait_hook(other, "prediction", lambda t: t.startswith("7"))
+        other.close()
+        page.wait_for_timeout(300)  # let the charts finish drawing
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "train.png"))
+        page.get_by_role("button", name="Stop").click()
+
+    result = wait_hook(page, "result", lambda t: "New model: test accuracy" in t, 300_000)
+    assert "Stopped after" in result or "Training finished" in result
+    assert "Active model: test accuracy" in result
+    assert page.locator(".st-key-training [data-testid='stVegaLiteChart']").count() == 2
+
+    page.get_by_role("button", name="Use the new model on every page").click()
+    wait_hook(page, "result", lambda t: "The new model is the active model" in t)
+    assert "fast-" in sidebar_model(page)
+    assert list((server.models / "user").glob("fast-*.keras"))
+
+    other = page.context.browser.new_page(base_url=server.url)  # another browser session
+    other.goto("/")
+    wait_hook(other, "prediction", lambda t: t.startswith("No digit yet"))
+    assert "fast-" in sidebar_model(other)
+    other.close()
+
+    page.get_by_role("button", name="Restore the shipped model").click()
+    expect(page.get_by_test_id("stSidebar").get_by_text("Active model: shipped model")).to_be_visible()

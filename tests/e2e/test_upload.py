@@ -1,0 +1,101 @@
+"""Upload page in a real Chromium: image files of every format, an unreadable file, a whole
+number, and a webcam snapshot through Chromium's fake camera."""
+import io
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import paper_digit
+from tests.e2e.conftest import SCREENSHOTS
+from tests.e2e.helpers import wait_hook
+
+pytestmark = pytest.mark.e2e
+
+FORMATS = [("png", "PNG"), ("jpg", "JPEG"), ("bmp", "BMP"), ("gif", "GIF"), ("webp", "WEBP"),
+           ("tiff", "TIFF")]
+
+
+def readable_digits(mnist, recognizer, wanted):
+    """For each wanted digit, the first MNIST test image that the shipped model reads
+    right, enlarged on paper."""
+    out = {}
+    for i, label in enumerate(mnist.y_test):
+        label = int(label)
+        if label in wanted and label not in out:
+            page = paper_digit(mnist.x_test[i])
+            prediction = recognizer.predict(page)
+            if prediction.digit == label and prediction.confidence > 0.9:
+                out[label] = page
+        if len(out) == len(wanted):
+            return out
+    raise AssertionError("no readable MNIST digits")
+
+
+def encode(image: np.ndarray, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def first_token(text: str) -> str:
+    m = re.match(r"(\d+)\b", text)
+    return m.group(1) if m else ""
+
+
+def answered(text: str) -> bool:
+    """The hook shows a reading, or says that there is no digit."""
+    return bool(first_token(text)) or text.startswith("No digit")
+
+
+def test_upload_files_one_bad(page, mnist, recognizer):
+    digits = readable_digits(mnist, recognizer, {2, 3, 5, 6, 8, 9})
+    files, expected = [], []
+    for (ext, fmt), digit in zip(FORMATS, sorted(digits)):
+        files.append({"name": f"digit-{digit}.{ext}", "mimeType": f"image/{ext}",
+                      "buffer": encode(digits[digit], fmt)})
+        expected.append(str(digit))
+    files.insert(2, {"name": "broken.png", "mimeType": "image/png",
+                     "buffer": b"this is not a picture of a digit"})
+    expected.insert(2, None)
+
+    page.goto("/upload")
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(files)
+    for i, want in enumerate(expected):
+        text = wait_hook(page, f"prediction-{i}", answered)
+        if want is None:
+            assert text.startswith("No digit found") and "broken.png" in text, text
+        else:
+            assert first_token(text) == want, (i, text)
+            page.locator(f".st-key-confidences-{i}").wait_for()
+    page.set_viewport_size({"width": 1400, "height": 1900})  # three images and the error
+    page.locator("[data-testid='stMain']").evaluate("e => e.scrollTo(0, 0)")
+    page.wait_for_timeout(500)  # let the charts finish drawing
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "upload.png"))
+
+
+def test_whole_number(page, mnist, recognizer):
+    digits = readable_digits(mnist, recognizer, {1, 4, 7})
+    row = np.concatenate([digits[d][:, 60:300] for d in (4, 1, 7)], axis=1)
+    page.goto("/upload")
+    page.get_by_test_id("stRadioGroup").get_by_text("a whole number").click()
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(
+        [{"name": "number.png", "mimeType": "image/png", "buffer": encode(row, "PNG")}])
+    text = wait_hook(page, "prediction-0", lambda t: bool(first_token(t)))
+    assert first_token(text) == "417", text
+    page.locator(".st-key-confidences-0").wait_for()
+
+
+def test_webcam_snapshot(page):
+    page.goto("/upload")
+    page.get_by_text("Use the webcam").click()
+    take = page.get_by_role("button", name=re.compile("take photo", re.I))
+    take.wait_for()
+    page.wait_for_function(  # the fake camera is delivering frames
+        "() => { const v = document.querySelector('video');"
+        " return v && v.readyState >= 2 && v.videoWidth > 0 && v.currentTime > 0.5; }")
+    take.click()
+    text = wait_hook(page, "prediction-camera", answered)
+    assert first_token(text) == "7", text
