@@ -23,8 +23,9 @@ def test_dataset_scales_and_augments(mnist):
 
 
 def test_config_takes_preset_defaults_and_overrides():
+    from digitrec.model import PRESETS
     cfg = TrainConfig(preset="fast", epochs=7).resolved()
-    assert cfg.epochs == 7 and cfg.batch_size == 128
+    assert cfg.epochs == 7 and cfg.batch_size == PRESETS["fast"].batch_size
     with pytest.raises(ValueError, match="unknown preset"):
         TrainConfig(preset="nope").resolved()
 
