@@ -12,6 +12,23 @@ from digitrec import registry
 BLUE, GREY = "#1f77b4", "#c4c9d0"
 
 
+def _keep_keras_session() -> None:
+    """Stop Streamlit from calling ``keras.backend.clear_session()`` after every script
+    run (its ``_clean_problem_modules``). That call resets Keras's global state for every
+    thread, so a training running in the background thread (digitrec.jobs) broke at
+    random: "The name "conv2d" is used 3 times in the model". This app builds no model in
+    its scripts (models are loaded once, cached), so it has nothing to clean up."""
+    try:
+        from streamlit.runtime.scriptrunner import script_runner
+    except ImportError:
+        return
+    if hasattr(script_runner, "_clean_problem_modules"):
+        script_runner._clean_problem_modules = lambda: None
+
+
+_keep_keras_session()
+
+
 @st.cache_resource(max_entries=3, show_spinner="Loading the model…")
 def _load(path: str, mtime: float):
     from digitrec.predict import Recognizer

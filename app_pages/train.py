@@ -60,7 +60,7 @@ def curves(points: list[dict]) -> None:
     if not points:
         st.caption("The curves appear after the first few batches.")
         return
-    df = pd.DataFrame(points)
+    df = pd.DataFrame(list(points))  # a copy: the training thread appends meanwhile
     acc_col, loss_col = st.columns(2)
     for col, metric, title in ((acc_col, "accuracy", "Accuracy"), (loss_col, "loss", "Loss")):
         data = pd.DataFrame({"epoch": df["epoch"], "training": df[metric]})

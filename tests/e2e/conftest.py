@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# Screenshots of the three pages go to artifacts/screenshots (git-ignored); to refresh the
+# README's, run: DIGITREC_SCREENSHOTS=docs/screenshots pytest -m e2e
+SCREENSHOTS = ROOT / os.environ.get("DIGITREC_SCREENSHOTS", "artifacts/screenshots")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 TIMEOUT_MS = 60_000  # generous: 2 shared cores, TensorFlow in the same process

@@ -7,9 +7,20 @@ import cv2
 import numpy as np
 
 
-def wait_idle(page, timeout_ms: int = 60_000) -> None:
-    """Wait until the app's script has finished running (the status widget is gone)."""
-    page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=timeout_ms)
+def wait_idle(page, timeout_ms: int = 60_000, quiet_ms: int = 800) -> None:
+    """Wait until the app's script has finished running: its "Running..." status widget
+    has stayed away for ``quiet_ms`` (a rerun may take a moment to show it)."""
+    import time
+
+    deadline = time.time() + timeout_ms / 1000
+    quiet_since = time.time()
+    while time.time() < deadline:
+        if page.locator("[data-testid='stStatusWidget']").count():
+            quiet_since = time.time()
+        elif (time.time() - quiet_since) * 1000 >= quiet_ms:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError("the app never finished running")
 
 
 def hook_text(page, key: str) -> str:

@@ -76,7 +76,7 @@ def test_upload_files_one_bad(page, mnist, recognizer):
     page.screenshot(path=str(SCREENSHOTS / "upload.png"))
 
 
-def test_whole_number(page, mnist, recognizer):
+def test_whole_number(page, mnist, recognizer, tmp_path):
     digits = readable_digits(mnist, recognizer, {1, 4, 7})
     row = np.concatenate([digits[d][:, 60:300] for d in (4, 1, 7)], axis=1)
     page.goto("/upload")
@@ -86,6 +86,7 @@ def test_whole_number(page, mnist, recognizer):
     text = wait_hook(page, "prediction-0", lambda t: bool(first_token(t)))
     assert first_token(text) == "417", text
     page.locator(".st-key-confidences-0").wait_for()
+    page.screenshot(path=str(tmp_path / "number.png"))
 
 
 def test_webcam_snapshot(page):
