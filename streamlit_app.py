@@ -6,9 +6,9 @@ import app_shared
 
 st.set_page_config(page_title="digitrec", page_icon=":material/draw:", layout="wide")
 page = st.navigation([
-    st.Page("app_pages/draw.py", title="Draw", icon=":material/draw:", default=True),
-    st.Page("app_pages/upload.py", title="Upload", icon=":material/upload:", url_path="upload"),
-    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page("pages/draw.py", title="Draw", icon=":material/draw:", default=True),
+    st.Page("pages/upload.py", title="Upload", icon=":material/upload:", url_path="upload"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
 ])
 st.sidebar.markdown("**digitrec** reads handwritten digits with a small CNN trained on MNIST.")
 app_shared.sidebar()

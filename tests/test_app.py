@@ -30,7 +30,7 @@ def models_dir(tmp_path, monkeypatch):
 
 
 def page(name: str) -> AppTest:
-    return AppTest.from_file(str(ROOT / "app_pages" / f"{name}.py"), default_timeout=TIMEOUT)
+    return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
 
 
 def png(image: np.ndarray, fmt: str = "PNG") -> bytes:
