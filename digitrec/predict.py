@@ -23,7 +23,7 @@ import tensorflow as tf  # noqa: E402
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 SHIPPED_MODEL = MODELS_DIR / "digitrec.keras"
 LOW_CONFIDENCE = 0.6  # below this a reading is shown, but marked as unsure
-SPLIT_PRIOR = 0.5  # read_number: log-confidence given up per digit away from the width's guess
+SPLIT_PRIOR = 0.4  # read_number: log-confidence given up per digit away from the width's guess
 
 
 @dataclass
@@ -131,12 +131,12 @@ class Recognizer:
             groups, _ = preprocess.segment_options(image)
         except preprocess.NoDigit as exc:
             return Number(reason=str(exc))
-        flat = [d for _, options in groups for digits in options.values() for d in digits]
+        flat = [d for _, options in groups for _, digits in options for d in digits]
         probs = iter(self.probabilities(np.stack([d.x28 for d in flat])))
         out = []
         for guess, options in groups:
             best, best_score = None, -np.inf
-            for parts, digits in options.items():
+            for parts, digits in options:
                 ps = [next(probs) for _ in digits]
                 score = float(np.mean([np.log(max(p.max(), 1e-6)) for p in ps])) - SPLIT_PRIOR * abs(parts - guess)
                 if score > best_score:

@@ -29,6 +29,7 @@ SIZE = 28  # ...and centred by centre of mass in 28x28
 MNIST_STROKE = 2.2  # median MNIST stroke width, in pixels of the 20x20 box (2*area/perimeter)
 STROKE_RANGE = (1.5, 3.4)  # thinner strokes are redrawn, thicker ones thinned, to MNIST_STROKE
 SEED = 0.7
+GROUP_CLOSE = 0.08  # digit_groups: gaps this much of the digit height are closed
 SOFT_BORDER_ONLY = True
 SOFT_EDGE = 0.2  # outline gradient / mean ink below this: a shadow's edge, not a stroke
 MIN_CONTRAST = 0.08  # ink fainter than this (of full scale) is no ink
@@ -431,14 +432,14 @@ def normalize(image: np.ndarray) -> Normalized:
 
 # --- rows of digits --------------------------------------------------------------------
 
-def _split_points(cols: np.ndarray, parts: int) -> list[int]:
+def _split_points(cols: np.ndarray, parts: int, spread: float = 3.0) -> list[int]:
     """Where to cut a run of touching digits: the columns with the least ink near the
-    evenly spaced guesses."""
+    evenly spaced guesses (within w / (spread * parts) of them)."""
     w = len(cols)
     cuts = [0]
     for k in range(1, parts):
         guess = int(k * w / parts)
-        reach = max(1, w // (3 * parts))
+        reach = max(1, int(w / (spread * parts)))
         lo, hi = max(cuts[-1] + 1, guess - reach), min(w - 1, guess + reach)
         if hi > lo:
             window = cols[lo: hi + 1]
@@ -469,7 +470,7 @@ def digit_groups(mask: np.ndarray) -> tuple[list[tuple[int, int, int, int]], flo
     if n <= 1:
         return [], 0.0
     height = _row_height(stats[1:])
-    k = max(3, int(round(0.06 * height)) | 1)
+    k = max(3, int(round(GROUP_CLOSE * height)) | 1)
     joined = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     n, _, stats = _components(joined)
     boxes = sorted((list(map(int, stats[i, :4])) for i in range(1, n)), key=lambda b: b[0] + b[2] / 2)
@@ -494,13 +495,13 @@ def digit_groups(mask: np.ndarray) -> tuple[list[tuple[int, int, int, int]], flo
     return [tuple(b) for b in merged], height
 
 
-def split_group(mask: np.ndarray, box, parts: int) -> list[tuple[int, int, int, int]]:
+def split_group(mask: np.ndarray, box, parts: int, spread: float = 3.0) -> list[tuple[int, int, int, int]]:
     """Cut a group of touching digits into ``parts`` boxes at its thinnest columns."""
     x, y, w, h = box
     if parts <= 1:
         return [tuple(box)]
     cols = mask[y: y + h, x: x + w].sum(axis=0).astype(np.float32)
-    cuts = _split_points(cols, parts)
+    cuts = _split_points(cols, parts, spread)
     out = []
     for a, b in zip(cuts, cuts[1:]):
         sub = mask[y: y + h, x + a: x + b]
@@ -545,19 +546,25 @@ def segment(image: np.ndarray) -> tuple[list[Normalized], Ink]:
 
 
 def segment_options(image: np.ndarray, max_parts: int = 4):
-    """Like :func:`segment`, but for each group of ink every plausible number of digits in
-    it: [(expected_parts, {parts: [Normalized, ...]}), ...] left to right, and the Ink.
+    """Like :func:`segment`, but for each group of ink every plausible way to cut it into
+    digits: [(expected_parts, [(parts, [Normalized, ...]), ...]), ...] left to right, and
+    the Ink.
     The reader (:meth:`digitrec.predict.Recognizer.read_number`) lets the model choose."""
     ink = ink_mask(image, number=True)
     groups, height = digit_groups(ink.mask)
     out = []
     for box in groups:
         guess = expected_parts(box, height)
-        options = {}
+        options, seen = [], set()
         for parts in range(max(1, int(guess - 0.6)), min(max_parts, int(guess + 1.2)) + 1):
-            digits = [d for d in (_normalized(ink.mask, ink, b) for b in split_group(ink.mask, box, parts)) if d]
-            if len(digits) == parts:
-                options[parts] = digits
+            for spread in ((3.0, 1.8, 8.0) if parts > 1 else (3.0,)):  # cuts near / far
+                boxes = split_group(ink.mask, box, parts, spread)
+                if tuple(boxes) in seen:
+                    continue
+                seen.add(tuple(boxes))
+                digits = [d for d in (_normalized(ink.mask, ink, b) for b in boxes) if d]
+                if len(digits) == parts:
+                    options.append((parts, digits))
         if options:
             out.append((guess, options))
     if not out:
