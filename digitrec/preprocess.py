@@ -22,8 +22,8 @@ import numpy as np
 
 from digitrec.imageio import ImageError, check_array
 
-WORK_SIZE = 256  # one digit: larger images are shrunk to this many pixels on their long side
-NUMBER_LONG, NUMBER_SHORT = 1600, 256  # a row of digits: caps on the long and short side
+WORK_SIZE = 160  # one digit: larger images are shrunk to this many pixels on their long side
+NUMBER_LONG, NUMBER_SHORT = 1200, 160  # a row of digits: caps on the long and short side
 BOX = 20  # MNIST digits are fitted in a 20x20 box...
 SIZE = 28  # ...and centred by centre of mass in 28x28
 MNIST_STROKE = 2.2  # median MNIST stroke width, in pixels of the 20x20 box (2*area/perimeter)
@@ -61,18 +61,19 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     image = check_array(image)
     if image.ndim == 2:
         return image.astype(np.float32) / 255.0
-    rgb = image[..., :3].astype(np.float32) / 255.0
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     if image.shape[2] == 4:
-        alpha = image[..., 3].astype(np.float32) / 255.0
-        opaque = alpha > 0.5
+        a8 = image[..., 3]
+        opaque = a8 > 127
         frac = float(opaque.mean())
+        if frac < 0.5:
+            return a8.astype(np.float32) / 255.0  # the strokes are what is painted
+        gray = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
         if frac < 0.999:
-            if frac < 0.5 or not opaque.any():
-                return alpha  # the strokes are what is painted
+            alpha = a8.astype(np.float32) / 255.0
             fill = float(np.median(gray[opaque]))
             gray = alpha * gray + (1.0 - alpha) * fill
-    return gray
+        return gray
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
 
 
 def _shrink(gray: np.ndarray, scale: float) -> np.ndarray:
@@ -88,8 +89,11 @@ def _polarity(gray: np.ndarray) -> bool:
     the median is paper; the ink lies on the far side of it."""
     med = float(np.median(gray))
     if min(gray.shape) >= 48:  # judge the tails after taking out slow light changes
-        sigma = 0.2 * min(gray.shape)
-        detail = gray - cv2.GaussianBlur(gray, (0, 0), sigma)
+        f = min(1.0, 96 / max(gray.shape))
+        small = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else gray
+        light = cv2.GaussianBlur(cv2.resize(small, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA),
+                                 (0, 0), 0.05 * min(small.shape))
+        detail = small - cv2.resize(light, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_LINEAR)
     else:
         detail = gray - med
     lo, hi = np.percentile(detail, (0.3, 99.7))
@@ -145,14 +149,23 @@ def _remove_lines(mask: np.ndarray) -> np.ndarray:
     h, w = mask.shape
     if min(h, w) < 40:
         return mask, False
-    found = cv2.HoughLinesP(mask, 1, np.pi / 180, threshold=int(0.4 * min(h, w)),
-                            minLineLength=int(0.5 * min(h, w)), maxLineGap=max(3, min(h, w) // 30))
+    if mask.sum() < 0.4 * min(h, w):
+        return mask, False  # too little ink for a line across
+    # Hough on a copy at most 200 pixels on a side (cheap); a thin line survives the shrink.
+    f = min(1.0, 200 / max(h, w))
+    small = mask
+    if f < 1:
+        small = (cv2.resize(mask.astype(np.float32), None, fx=f, fy=f, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
+    sh, sw = small.shape
+    found = cv2.HoughLinesP(small, 1, np.pi / 180, threshold=int(0.4 * min(sh, sw)),
+                            minLineLength=int(0.5 * min(sh, sw)), maxLineGap=max(2, min(sh, sw) // 30))
     if found is None:
         return mask, False
+    found = found.reshape(-1, 4).astype(np.float64) / f
     lines = np.zeros_like(mask)
-    thick = max(3, int(round(min(h, w) / 120)) + 2)
+    thick = max(4, int(round(min(h, w) / 120)) + 3)
     positions = set()
-    segs = found.reshape(-1, 4).astype(np.float64)
+    segs = found
     dxs, dys = np.abs(segs[:, 2] - segs[:, 0]), np.abs(segs[:, 3] - segs[:, 1])
     # Once one line crosses the whole picture it is ruled paper: shorter runs exactly
     # parallel to the page (a line broken by shadow or by the digit) go too.
@@ -529,11 +542,13 @@ def digit_boxes(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
 
 def _normalized(mask: np.ndarray, ink: Ink, box) -> Normalized | None:
     x, y, w, h = box
-    sub = np.zeros_like(mask)
-    sub[y: y + h, x: x + w] = mask[y: y + h, x: x + w]
+    sub = mask[y: y + h, x: x + w]
     if not sub.any():
         return None
-    return Normalized(x28=to_mnist(sub, ink.ink), box=_box(sub, ink.scale))
+    bx, by, bw, bh = _box(sub, 1.0)
+    s = ink.scale
+    box = (int((x + bx) / s), int((y + by) / s), int(np.ceil(bw / s)), int(np.ceil(bh / s)))
+    return Normalized(x28=to_mnist(sub, ink.ink[y: y + h, x: x + w]), box=box)
 
 
 def segment(image: np.ndarray) -> tuple[list[Normalized], Ink]:
