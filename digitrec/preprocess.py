@@ -242,8 +242,6 @@ def _drop_specks(mask: np.ndarray, number: bool = False, ruled: bool = False) ->
             if contact >= 0.35 * max(bw, bh):
                 ok = False  # lies along the edge: a shadow, the page's edge
         keep[i + 1] = ok
-    if not keep.any():
-        keep[big + 1] = True
     return keep[labels].astype(np.uint8)
 
 
@@ -308,10 +306,15 @@ def ink_mask(image: np.ndarray, number: bool = False) -> Ink:
     n = _components(mask)[0] - 1
     if n > (40 if number else 12):
         raise NoDigit("no clear digit: scattered specks or noise")
-    if mask.any():
+    if not mask.any():
+        raise NoDigit("only specks or lines: no digit-sized stroke found")
+    if True:
         ys, xs = np.nonzero(mask)
         tall = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
-        if tall < max(4, 0.08 * max(mask.shape)) and max(mask.shape) >= 48:
+        stats = _components(mask)[2][1:]
+        biggest = int(np.maximum(stats[:, 2], stats[:, 3]).max())
+        least = 0.2 * min(mask.shape) if number else 0.08 * max(mask.shape)
+        if biggest < max(4, least) and max(mask.shape) >= 48:
             raise NoDigit("only a speck: no digit-sized stroke found")
         if tall < 2.2 * _stroke_width(mask) and tall < 0.3 * max(mask.shape):
             raise NoDigit("only a dot or a blot: no digit-shaped stroke found")
