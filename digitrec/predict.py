@@ -23,7 +23,7 @@ import tensorflow as tf  # noqa: E402
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 SHIPPED_MODEL = MODELS_DIR / "digitrec.keras"
 LOW_CONFIDENCE = 0.6  # below this a reading is shown, but marked as unsure
-SPLIT_PRIOR = 0.4  # read_number: log-confidence given up per digit away from the width's guess
+SPLIT_PRIOR = 0.3  # read_number: log-confidence given up per digit away from the width's guess
 
 
 @dataclass

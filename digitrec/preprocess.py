@@ -29,6 +29,7 @@ SIZE = 28  # ...and centred by centre of mass in 28x28
 MNIST_STROKE = 2.2  # median MNIST stroke width, in pixels of the 20x20 box (2*area/perimeter)
 STROKE_RANGE = (1.5, 3.4)  # thinner strokes are redrawn, thicker ones thinned, to MNIST_STROKE
 SEED = 0.7
+DIGIT_ASPECT = 0.75  # a typical handwritten digit's width / height
 GROUP_CLOSE = 0.08  # digit_groups: gaps this much of the digit height are closed
 SOFT_BORDER_ONLY = True
 SOFT_EDGE = 0.2  # outline gradient / mean ink below this: a shadow's edge, not a stroke
@@ -148,9 +149,9 @@ def _remove_lines(mask: np.ndarray) -> np.ndarray:
     digit crossing a line is put back where the line cut through it."""
     h, w = mask.shape
     if min(h, w) < 40:
-        return mask, False
+        return mask, None
     if mask.sum() < 0.4 * min(h, w):
-        return mask, False  # too little ink for a line across
+        return mask, None  # too little ink for a line across
     # Hough on a copy at most 200 pixels on a side (cheap); a thin line survives the shrink.
     f = min(1.0, 200 / max(h, w))
     small = mask
@@ -160,7 +161,7 @@ def _remove_lines(mask: np.ndarray) -> np.ndarray:
     found = cv2.HoughLinesP(small, 1, np.pi / 180, threshold=int(0.4 * min(sh, sw)),
                             minLineLength=int(0.5 * min(sh, sw)), maxLineGap=max(2, min(sh, sw) // 30))
     if found is None:
-        return mask, False
+        return mask, None
     found = found.reshape(-1, 4).astype(np.float64) / f
     lines = np.zeros_like(mask)
     thick = max(4, int(round(min(h, w) / 120)) + 3)
@@ -186,17 +187,18 @@ def _remove_lines(mask: np.ndarray) -> np.ndarray:
             cv2.line(lines, (int(round(xa)), 0), (int(round(xb)), h - 1), 1, thick)
             positions.add(("v", int((xa + xb) / 2 // (2 * thick))))
     if not lines.any():
-        return mask, False
+        return mask, None
     lines &= mask
     kept = mask & (1 - lines)
     if kept.sum() < 0.2 * mask.sum() and len(positions) <= 2:
-        return mask, False  # one straight stroke and nothing else: a "1", not ruling
+        return mask, None  # one straight stroke and nothing else: a "1", not ruling
     # Put back the digit's ink where a line crossed a stroke: a line pixel with ink on
     # both sides of it across the line.
     k = 2 * thick + 1
     across = cv2.morphologyEx(kept, cv2.MORPH_CLOSE, np.ones((k, 1), np.uint8)) | \
         cv2.morphologyEx(kept, cv2.MORPH_CLOSE, np.ones((1, k), np.uint8))
-    return kept | (lines & across), True
+    band = cv2.dilate(lines, np.ones((3, 3), np.uint8))
+    return kept | (lines & across), band
 
 
 def _components(mask: np.ndarray):
@@ -215,7 +217,7 @@ def _hairline(bw: int, bh: int) -> bool:
     return min(bw, bh) <= 3 and max(bw, bh) >= 6 * min(bw, bh)
 
 
-def _drop_specks(mask: np.ndarray, number: bool = False, ruled: bool = False) -> np.ndarray:
+def _drop_specks(mask: np.ndarray, number: bool = False, ruled: np.ndarray | None = None) -> np.ndarray:
     """Keep the components big enough to be strokes; specks, noise and paper edges go."""
     n, labels, stats = _components(mask)
     if n <= 1:
@@ -233,8 +235,9 @@ def _drop_specks(mask: np.ndarray, number: bool = False, ruled: bool = False) ->
         if touches and (areas[i] < 0.3 * biggest or bw >= 0.95 * w or bh >= 0.95 * h
                         or _solid(labels[y: y + bh, x: x + bw] == i + 1)):
             ok = False  # a corner of paper, a shadow or page edge
-        if (touches or ruled) and _hairline(bw, bh):
-            ok = False
+        if _hairline(bw, bh) and (touches or (ruled is not None and
+                                              ruled[y: y + bh, x: x + bw][labels[y: y + bh, x: x + bw] == i + 1].mean() > 0.5)):
+            ok = False  # what is left of a ruled line (a "1" merely crossing one stays)
         if touches and min(h, w) >= 48:
             blob = labels[y: y + bh, x: x + bw] == i + 1
             contact = max(blob[0].sum() if y == 0 else 0, blob[-1].sum() if y + bh == h else 0,
@@ -528,8 +531,8 @@ def split_group(mask: np.ndarray, box, parts: int, spread: float = 3.0) -> list[
 
 
 def expected_parts(box, height: float) -> float:
-    """How many digits a group's width suggests (digits are about 0.75 as wide as tall)."""
-    return box[2] / (0.75 * max(box[3], height))
+    """How many digits a group's width suggests (from a typical digit's width / height)."""
+    return box[2] / (DIGIT_ASPECT * max(box[3], height))
 
 
 def digit_boxes(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
