@@ -30,6 +30,7 @@ MNIST_STROKE = 2.2  # median MNIST stroke width, in pixels of the 20x20 box (2*a
 STROKE_RANGE = (1.5, 3.4)  # thinner strokes are redrawn, thicker ones thinned, to MNIST_STROKE
 SEED = 0.7
 DIGIT_ASPECT = 0.75  # a typical handwritten digit's width / height
+STACK = True  # digit_groups: join short pieces stacked one above the other (a broken 1 or 7)
 GROUP_CLOSE = 0.08  # digit_groups: gaps this much of the digit height are closed
 SOFT_BORDER_ONLY = True
 SOFT_EDGE = 0.2  # outline gradient / mean ink below this: a shadow's edge, not a stroke
@@ -504,6 +505,13 @@ def digit_groups(mask: np.ndarray) -> tuple[list[tuple[int, int, int, int]], flo
             both_tall = h >= 0.7 * height and mh >= 0.7 * height
             if overlap > (0.75 if both_tall else 0.3) and overlap > best_overlap:
                 best, best_overlap = j, overlap
+            # Two short pieces one above the other, side by side within a stroke or two:
+            # a digit broken across (a 1 or a 7 whose pen skipped).
+            gap_x = max(mx, x) - min(mx + mw, x + w)
+            union_h = max(my + mh, y + h) - min(my, y)
+            if (not both_tall and gap_x < 0.15 * height and union_h <= 1.25 * height
+                    and (y >= my + 0.6 * mh or my >= y + 0.6 * h) and best is None and STACK):
+                best, best_overlap = j, 0.01
         if best is not None:
             mx, my, mw, mh = merged[best]
             nx, ny = min(mx, x), min(my, y)
@@ -541,7 +549,7 @@ def _cut_candidates(mask: np.ndarray, box, parts: int, height: float, keep: int 
         return []
     cols = mask[y: y + h, x: x + w].sum(axis=0).astype(np.float32)
     cols = np.convolve(cols, np.ones(3, np.float32) / 3, mode="same")
-    lo, hi = int(0.2 * height), int(1.3 * height)
+    lo, hi = max(2, int(0.2 * height)), int(1.3 * height)
     valleys = [i for i in range(max(1, lo), min(w - 1, w - lo))
                if cols[i] <= cols[max(0, i - 2): i + 3].min() + 1e-6]
     valleys = sorted(valleys, key=lambda i: cols[i])[:8]
