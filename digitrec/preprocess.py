@@ -189,6 +189,7 @@ def _remove_lines(mask: np.ndarray) -> np.ndarray:
             positions.add(("v", int((xa + xb) / 2 // (2 * thick))))
     if not lines.any():
         return mask, None
+    band = cv2.dilate(lines, np.ones((thick + 2, thick + 2), np.uint8))  # where lines run
     lines &= mask
     kept = mask & (1 - lines)
     if kept.sum() < 0.2 * mask.sum() and len(positions) <= 2:
@@ -198,7 +199,6 @@ def _remove_lines(mask: np.ndarray) -> np.ndarray:
     k = 2 * thick + 1
     across = cv2.morphologyEx(kept, cv2.MORPH_CLOSE, np.ones((k, 1), np.uint8)) | \
         cv2.morphologyEx(kept, cv2.MORPH_CLOSE, np.ones((1, k), np.uint8))
-    band = cv2.dilate(lines, np.ones((3, 3), np.uint8))
     return kept | (lines & across), band
 
 
@@ -236,8 +236,9 @@ def _drop_specks(mask: np.ndarray, number: bool = False, ruled: np.ndarray | Non
         if touches and (areas[i] < 0.3 * biggest or bw >= 0.95 * w or bh >= 0.95 * h
                         or _solid(labels[y: y + bh, x: x + bw] == i + 1)):
             ok = False  # a corner of paper, a shadow or page edge
-        if _hairline(bw, bh) and (touches or (ruled is not None and
-                                              ruled[y: y + bh, x: x + bw][labels[y: y + bh, x: x + bw] == i + 1].mean() > 0.5)):
+        if _hairline(bw, bh) and touches:
+            ok = False  # a page edge
+        if ruled is not None and ruled[y: y + bh, x: x + bw][labels[y: y + bh, x: x + bw] == i + 1].mean() > 0.8:
             ok = False  # what is left of a ruled line (a "1" merely crossing one stays)
         if touches and min(h, w) >= 48:
             blob = labels[y: y + bh, x: x + bw] == i + 1
