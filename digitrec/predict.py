@@ -31,7 +31,7 @@ SHIPPED_MODEL = MODELS_DIR / "digitrec.keras"
 LITE_CACHE = Path.home() / ".cache" / "digitrec" / "tflite"
 NUM_CLASSES = 10
 LOW_CONFIDENCE = 0.6  # below this a reading is shown, but marked as unsure
-SPLIT_PRIOR = 0.5  # read_number: log-confidence given up per digit away from the width's guess
+SPLIT_PRIOR = 0.3  # read_number: log-confidence given up per digit away from the width's guess
 
 
 @dataclass
@@ -339,12 +339,12 @@ class Recognizer:
             groups, _ = preprocess.segment_options(image)
         except preprocess.NoDigit as exc:
             return Number(reason=str(exc))
-        flat = [d for _, options in groups for digits in options.values() for d in digits]
+        flat = [d for _, options in groups for _, digits in options for d in digits]
         probs = iter(self.probabilities(np.stack([d.x28 for d in flat])))
         out = []
         for guess, options in groups:
             best, best_score = None, -np.inf
-            for parts, digits in options.items():
+            for parts, digits in options:
                 ps = [next(probs) for _ in digits]
                 score = float(np.mean([np.log(max(p.max(), 1e-6)) for p in ps])) - SPLIT_PRIOR * abs(parts - guess)
                 if score > best_score:

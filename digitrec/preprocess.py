@@ -22,13 +22,17 @@ import numpy as np
 
 from digitrec.imageio import ImageError, check_array
 
-WORK_SIZE = 256  # one digit: larger images are shrunk to this many pixels on their long side
-NUMBER_LONG, NUMBER_SHORT = 1600, 256  # a row of digits: caps on the long and short side
+WORK_SIZE = 160  # one digit: larger images are shrunk to this many pixels on their long side
+NUMBER_LONG, NUMBER_SHORT = 1200, 160  # a row of digits: caps on the long and short side
 BOX = 20  # MNIST digits are fitted in a 20x20 box...
 SIZE = 28  # ...and centred by centre of mass in 28x28
 MNIST_STROKE = 2.2  # median MNIST stroke width, in pixels of the 20x20 box (2*area/perimeter)
 STROKE_RANGE = (1.5, 3.4)  # thinner strokes are redrawn, thicker ones thinned, to MNIST_STROKE
 SEED = 0.7
+DIGIT_ASPECT = 0.75  # a typical handwritten digit's width / height
+ACROSS = 0.8  # a ruled line runs across this much of the picture (at least one of them)
+STACK = True  # digit_groups: join short pieces stacked one above the other (a broken 1 or 7)
+GROUP_CLOSE = 0.08  # digit_groups: gaps this much of the digit height are closed
 SOFT_BORDER_ONLY = True
 SOFT_EDGE = 0.2  # outline gradient / mean ink below this: a shadow's edge, not a stroke
 MIN_CONTRAST = 0.08  # ink fainter than this (of full scale) is no ink
@@ -60,18 +64,19 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     image = check_array(image)
     if image.ndim == 2:
         return image.astype(np.float32) / 255.0
-    rgb = image[..., :3].astype(np.float32) / 255.0
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     if image.shape[2] == 4:
-        alpha = image[..., 3].astype(np.float32) / 255.0
-        opaque = alpha > 0.5
+        a8 = image[..., 3]
+        opaque = a8 > 127
         frac = float(opaque.mean())
+        if frac < 0.5:
+            return a8.astype(np.float32) / 255.0  # the strokes are what is painted
+        gray = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
         if frac < 0.999:
-            if frac < 0.5 or not opaque.any():
-                return alpha  # the strokes are what is painted
+            alpha = a8.astype(np.float32) / 255.0
             fill = float(np.median(gray[opaque]))
             gray = alpha * gray + (1.0 - alpha) * fill
-    return gray
+        return gray
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
 
 
 def _shrink(gray: np.ndarray, scale: float) -> np.ndarray:
@@ -87,8 +92,11 @@ def _polarity(gray: np.ndarray) -> bool:
     the median is paper; the ink lies on the far side of it."""
     med = float(np.median(gray))
     if min(gray.shape) >= 48:  # judge the tails after taking out slow light changes
-        sigma = 0.2 * min(gray.shape)
-        detail = gray - cv2.GaussianBlur(gray, (0, 0), sigma)
+        f = min(1.0, 96 / max(gray.shape))
+        small = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else gray
+        light = cv2.GaussianBlur(cv2.resize(small, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA),
+                                 (0, 0), 0.05 * min(small.shape))
+        detail = small - cv2.resize(light, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_LINEAR)
     else:
         detail = gray - med
     lo, hi = np.percentile(detail, (0.3, 99.7))
@@ -143,24 +151,33 @@ def _remove_lines(mask: np.ndarray) -> np.ndarray:
     digit crossing a line is put back where the line cut through it."""
     h, w = mask.shape
     if min(h, w) < 40:
-        return mask, False
-    found = cv2.HoughLinesP(mask, 1, np.pi / 180, threshold=int(0.4 * min(h, w)),
-                            minLineLength=int(0.5 * min(h, w)), maxLineGap=max(3, min(h, w) // 30))
+        return mask, None
+    if mask.sum() < 0.4 * min(h, w):
+        return mask, None  # too little ink for a line across
+    # Hough on a copy at most 200 pixels on a side (cheap); a thin line survives the shrink.
+    f = min(1.0, 200 / max(h, w))
+    small = mask
+    if f < 1:
+        small = (cv2.resize(mask.astype(np.float32), None, fx=f, fy=f, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
+    sh, sw = small.shape
+    found = cv2.HoughLinesP(small, 1, np.pi / 180, threshold=int(0.4 * min(sh, sw)),
+                            minLineLength=int(0.5 * min(sh, sw)), maxLineGap=max(2, min(sh, sw) // 30))
     if found is None:
-        return mask, False
+        return mask, None
+    found = found.reshape(-1, 4).astype(np.float64) / f
     lines = np.zeros_like(mask)
-    thick = max(3, int(round(min(h, w) / 120)) + 2)
+    thick = max(4, int(round(min(h, w) / 120)) + 3)
     positions = set()
-    segs = found.reshape(-1, 4).astype(np.float64)
+    segs = found
     dxs, dys = np.abs(segs[:, 2] - segs[:, 0]), np.abs(segs[:, 3] - segs[:, 1])
     # Once one line crosses the whole picture it is ruled paper: shorter runs exactly
     # parallel to the page (a line broken by shadow or by the digit) go too.
-    across_h = bool(((dxs >= dys) & (dys <= 0.45 * dxs) & (dxs >= 0.6 * w)).any())
-    across_v = bool(((dys > dxs) & (dxs <= 0.45 * dys) & (dys >= 0.6 * h)).any())
+    across_h = bool(((dxs >= dys) & (dys <= 0.45 * dxs) & (dxs >= ACROSS * w)).any())
+    across_v = bool(((dys > dxs) & (dxs <= 0.45 * dys) & (dys >= ACROSS * h)).any())
     for x0, y0, x1, y1 in segs:
         dx, dy = abs(x1 - x0), abs(y1 - y0)
-        long_h = dx >= 0.6 * w or (across_h and dx >= 0.4 * w and dy <= 0.05 * dx)
-        long_v = dy >= 0.6 * h or (across_v and dy >= 0.4 * h and dx <= 0.05 * dy)
+        long_h = dx >= ACROSS * w or (across_h and dx >= 0.4 * w and dy <= 0.05 * dx)
+        long_v = dy >= ACROSS * h or (across_v and dy >= 0.4 * h and dx <= 0.05 * dy)
         if dx >= dy and dy <= 0.45 * dx and long_h:  # nearly horizontal, across
             slope = (y1 - y0) / (x1 - x0)
             ya, yb = y0 - slope * x0, y0 + slope * (w - 1 - x0)  # extended to both sides
@@ -172,17 +189,18 @@ def _remove_lines(mask: np.ndarray) -> np.ndarray:
             cv2.line(lines, (int(round(xa)), 0), (int(round(xb)), h - 1), 1, thick)
             positions.add(("v", int((xa + xb) / 2 // (2 * thick))))
     if not lines.any():
-        return mask, False
+        return mask, None
+    band = cv2.dilate(lines, np.ones((thick + 2, thick + 2), np.uint8))  # where lines run
     lines &= mask
     kept = mask & (1 - lines)
     if kept.sum() < 0.2 * mask.sum() and len(positions) <= 2:
-        return mask, False  # one straight stroke and nothing else: a "1", not ruling
+        return mask, None  # one straight stroke and nothing else: a "1", not ruling
     # Put back the digit's ink where a line crossed a stroke: a line pixel with ink on
     # both sides of it across the line.
     k = 2 * thick + 1
     across = cv2.morphologyEx(kept, cv2.MORPH_CLOSE, np.ones((k, 1), np.uint8)) | \
         cv2.morphologyEx(kept, cv2.MORPH_CLOSE, np.ones((1, k), np.uint8))
-    return kept | (lines & across), True
+    return kept | (lines & across), band
 
 
 def _components(mask: np.ndarray):
@@ -201,7 +219,7 @@ def _hairline(bw: int, bh: int) -> bool:
     return min(bw, bh) <= 3 and max(bw, bh) >= 6 * min(bw, bh)
 
 
-def _drop_specks(mask: np.ndarray, number: bool = False, ruled: bool = False) -> np.ndarray:
+def _drop_specks(mask: np.ndarray, number: bool = False, ruled: np.ndarray | None = None) -> np.ndarray:
     """Keep the components big enough to be strokes; specks, noise and paper edges go."""
     n, labels, stats = _components(mask)
     if n <= 1:
@@ -219,8 +237,10 @@ def _drop_specks(mask: np.ndarray, number: bool = False, ruled: bool = False) ->
         if touches and (areas[i] < 0.3 * biggest or bw >= 0.95 * w or bh >= 0.95 * h
                         or _solid(labels[y: y + bh, x: x + bw] == i + 1)):
             ok = False  # a corner of paper, a shadow or page edge
-        if (touches or ruled) and _hairline(bw, bh):
-            ok = False
+        if _hairline(bw, bh) and touches:
+            ok = False  # a page edge
+        if ruled is not None and ruled[y: y + bh, x: x + bw][labels[y: y + bh, x: x + bw] == i + 1].mean() > 0.8:
+            ok = False  # what is left of a ruled line (a "1" merely crossing one stays)
         if touches and min(h, w) >= 48:
             blob = labels[y: y + bh, x: x + bw] == i + 1
             contact = max(blob[0].sum() if y == 0 else 0, blob[-1].sum() if y + bh == h else 0,
@@ -228,8 +248,11 @@ def _drop_specks(mask: np.ndarray, number: bool = False, ruled: bool = False) ->
             if contact >= 0.35 * max(bw, bh):
                 ok = False  # lies along the edge: a shadow, the page's edge
         keep[i + 1] = ok
-    if not keep.any():
-        keep[big + 1] = True
+    if not keep.any() and min(h, w) < 64:
+        # A small tight crop: the digit itself reaches the border; nothing else is there.
+        x, y, bw, bh = stats[big + 1, :4]
+        if not _hairline(bw, bh):
+            keep[big + 1] = True
     return keep[labels].astype(np.uint8)
 
 
@@ -286,7 +309,7 @@ def ink_mask(image: np.ndarray, number: bool = False) -> Ink:
         seeded[np.unique(labels[smooth > max(SEED * peak, level)])] = True
         seeded[0] = False
         mask = seeded[labels].astype(np.uint8)
-    if mask.mean() > 0.35:
+    if mask.mean() > (0.35 if min(mask.shape) >= 80 else 0.5):
         raise NoDigit("no clear digit: the image is mostly ink or noise")
     mask, ruled = _remove_lines(mask)
     mask = _drop_soft(mask, smooth)
@@ -294,10 +317,15 @@ def ink_mask(image: np.ndarray, number: bool = False) -> Ink:
     n = _components(mask)[0] - 1
     if n > (40 if number else 12):
         raise NoDigit("no clear digit: scattered specks or noise")
-    if mask.any():
+    if not mask.any():
+        raise NoDigit("only specks or lines: no digit-sized stroke found")
+    if True:
         ys, xs = np.nonzero(mask)
         tall = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
-        if tall < max(4, 0.08 * max(mask.shape)) and max(mask.shape) >= 48:
+        stats = _components(mask)[2][1:]
+        biggest = int(np.maximum(stats[:, 2], stats[:, 3]).max())
+        least = 0.2 * min(mask.shape) if number else 0.08 * max(mask.shape)
+        if biggest < max(4, least) and max(mask.shape) >= 48:
             raise NoDigit("only a speck: no digit-sized stroke found")
         if tall < 2.2 * _stroke_width(mask) and tall < 0.3 * max(mask.shape):
             raise NoDigit("only a dot or a blot: no digit-shaped stroke found")
@@ -431,14 +459,14 @@ def normalize(image: np.ndarray) -> Normalized:
 
 # --- rows of digits --------------------------------------------------------------------
 
-def _split_points(cols: np.ndarray, parts: int) -> list[int]:
+def _split_points(cols: np.ndarray, parts: int, spread: float = 3.0) -> list[int]:
     """Where to cut a run of touching digits: the columns with the least ink near the
-    evenly spaced guesses."""
+    evenly spaced guesses (within w / (spread * parts) of them)."""
     w = len(cols)
     cuts = [0]
     for k in range(1, parts):
         guess = int(k * w / parts)
-        reach = max(1, w // (3 * parts))
+        reach = max(1, int(w / (spread * parts)))
         lo, hi = max(cuts[-1] + 1, guess - reach), min(w - 1, guess + reach)
         if hi > lo:
             window = cols[lo: hi + 1]
@@ -469,7 +497,7 @@ def digit_groups(mask: np.ndarray) -> tuple[list[tuple[int, int, int, int]], flo
     if n <= 1:
         return [], 0.0
     height = _row_height(stats[1:])
-    k = max(3, int(round(0.06 * height)) | 1)
+    k = max(3, int(round(GROUP_CLOSE * height)) | 1)
     joined = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     n, _, stats = _components(joined)
     boxes = sorted((list(map(int, stats[i, :4])) for i in range(1, n)), key=lambda b: b[0] + b[2] / 2)
@@ -484,6 +512,13 @@ def digit_groups(mask: np.ndarray) -> tuple[list[tuple[int, int, int, int]], flo
             both_tall = h >= 0.7 * height and mh >= 0.7 * height
             if overlap > (0.75 if both_tall else 0.3) and overlap > best_overlap:
                 best, best_overlap = j, overlap
+            # Two short pieces one above the other, side by side within a stroke or two:
+            # a digit broken across (a 1 or a 7 whose pen skipped).
+            gap_x = max(mx, x) - min(mx + mw, x + w)
+            union_h = max(my + mh, y + h) - min(my, y)
+            if (not both_tall and gap_x < 0.15 * height and union_h <= 1.25 * height
+                    and (y >= my + 0.6 * mh or my >= y + 0.6 * h) and best is None and STACK):
+                best, best_overlap = j, 0.01
         if best is not None:
             mx, my, mw, mh = merged[best]
             nx, ny = min(mx, x), min(my, y)
@@ -494,13 +529,13 @@ def digit_groups(mask: np.ndarray) -> tuple[list[tuple[int, int, int, int]], flo
     return [tuple(b) for b in merged], height
 
 
-def split_group(mask: np.ndarray, box, parts: int) -> list[tuple[int, int, int, int]]:
+def split_group(mask: np.ndarray, box, parts: int, spread: float = 3.0) -> list[tuple[int, int, int, int]]:
     """Cut a group of touching digits into ``parts`` boxes at its thinnest columns."""
     x, y, w, h = box
     if parts <= 1:
         return [tuple(box)]
     cols = mask[y: y + h, x: x + w].sum(axis=0).astype(np.float32)
-    cuts = _split_points(cols, parts)
+    cuts = _split_points(cols, parts, spread)
     out = []
     for a, b in zip(cuts, cuts[1:]):
         sub = mask[y: y + h, x + a: x + b]
@@ -510,9 +545,43 @@ def split_group(mask: np.ndarray, box, parts: int) -> list[tuple[int, int, int, 
     return out
 
 
+def _cut_candidates(mask: np.ndarray, box, parts: int, height: float, keep: int = 4):
+    """Other ways to cut a group into ``parts`` digits: at the valleys of its column
+    profile (where touching digits meet, one stroke crosses the column), each piece
+    between 0.2 and 1.3 digit heights wide; the ``keep`` cheapest."""
+    import itertools
+
+    x, y, w, h = box
+    if parts <= 1:
+        return []
+    cols = mask[y: y + h, x: x + w].sum(axis=0).astype(np.float32)
+    cols = np.convolve(cols, np.ones(3, np.float32) / 3, mode="same")
+    lo, hi = max(2, int(0.2 * height)), int(1.3 * height)
+    valleys = [i for i in range(max(1, lo), min(w - 1, w - lo))
+               if cols[i] <= cols[max(0, i - 2): i + 3].min() + 1e-6]
+    valleys = sorted(valleys, key=lambda i: cols[i])[:8]
+    combos = []
+    for cut in itertools.combinations(sorted(valleys), parts - 1):
+        edges = (0,) + cut + (w,)
+        widths = np.diff(edges)
+        if widths.min() < lo or widths.max() > hi:
+            continue
+        combos.append((float(cols[list(cut)].sum()), edges))
+    out = []
+    for _, edges in sorted(combos)[:keep]:
+        pieces = []
+        for a, b in zip(edges, edges[1:]):
+            sub = mask[y: y + h, x + a: x + b]
+            ys = np.nonzero(sub.any(axis=1))[0]
+            if len(ys):
+                pieces.append((x + a, y + int(ys[0]), b - a, int(ys[-1] - ys[0] + 1)))
+        out.append(pieces)
+    return out
+
+
 def expected_parts(box, height: float) -> float:
-    """How many digits a group's width suggests (digits are about 0.75 as wide as tall)."""
-    return box[2] / (0.75 * max(box[3], height))
+    """How many digits a group's width suggests (from a typical digit's width / height)."""
+    return box[2] / (DIGIT_ASPECT * max(box[3], height))
 
 
 def digit_boxes(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -528,11 +597,13 @@ def digit_boxes(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
 
 def _normalized(mask: np.ndarray, ink: Ink, box) -> Normalized | None:
     x, y, w, h = box
-    sub = np.zeros_like(mask)
-    sub[y: y + h, x: x + w] = mask[y: y + h, x: x + w]
+    sub = mask[y: y + h, x: x + w]
     if not sub.any():
         return None
-    return Normalized(x28=to_mnist(sub, ink.ink), box=_box(sub, ink.scale))
+    bx, by, bw, bh = _box(sub, 1.0)
+    s = ink.scale
+    box = (int((x + bx) / s), int((y + by) / s), int(np.ceil(bw / s)), int(np.ceil(bh / s)))
+    return Normalized(x28=to_mnist(sub, ink.ink[y: y + h, x: x + w]), box=box)
 
 
 def segment(image: np.ndarray) -> tuple[list[Normalized], Ink]:
@@ -545,19 +616,26 @@ def segment(image: np.ndarray) -> tuple[list[Normalized], Ink]:
 
 
 def segment_options(image: np.ndarray, max_parts: int = 4):
-    """Like :func:`segment`, but for each group of ink every plausible number of digits in
-    it: [(expected_parts, {parts: [Normalized, ...]}), ...] left to right, and the Ink.
+    """Like :func:`segment`, but for each group of ink every plausible way to cut it into
+    digits: [(expected_parts, [(parts, [Normalized, ...]), ...]), ...] left to right, and
+    the Ink.
     The reader (:meth:`digitrec.predict.Recognizer.read_number`) lets the model choose."""
     ink = ink_mask(image, number=True)
     groups, height = digit_groups(ink.mask)
     out = []
     for box in groups:
         guess = expected_parts(box, height)
-        options = {}
+        options, seen = [], set()
         for parts in range(max(1, int(guess - 0.6)), min(max_parts, int(guess + 1.2)) + 1):
-            digits = [d for d in (_normalized(ink.mask, ink, b) for b in split_group(ink.mask, box, parts)) if d]
-            if len(digits) == parts:
-                options[parts] = digits
+            cut_sets = [split_group(ink.mask, box, parts, spread) for spread in (3.0, 1.8, 8.0)]
+            cut_sets += _cut_candidates(ink.mask, box, parts, height)
+            for boxes in (cut_sets if parts > 1 else cut_sets[:1]):
+                if tuple(boxes) in seen:
+                    continue
+                seen.add(tuple(boxes))
+                digits = [d for d in (_normalized(ink.mask, ink, b) for b in boxes) if d]
+                if len(digits) == parts:
+                    options.append((parts, digits))
         if options:
             out.append((guess, options))
     if not out:

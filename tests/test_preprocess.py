@@ -112,8 +112,9 @@ def test_ruled_lines_are_removed():
     cv2.line(page, (0 + 12, 0), (12, 239), 170, 2)  # the margin
     cv2.line(page, (120, 50), (120, 190), 20, 8)
     cv2.line(page, (120, 50), (95, 80), 20, 8)  # a "1" crossing three lines
-    mask = preprocess.ink_mask(page).mask
-    ys, xs = np.nonzero(mask)
+    ink = preprocess.ink_mask(page)
+    ys, xs = np.nonzero(ink.mask)
+    ys, xs = ys / ink.scale, xs / ink.scale  # back to the page's pixels
     assert xs.min() > 80 and xs.max() < 140  # nothing of the lines is left
     assert ys.max() - ys.min() > 120  # the 1 is still whole across the lines
 
