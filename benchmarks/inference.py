@@ -61,7 +61,7 @@ def percentiles(fn, repeats: int, warmup: int = 20) -> dict:
     return {"p50": p50, "p90": p90, "p99": p99}
 
 
-def throughput(fn, n: int, rounds: int = 3) -> float:
+def throughput(fn, n: int, rounds: int = 5) -> float:
     fn()  # warm up (tracing, allocation)
     best = min(_timed(fn) for _ in range(rounds))
     return n / best
