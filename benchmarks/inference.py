@@ -61,7 +61,7 @@ def percentiles(fn, repeats: int, warmup: int = 20) -> dict:
     return {"p50": p50, "p90": p90, "p99": p99}
 
 
-def throughput(fn, n: int, rounds: int = 3) -> float:
+def throughput(fn, n: int, rounds: int = 5) -> float:
     fn()  # warm up (tracing, allocation)
     best = min(_timed(fn) for _ in range(rounds))
     return n / best
@@ -195,8 +195,8 @@ def main(argv=None) -> int:
     add("ours: TFLite, 1 thread", lambda: lite1(x1), lambda: lite1(xb, small=n), "batch 1, one image at a time")
     add("ours: TFLite, 1 thread, batches of 64", lambda: lite1(x1), lambda: lite1(xb, small=0), "")
     add("ours: TFLite, 2 threads, batches of 1000", lambda: lite2(x1[:1]), lite_batch(2), "")
-    ours_lat, ours_thr = add(f"**ours: `Recognizer.probabilities` ({rec.runtime}: batch 1 on one "
-                             f"thread for <= {rec.SMALL_BATCH} images, batches of 64 on all cores above)**",
+    ours_lat, ours_thr = add(f"**ours: `Recognizer.probabilities` ({rec.runtime} at batch 1 on one "
+                             f"thread for <= {rec.SMALL_BATCH} images, tf.function in chunks above)**",
                              lambda: rec.probabilities(x1), lambda: rec.probabilities(xb), "the app and CLI path")
 
     digit = mnist.x_test[0]

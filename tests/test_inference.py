@@ -44,6 +44,11 @@ def test_lite_runtime_is_used_for_small_batches(lite):
     assert lite.runtime == "tflite" and lite.lite_error is None
 
 
+def test_lite_batches_match_keras(model, lite):
+    x = images(predict._LiteRunner.BATCH * 2 + 5, seed=6)  # two full batches and a padded one
+    np.testing.assert_allclose(lite._lite(x[..., None], small=0), keras_probs(model, x), atol=ATOL)
+
+
 @pytest.mark.parametrize("runtime", ["lite", "tf"])
 def test_batch_equals_one_at_a_time(model, lite, runtime):
     rec = lite if runtime == "lite" else Recognizer(model, runtime="tf")
