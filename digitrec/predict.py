@@ -3,9 +3,9 @@ preprocessing path (:mod:`digitrec.preprocess`).
 
 The CLI and tests make their own :class:`Recognizer`; the Streamlit app caches one with
 ``st.cache_resource``. Inference never goes through ``model.predict``, whose per-call
-overhead dominates for one small image: single digits run in a TFLite interpreter,
-large batches in a traced ``tf.function`` (see :class:`Recognizer`;
-``benchmarks/inference.py`` measures every path).
+overhead dominates for one small image: it runs in TFLite interpreters, with a traced
+``tf.function`` as the fallback (see :class:`Recognizer`; ``benchmarks/inference.py``
+measures every path).
 """
 from __future__ import annotations
 
@@ -82,13 +82,13 @@ class Number:
 class _LiteRunner:
     """TFLite (LiteRT) interpreters for the model: one at batch 1 on one thread (about
     0.15 ms a digit, where a traced TensorFlow call costs 0.5-1 ms of dispatch), and one at
-    batch :attr:`BATCH` on every core (made on first use; ``benchmarks/inference.py``
-    compares it with TensorFlow's oneDNN kernels, which won on the shipped model).
+    batch :attr:`BATCH` on every core, made on first use (about 1.4x the throughput of the
+    traced ``tf.function`` on the shipped model, measured interleaved; ``benchmarks/inference.py``).
 
     Interpreters are not thread-safe (one input buffer each): calls take a lock.
     """
 
-    BATCH = 64
+    BATCH = 256
 
     def __init__(self, flatbuffer: bytes, threads: int | None = None):
         if threads is None:
@@ -179,13 +179,12 @@ def convert_to_lite(forward, model: keras.Model | None = None) -> bytes:
 class Recognizer:
     """A loaded model and its card, with fast prediction.
 
-    Up to :attr:`SMALL_BATCH` images (one canvas digit, the digits of a number) run in a
-    TFLite (LiteRT) interpreter, one at a time on one thread: converted from the model once,
-    cached beside the ``.keras`` file (or in ``~/.cache/digitrec``) and checked against the
-    Keras model before use. Larger batches run through a traced ``tf.function`` in chunks
-    of :attr:`CHUNK` on every core (oneDNN), which had the higher throughput on the shipped
-    model. Until the interpreter is ready, and wherever TFLite is unavailable, small
-    batches take the traced path too; both give the same probabilities (tests check it).
+    Inference runs in TFLite (LiteRT) interpreters (XNNPACK), converted from the model
+    once, cached beside the ``.keras`` file (or in ``~/.cache/digitrec``) and checked
+    against the Keras model before use: up to :attr:`SMALL_BATCH` images (one canvas digit,
+    the digits of a number) one at a time on one thread, larger batches in batches of 256
+    on every core. Until the interpreters are ready, and wherever TFLite is unavailable, a
+    traced ``tf.function`` (in chunks of :attr:`CHUNK`) gives the same probabilities.
 
     ``runtime``: ``"auto"`` (the above, converting in a background thread when there is no
     cached file), ``"lite"`` (convert now, fail if TFLite fails) or ``"tf"`` (traced only).
@@ -302,7 +301,7 @@ class Recognizer:
         """(N, 28, 28) float32 in [0, 1] -> (N, 10) probabilities."""
         x = np.ascontiguousarray(x28, np.float32).reshape(-1, 28, 28, 1)
         lite = self._lite
-        if lite is not None and len(x) <= self.SMALL_BATCH:
+        if lite is not None:
             return lite(x, small=self.SMALL_BATCH)
         if len(x) <= self.CHUNK:
             return self._forward(tf.constant(x)).numpy()
