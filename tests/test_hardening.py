@@ -175,10 +175,11 @@ def test_no_confident_wrong_digit_on_blank_or_noise(recognizer, kind):
 def test_decompression_bomb_peak_memory_is_bounded():
     """The bomb is refused from its header: the process's peak memory hardly moves (a
     decoded 50,000 x 50,000 image would take 2.5 GB)."""
-    script = textwrap.dedent(f"""
-        import resource, struct, tracemalloc, zlib
+    import inspect
+
+    script = "import resource, struct, tracemalloc, zlib\n" + inspect.getsource(png_declaring) + \
+        textwrap.dedent("""
         from digitrec.imageio import ImageError, load_image
-        {textwrap.dedent(__import__('inspect').getsource(png_declaring))}
         raw = png_declaring(50_000, 50_000)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         tracemalloc.start()
