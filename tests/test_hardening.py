@@ -263,6 +263,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["epoch", "save"])
 def test_training_killed_leaves_the_active_model_intact(models_dir, mode):
     """SIGKILL a training process mid-epoch, or while it saves: the active model is the
@@ -298,6 +299,7 @@ def test_training_killed_leaves_the_active_model_intact(models_dir, mode):
     assert sorted(p.name for p in (models_dir / "user").iterdir()) == ["mine.keras"]
 
 
+@pytest.mark.slow
 def test_stop_and_closed_tab_keep_the_active_model(models_dir, mnist):
     """Stop pressed on a real training: it ends early, saves the model trained so far as a
     new file, and the active model is untouched (the job lives in the server, not in the
