@@ -2,7 +2,15 @@
 widgets that show a prediction. Streamlit only; the logic lives in digitrec/."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# TensorFlow in the app's process uses one thread per op (unless the operator says
+# otherwise): a training started from the Train page then takes about one core and leaves
+# the other to the visitors' predictions (which run in TFLite with their own threads).
+# Read by TensorFlow when its runtime starts, so set before any model is loaded.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", os.environ.get("DIGITREC_APP_TF_THREADS", "1"))
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", os.environ.get("DIGITREC_APP_TF_THREADS", "1"))
 
 import altair as alt
 import numpy as np

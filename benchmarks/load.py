@@ -142,6 +142,7 @@ class Stats:
         self.records = []  # (kind, start time since t0, seconds, ok, misread)
         self.errors = []  # (kind, message)
         self.trainings = []  # states seen
+        self.misreads = []  # (kind, digit drawn, text shown)
 
 
 async def wait_text(page, key: str, blank: str | None = None) -> str:
@@ -179,6 +180,8 @@ async def drawer(context, stop_at: float, t0: float, stats: Stats, seed: int) ->
             shown = re.match(r"(\d)\b", text)
             stats.records.append(("draw", start - t0, elapsed, True,
                                   not shown or int(shown.group(1)) != digit))
+            if not shown or int(shown.group(1)) != digit:
+                stats.misreads.append(("draw", digit, text[:20].replace("\n", " ")))
             await check_exception(page, "draw", stats)
             await reset.click()
             await wait_text(page, "prediction", "No digit yet")
@@ -208,6 +211,8 @@ async def uploader(context, stop_at: float, t0: float, stats: Stats, seed: int) 
             shown = re.match(r"(\d)\b", text)
             stats.records.append(("upload", start - t0, elapsed, True,
                                   not shown or int(shown.group(1)) != digit))
+            if not shown or int(shown.group(1)) != digit:
+                stats.misreads.append(("upload", digit, text[:20].replace("\n", " ")))
             await check_exception(page, "upload", stats)
         except Exception as exc:
             stats.errors.append(("upload", f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"))
@@ -297,6 +302,9 @@ def report(args, stats: Stats, samples, load_before: str, server_log: str) -> st
     lines += ["", f"Errors (timeouts of {ACTION_TIMEOUT_MS // 1000} s, exceptions shown): **{len(stats.errors)}**"]
     for kind, msg in stats.errors[:20]:
         lines.append(f"- {kind}: {msg}")
+    if stats.misreads:
+        lines.append("- misreads (not errors: the synthetic strokes, read by the model): " + ", ".join(
+            f"{k} {d} shown as '{t}'" for k, d, t in stats.misreads[:10]))
     tracebacks = server_log.count("Traceback")
     lines += [f"- tracebacks in the server log: {tracebacks}"]
     lines += ["", "Training session: " + ("; ".join(
@@ -308,12 +316,18 @@ def report(args, stats: Stats, samples, load_before: str, server_log: str) -> st
         ta = t[t >= args.warmup + args.start_offset]
         slope = np.polyfit(ta / 60, after, 1)[0] if len(after) > 5 else float("nan")
         half = len(after) // 2
+        # the last half of the run after the warm-up: is memory flat once everything is loaded?
+        late, tl = after[half:], ta[half:]
+        late_slope = np.polyfit(tl / 60, late, 1)[0] if len(late) > 5 else float("nan")
         lines += ["", "Server memory (VmRSS, MB), sampled every second:", ""]
         lines += table(["at start", "after warm-up", "highest", "end", "mean, 1st half after warm-up",
-                        "mean, 2nd half", "slope after warm-up (MB/min)"],
+                        "mean, 2nd half", "slope after warm-up (MB/min)", "2nd half: min-max",
+                        "2nd half: slope (MB/min)"],
                        [[f"{mb[0]:.0f}", f"{after[0]:.0f}" if len(after) else "n/a", f"{mb.max():.0f}",
                          f"{mb[-1]:.0f}", f"{after[:half].mean():.0f}" if half else "n/a",
-                         f"{after[half:].mean():.0f}" if half else "n/a", f"{slope:+.1f}"]])
+                         f"{after[half:].mean():.0f}" if half else "n/a", f"{slope:+.1f}",
+                         f"{late.min():.0f}-{late.max():.0f}" if len(late) else "n/a",
+                         f"{late_slope:+.1f}"]])
         step = max(1, len(samples) // 20)
         lines += ["", "Over time (s: MB): " + ", ".join(f"{s:.0f}: {m:.0f}" for s, m in samples[::step])]
     return "\n".join(lines) + "\n"
