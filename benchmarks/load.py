@@ -12,9 +12,10 @@ one browser, one context per session):
   page, then load the page afresh (a new session). Each action is timed from its last input event (mouse up, file
   set) to the prediction shown in the page (``.st-key-prediction*`` starts with a digit);
   a wrong digit is counted as a misread, a timeout or a Streamlit exception as an error;
-* one more session starts a small training on the Train page (``--train-images`` images,
-  1 epoch, fast preset) and starts another whenever one ends, so that training runs for
-  the whole time; it is stopped at the end;
+* one more session first starts a small training on the Train page (``--train-images``
+  images, 1 epoch, fast preset) and waits until it runs; only then do the user sessions
+  and the clock start. It starts another training whenever one ends, so that training
+  runs for the whole time, and presses Stop at the end;
 * the server's resident memory (VmRSS from /proc) is sampled every second.
 
 Prints and writes ``benchmarks/results/load.md``: p50/p95/max time to a shown prediction
@@ -142,6 +143,7 @@ class Stats:
         self.records = []  # (kind, start time since t0, seconds, ok, misread)
         self.errors = []  # (kind, message)
         self.trainings = []  # states seen
+        self.t0 = None  # when the measured window began (after the training started)
         self.misreads = []  # (kind, digit drawn, text shown)
 
 
@@ -222,7 +224,9 @@ async def uploader(context, stop_at: float, t0: float, stats: Stats, seed: int) 
         await page.wait_for_timeout(int(rng.integers(200, 600)))
 
 
-async def trainer(context, stop_at: float, stats: Stats, images: int) -> None:
+async def start_training(context, stats: Stats, images: int):
+    """Open the Train page, start a training and wait until it runs (its progress bar
+    counts batches): the measured window then has a training in it from its first second."""
     page = await context.new_page()
     page.set_default_timeout(ACTION_TIMEOUT_MS)
     await page.goto("/train")
@@ -233,14 +237,21 @@ async def trainer(context, stop_at: float, stats: Stats, images: int) -> None:
     await epochs.focus()
     await epochs.press("Home")  # 1 epoch
     await page.wait_for_timeout(1500)
+    await page.get_by_role("button", name="Start training").click()
+    stats.trainings.append("started")
+    await page.locator(".st-key-training").get_by_text(re.compile(r"batch \d+ of")).wait_for(timeout=180_000)
+    return page
+
+
+async def keep_training(page, stop_at: float, stats: Stats) -> None:
+    """Start another training whenever one ends; press Stop at the end."""
     while time.time() < stop_at:
-        await page.get_by_role("button", name="Start training").click()
-        stats.trainings.append("started")
-        while time.time() < stop_at:
-            if await page.locator(".st-key-result").count():
-                stats.trainings.append((await page.locator(".st-key-result").inner_text())[:120])
-                break
-            await page.wait_for_timeout(1000)
+        if await page.locator(".st-key-result").count():
+            stats.trainings.append((await page.locator(".st-key-result").inner_text())[:120])
+            await page.get_by_role("button", name="Start training").click()
+            stats.trainings.append("started")
+            await page.wait_for_timeout(3000)
+        await page.wait_for_timeout(1000)
     if await page.get_by_role("button", name="Stop").count():
         await page.get_by_role("button", name="Stop").click()
         stats.trainings.append("stop pressed at the end")
@@ -264,13 +275,15 @@ async def drive(url: str, sessions: int, duration: float, train_images: int | No
             ctx = await browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=url)
             ctx.set_default_timeout(ACTION_TIMEOUT_MS)
             contexts.append(ctx)
-        stop_at = time.time() + duration
+        train_page = await start_training(contexts[-1], stats, train_images) if train_images else None
+        stats.t0 = time.time()  # the measured window starts now
+        stop_at = stats.t0 + duration
         tasks = []
-        if train_images:
-            tasks.append(trainer(contexts[-1], stop_at, stats, train_images))
+        if train_page is not None:
+            tasks.append(keep_training(train_page, stop_at, stats))
         for i in range(sessions):
             role = drawer if i % 2 == 0 else uploader
-            tasks.append(role(contexts[i], stop_at, t0, stats, seed=i))
+            tasks.append(role(contexts[i], stop_at, stats.t0, stats, seed=i))
         results = await asyncio.gather(*tasks, return_exceptions=True)
         for r in results:
             if isinstance(r, Exception):
@@ -329,7 +342,8 @@ def report(args, stats: Stats, samples, load_before: str, server_log: str) -> st
                          f"{late.min():.0f}-{late.max():.0f}" if len(late) else "n/a",
                          f"{late_slope:+.1f}"]])
         step = max(1, len(samples) // 20)
-        lines += ["", "Over time (s: MB): " + ", ".join(f"{s:.0f}: {m:.0f}" for s, m in samples[::step])]
+        lines += ["", "Over time (s since the server started: MB; the measured window began at "
+              f"{args.start_offset:.0f} s): " + ", ".join(f"{s:.0f}: {m:.0f}" for s, m in samples[::step])]
     return "\n".join(lines) + "\n"
 
 
@@ -350,14 +364,14 @@ def main() -> None:
     sampler = MemorySampler(server.proc.pid if server else None)
     sampler.start()
     urllib.request.urlopen(url + "/_stcore/health", timeout=10).read()
-    args.start_offset = time.time() - sampler.t0  # memory samples are timed from server start
-    t0 = time.time()
     stats = Stats()
     try:
         asyncio.run(drive(url, args.sessions, args.duration, None if args.no_train else args.train_images,
-                          stats, t0))
+                          stats, time.time()))
     finally:
         sampler.halt.set()
+        # memory samples are timed from the server's start; the window from stats.t0
+        args.start_offset = (stats.t0 or time.time()) - sampler.t0
         log = server.stop() if server else ""
     text = report(args, stats, sampler.samples, load_before, log)
     print(text)
