@@ -110,6 +110,9 @@ def start(config: TrainConfig, mnist=None) -> Job:
     from digitrec.train import train
 
     check(config)
+    from digitrec import registry
+
+    registry.clean_stale_temporaries()  # what a killed save left behind, an hour old or more
     with _lock:
         if _current is not None and _current.running:
             done = _current.progress.fraction

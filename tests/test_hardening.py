@@ -489,3 +489,16 @@ def test_presets_fit_the_bounds():
 
     for name in PRESETS:
         jobs.check(jobs.plan(TrainConfig(preset=name)))
+
+
+def test_a_new_training_cleans_stale_temporaries(models_dir, monkeypatch):
+    monkeypatch.setattr("digitrec.train.train", lambda config, progress=None, mnist=None: None)
+    user = models_dir / "user"
+    user.mkdir(parents=True)
+    stale, fresh = user / ".old.abc123.keras", user / ".saving.def456.keras"
+    for path in (stale, fresh):
+        path.write_bytes(b"half a model")
+    os.utime(stale, (1, 1))  # from a save killed long ago; `fresh` may be a save in progress
+    jobs.start(TrainConfig(preset="fast"))
+    jobs.wait(30)
+    assert not stale.exists() and fresh.exists()
