@@ -2,6 +2,16 @@
 widgets that show a prediction. Streamlit only; the logic lives in digitrec/."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+# TensorFlow in the app's process uses one thread per op (unless the operator says
+# otherwise): a training started from the Train page then takes about one core and leaves
+# the other to the visitors' predictions (which run in TFLite with their own threads).
+# Read by TensorFlow when its runtime starts, so set before any model is loaded.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", os.environ.get("DIGITREC_APP_TF_THREADS", "1"))
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", os.environ.get("DIGITREC_APP_TF_THREADS", "1"))
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -33,13 +43,39 @@ _keep_keras_session()
 def _load(path: str, mtime: float):
     from digitrec.predict import Recognizer
 
+    if not registry.is_allowed(path):  # models load only from the models directory
+        raise registry.OutsideModelsDir(f"{path} is outside the models directory")
     return Recognizer.load(path)
+
+
+# (path, mtime) of active models that failed to load -> why; a failure is not cached by
+# st.cache_resource, so without this every rerun would try the broken file again.
+_broken: dict[tuple[str, float], str] = {}
 
 
 def recognizer():
     """The active model, shared by every page and every browser session. Keyed by the
-    active path and its mtime, so activating or replacing a model switches everyone."""
-    return _load(*registry.cache_key())
+    active path and its mtime, so activating or replacing a model switches everyone.
+
+    When the active model cannot be used (pointer broken, file gone, outside the models
+    directory, corrupt, refused by Keras's safe mode) the shipped model answers instead
+    and the page shows a warning that names the problem."""
+    path, problem = registry.active_status()
+    key = registry.cache_key(path)
+    if problem is None and key in _broken:
+        problem = _broken[key]
+    elif problem is None:
+        try:
+            return _load(*key)
+        except Exception as exc:  # corrupt, truncated, not a model, unsafe: fall back
+            if registry.is_shipped(path):
+                raise
+            problem = (f"the active model {Path(path).name} cannot be loaded "
+                       f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})")
+            _broken[key] = problem
+    st.warning(f"Using the shipped model: {problem}. Train a new model or restore the "
+               "shipped one on the Train page.", icon=":material/warning:")
+    return _load(*registry.cache_key(registry.shipped_model()))
 
 
 @st.cache_resource(show_spinner="Loading MNIST…")
@@ -50,8 +86,6 @@ def mnist():
 
 
 def model_label(path, card: dict | None = None) -> str:
-    from pathlib import Path
-
     card = registry.read_card(path) if card is None else card
     name = "shipped model" if registry.is_shipped(path) else Path(path).stem
     acc = card.get("test", {}).get("accuracy")
@@ -59,8 +93,10 @@ def model_label(path, card: dict | None = None) -> str:
 
 
 def sidebar() -> None:
-    path = registry.active_model_path()
+    path, problem = registry.active_status()
     st.sidebar.caption(f"Active model: {model_label(path)}")
+    if problem:
+        st.sidebar.warning(f"Using the shipped model: {problem}.", icon=":material/warning:")
 
 
 def model_input(x28: np.ndarray, scale: int = 5) -> np.ndarray:

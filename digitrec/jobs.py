@@ -23,8 +23,42 @@ MAX_VALIDATION = 2_000
 CURVE_POINTS = 30  # about this many points on the live curves, whatever the run's length
 
 
+# What one visitor may ask of the machine (the Train page's widgets offer no more; jobs
+# enforces it again, server-side, whatever a client sends).
+MAX_EPOCHS = 30
+BATCH_RANGE = (16, 512)
+MIN_IMAGES = 200
+
+
 class Busy(RuntimeError):
     """A training is already running."""
+
+
+class Refused(ValueError):
+    """A training setting outside the bounds above."""
+
+
+def check(config: TrainConfig) -> TrainConfig:
+    """The config resolved from its preset, or :class:`Refused` naming the bad setting."""
+    try:
+        cfg = config.resolved()
+    except ValueError as exc:
+        raise Refused(str(exc)) from None
+    problems = []
+    if not (isinstance(cfg.epochs, int) and 1 <= cfg.epochs <= MAX_EPOCHS):
+        problems.append(f"epochs must be 1 to {MAX_EPOCHS} (got {cfg.epochs!r})")
+    lo, hi = BATCH_RANGE
+    if not (isinstance(cfg.batch_size, int) and lo <= cfg.batch_size <= hi):
+        problems.append(f"batch size must be {lo} to {hi} (got {cfg.batch_size!r})")
+    if cfg.limit is not None and not (isinstance(cfg.limit, int) and MIN_IMAGES <= cfg.limit <= TRAIN_IMAGES):
+        problems.append(f"training images must be {MIN_IMAGES:,} to {TRAIN_IMAGES:,} (got {cfg.limit!r})")
+    if not (isinstance(cfg.validation, int) and 0 <= cfg.validation <= MAX_VALIDATION):
+        problems.append(f"validation images must be 0 to {MAX_VALIDATION:,} (got {cfg.validation!r})")
+    if not (isinstance(cfg.learning_rate, (int, float)) and 0 < cfg.learning_rate <= 1):
+        problems.append(f"learning rate must be in (0, 1] (got {cfg.learning_rate!r})")
+    if problems:
+        raise Refused("Training refused: " + "; ".join(problems) + ".")
+    return cfg
 
 
 @dataclass
@@ -70,10 +104,15 @@ def current() -> Job | None:
 
 
 def start(config: TrainConfig, mnist=None) -> Job:
-    """Start training in a background thread. Raises :class:`Busy` if one is running."""
+    """Start training in a background thread. Raises :class:`Busy` if one is running and
+    :class:`Refused` for settings outside the bounds (epochs, batch size, images)."""
     global _current
     from digitrec.train import train
 
+    check(config)
+    from digitrec import registry
+
+    registry.clean_stale_temporaries()  # what a killed save left behind, an hour old or more
     with _lock:
         if _current is not None and _current.running:
             done = _current.progress.fraction

@@ -40,17 +40,47 @@ def _pointer() -> Path:
     return models_dir() / POINTER
 
 
-def active_model_path() -> Path:
-    """The model every page should use. Falls back to the shipped model when the pointer
-    is missing, unreadable or names a file that no longer exists."""
+class OutsideModelsDir(ValueError):
+    """A model path outside the models directory (and not the shipped model)."""
+
+
+def is_allowed(path: str | os.PathLike) -> bool:
+    """True for the shipped model and for files inside the models directory, after
+    resolving symlinks and ``..``: models load from nowhere else."""
     try:
-        record = json.loads(_pointer().read_text())
+        real = Path(path).resolve()
+    except (OSError, RuntimeError):
+        return False
+    if real == SHIPPED_MODEL.resolve():
+        return True
+    return real.is_relative_to(models_dir().resolve()) or real.is_relative_to(REPO_MODELS.resolve())
+
+
+def active_status() -> tuple[Path, str | None]:
+    """The model every page should use, and why it is not the one the pointer names
+    (None when all is well). Falls back to the shipped model when the pointer is
+    unreadable, names a file that no longer exists, or a file outside the models directory.
+    No pointer at all is the normal state (the shipped model) and no problem."""
+    pointer = _pointer()
+    if not pointer.exists():
+        return SHIPPED_MODEL, None
+    try:
+        record = json.loads(pointer.read_text())
         path = Path(record["path"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return SHIPPED_MODEL
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return SHIPPED_MODEL, f"the active-model pointer {POINTER} is unreadable ({type(exc).__name__})"
     if not path.is_absolute():
         path = models_dir() / path
-    return path if path.is_file() else SHIPPED_MODEL
+    if not is_allowed(path):
+        return SHIPPED_MODEL, f"the active model {path.name} is outside the models directory"
+    if not path.is_file():
+        return SHIPPED_MODEL, f"the active model {path.name} is missing"
+    return path, None
+
+
+def active_model_path() -> Path:
+    """The model every page should use (see :func:`active_status`)."""
+    return active_status()[0]
 
 
 def is_shipped(path: str | os.PathLike) -> bool:
@@ -62,6 +92,9 @@ def set_active(path: str | os.PathLike) -> Path:
     path = Path(path).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} not found")
+    if not is_allowed(path):
+        raise OutsideModelsDir(f"{path} is outside the models directory {models_dir()}: "
+                               "models load only from there")
     directory = models_dir()
     directory.mkdir(parents=True, exist_ok=True)
     try:
@@ -87,6 +120,36 @@ def restore_shipped() -> Path:
     except FileNotFoundError:
         pass
     return SHIPPED_MODEL
+
+
+def clean_stale_temporaries(max_age: float = 3600.0) -> list[Path]:
+    """Remove the hidden temporary files (``.name.*.keras``, ``*.json.tmp``, ``.active.*``)
+    that a save killed halfway leaves behind, once older than ``max_age`` seconds (a
+    younger one may belong to a save in progress). They are never shown as models."""
+    removed = []
+    now = time.time()
+    for directory in (models_dir(), user_dir()):
+        if not directory.is_dir():
+            continue
+        for path in directory.glob(".*"):
+            if not path.is_file() or not (path.suffix in (".keras", ".tmp")):
+                continue
+            try:
+                if now - path.stat().st_mtime >= max_age:
+                    path.unlink()
+                    removed.append(path)
+            except OSError:
+                pass
+    return removed
+
+
+def user_models() -> list[Path]:
+    """The models users trained, newest first (temporary dot-files excluded)."""
+    directory = user_dir()
+    if not directory.is_dir():
+        return []
+    models = [p for p in directory.glob("*.keras") if not p.name.startswith(".")]
+    return sorted(models, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
 def new_model_path(preset: str) -> Path:

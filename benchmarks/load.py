@@ -1,0 +1,385 @@
+"""Load: several browser sessions drawing and uploading at once while another one trains.
+
+    python benchmarks/load.py [--sessions 4] [--duration 90] [--warmup 20]
+                              [--train-images 20000] [--no-train] [--data DIR] [--url URL]
+
+Starts the app itself (``streamlit run`` on a free port, a temporary models directory)
+unless ``--url`` names a running one, then drives it with headless Chromium (Playwright,
+one browser, one context per session):
+
+* ``--sessions`` user sessions for ``--duration`` seconds: even ones draw a digit on the
+  Draw page with mouse moves, then reset the canvas; odd ones upload a PNG on the Upload
+  page, then load the page afresh (a new session). Each action is timed from its last input event (mouse up, file
+  set) to the prediction shown in the page (``.st-key-prediction*`` starts with a digit);
+  a wrong digit is counted as a misread, a timeout or a Streamlit exception as an error;
+* one more session first starts a small training on the Train page (``--train-images``
+  images, 1 epoch, fast preset) and waits until it runs; only then do the user sessions
+  and the clock start. It starts another training whenever one ends, so that training
+  runs for the whole time, and presses Stop at the end;
+* the server's resident memory (VmRSS from /proc) is sampled every second.
+
+Prints and writes ``benchmarks/results/load.md``: p50/p95/max time to a shown prediction
+(all actions, and after the warm-up), errors, misreads, and the server's memory at start,
+after the warm-up, at its highest and at the end, with the slope after the warm-up.
+No pass/fail threshold here: the targets (no errors, p95 < 1 s with 4 sessions on 2
+cores, memory flat after warm-up) are read off the report.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks._common import RESULTS, ROOT, data_dir, load, machine_lines, table  # noqa: E402
+from tests.e2e.helpers import render_strokes  # noqa: E402
+from tests.e2e.strokes import DIGITS  # noqa: E402
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ACTION_TIMEOUT_MS = 30_000
+SINGLE_STROKE = [d for d, strokes in DIGITS.items() if len(strokes) == 1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+class Server:
+    """``streamlit run streamlit_app.py`` with its own models directory."""
+
+    def __init__(self, data: str):
+        self.models = tempfile.mkdtemp(prefix="digitrec-load-models-")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(Path(self.models) / "streamlit.log", "w+")
+        env = dict(os.environ, DIGITREC_MODELS_DIR=self.models, DIGITREC_DATA=data,
+                   STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", TF_CPP_MIN_LOG_LEVEL="2")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port",
+             str(self.port), "--server.address", "127.0.0.1", "--server.headless", "true",
+             "--server.fileWatcherType", "none"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.time() > deadline:
+                self.log.seek(0)
+                self.proc.kill()
+                raise SystemExit(f"streamlit did not start:\n{self.log.read()[-3000:]}")
+            time.sleep(0.3)
+
+    def stop(self) -> str:
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.seek(0)
+        return self.log.read()
+
+
+class MemorySampler(threading.Thread):
+    def __init__(self, pid: int | None, every: float = 1.0):
+        super().__init__(daemon=True)
+        self.pid, self.every, self.samples = pid, every, []  # (seconds since t0, MB)
+        self.t0 = time.time()
+        self.halt = threading.Event()
+
+    def run(self):
+        while not self.halt.is_set() and self.pid:
+            mb = rss_mb(self.pid)
+            if mb is not None:
+                self.samples.append((time.time() - self.t0, mb))
+            self.halt.wait(self.every)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+JS_TEXT = """key => { const e = document.querySelector('.st-key-' + key);
+                      return e ? e.innerText.trim() : ''; }"""
+JS_READY = """([key, blank]) => { const e = document.querySelector('.st-key-' + key);
+    if (!e) return false; const t = e.innerText.trim();
+    return blank ? t.startsWith(blank) : /^(\\d|No digit found)/.test(t); }"""
+
+
+class Stats:
+    def __init__(self):
+        self.records = []  # (kind, start time since t0, seconds, ok, misread)
+        self.errors = []  # (kind, message)
+        self.trainings = []  # states seen
+        self.t0 = None  # when the measured window began (after the training started)
+        self.misreads = []  # (kind, digit drawn, text shown)
+
+
+async def wait_text(page, key: str, blank: str | None = None) -> str:
+    await page.wait_for_function(JS_READY, arg=[key, blank], polling=50, timeout=ACTION_TIMEOUT_MS)
+    return await page.evaluate(JS_TEXT, key)
+
+
+async def check_exception(page, kind: str, stats: Stats) -> None:
+    if await page.locator("[data-testid='stException']").count():
+        text = (await page.locator("[data-testid='stException']").first.inner_text())[:300]
+        stats.errors.append((kind, f"exception shown: {text}"))
+
+
+async def drawer(context, stop_at: float, t0: float, stats: Stats, seed: int) -> None:
+    page = await context.new_page()
+    await page.goto("/")
+    await wait_text(page, "prediction", "No digit yet")
+    canvas = page.locator("canvas.upper-canvas")
+    reset = page.get_by_role("button", name="Reset canvas & history")
+    rng = np.random.default_rng(seed)
+    while time.time() < stop_at:
+        digit = int(rng.choice(SINGLE_STROKE))
+        try:
+            box = await canvas.bounding_box()
+            for stroke in DIGITS[digit]:
+                pts = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
+                await page.mouse.move(*pts[0])
+                await page.mouse.down()
+                for x, y in pts[1:]:
+                    await page.mouse.move(x, y, steps=6)
+                start = time.time()
+                await page.mouse.up()
+            text = await wait_text(page, "prediction")
+            elapsed = time.time() - start
+            shown = re.match(r"(\d)\b", text)
+            stats.records.append(("draw", start - t0, elapsed, True,
+                                  not shown or int(shown.group(1)) != digit))
+            if not shown or int(shown.group(1)) != digit:
+                stats.misreads.append(("draw", digit, text[:20].replace("\n", " ")))
+            await check_exception(page, "draw", stats)
+            await reset.click()
+            await wait_text(page, "prediction", "No digit yet")
+        except Exception as exc:  # a timeout: an error, then start afresh
+            stats.errors.append(("draw", f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"))
+            await page.goto("/")
+            await wait_text(page, "prediction", "No digit yet")
+        await page.wait_for_timeout(int(rng.integers(200, 600)))  # a person's pause
+
+
+async def uploader(context, stop_at: float, t0: float, stats: Stats, seed: int) -> None:
+    page = await context.new_page()
+    await page.goto("/upload")
+    await page.get_by_text("No image yet").wait_for(timeout=ACTION_TIMEOUT_MS)
+    rng = np.random.default_rng(seed)
+    images = {d: png_bytes(render_strokes(DIGITS[d], 400, 22)) for d in DIGITS}
+    n = 0
+    while time.time() < stop_at:
+        digit = int(rng.choice(list(DIGITS)))
+        n += 1
+        try:
+            start = time.time()
+            await page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(
+                [{"name": f"digit-{seed}-{n}.png", "mimeType": "image/png", "buffer": images[digit]}])
+            text = await wait_text(page, "prediction-0")
+            elapsed = time.time() - start
+            shown = re.match(r"(\d)\b", text)
+            stats.records.append(("upload", start - t0, elapsed, True,
+                                  not shown or int(shown.group(1)) != digit))
+            if not shown or int(shown.group(1)) != digit:
+                stats.misreads.append(("upload", digit, text[:20].replace("\n", " ")))
+            await check_exception(page, "upload", stats)
+        except Exception as exc:
+            stats.errors.append(("upload", f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"))
+        # next picture on a fresh page (the uploader keeps adding files otherwise)
+        await page.goto("/upload")
+        await page.get_by_text("No image yet").wait_for(timeout=ACTION_TIMEOUT_MS)
+        await page.wait_for_timeout(int(rng.integers(200, 600)))
+
+
+async def start_training(context, stats: Stats, images: int):
+    """Open the Train page, start a training and wait until it runs (its progress bar
+    counts batches): the measured window then has a training in it from its first second."""
+    page = await context.new_page()
+    page.set_default_timeout(ACTION_TIMEOUT_MS)
+    await page.goto("/train")
+    field = page.get_by_label("Training images", exact=True)
+    await field.fill(str(images))
+    await field.press("Enter")
+    epochs = page.get_by_role("slider", name="Epochs")
+    await epochs.focus()
+    await epochs.press("Home")  # 1 epoch
+    await page.wait_for_timeout(1500)
+    await page.get_by_role("button", name="Start training").click()
+    stats.trainings.append("started")
+    await page.locator(".st-key-training").get_by_text(re.compile(r"batch \d+ of")).wait_for(timeout=180_000)
+    return page
+
+
+async def keep_training(page, stop_at: float, stats: Stats) -> None:
+    """Start another training whenever one ends; press Stop at the end."""
+    while time.time() < stop_at:
+        if await page.locator(".st-key-result").count():
+            stats.trainings.append((await page.locator(".st-key-result").inner_text())[:120])
+            await page.get_by_role("button", name="Start training").click()
+            stats.trainings.append("started")
+            await page.wait_for_timeout(3000)
+        await page.wait_for_timeout(1000)
+    if await page.get_by_role("button", name="Stop").count():
+        await page.get_by_role("button", name="Stop").click()
+        stats.trainings.append("stop pressed at the end")
+        try:
+            await page.locator(".st-key-result").wait_for(timeout=120_000)
+            stats.trainings.append((await page.locator(".st-key-result").inner_text())[:120])
+        except Exception as exc:
+            stats.errors.append(("train", f"no result after Stop: {type(exc).__name__}"))
+    await check_exception(page, "train", stats)
+
+
+async def drive(url: str, sessions: int, duration: float, train_images: int | None,
+                stats: Stats, t0: float) -> None:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+                                          args=CHROMIUM_ARGS, headless=True)
+        contexts = []
+        for _ in range(sessions + (1 if train_images else 0)):
+            ctx = await browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=url)
+            ctx.set_default_timeout(ACTION_TIMEOUT_MS)
+            contexts.append(ctx)
+        train_page = await start_training(contexts[-1], stats, train_images) if train_images else None
+        stats.t0 = time.time()  # the measured window starts now
+        stop_at = stats.t0 + duration
+        tasks = []
+        if train_page is not None:
+            tasks.append(keep_training(train_page, stop_at, stats))
+        for i in range(sessions):
+            role = drawer if i % 2 == 0 else uploader
+            tasks.append(role(contexts[i], stop_at, stats.t0, stats, seed=i))
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for r in results:
+            if isinstance(r, Exception):
+                stats.errors.append(("session", f"{type(r).__name__}: {str(r).splitlines()[0][:200]}"))
+        await browser.close()
+
+
+def pct(values, q) -> str:
+    return f"{np.percentile(values, q):.2f}" if len(values) else "n/a"
+
+
+def report(args, stats: Stats, samples, load_before: str, server_log: str) -> str:
+    lines = ["# Load: concurrent sessions drawing and uploading while one trains", "",
+             f"Command: `python benchmarks/load.py --sessions {args.sessions} --duration "
+             f"{args.duration:g} --warmup {args.warmup:g}"
+             + (" --no-train" if args.no_train else f" --train-images {args.train_images}") + "`", ""]
+    lines += machine_lines(load_before)
+    lines += ["- one Chromium (headless, one context per session) runs on the same cores as the server", ""]
+    rows = []
+    for kind in ("draw", "upload", "all"):
+        recs = [r for r in stats.records if kind == "all" or r[0] == kind]
+        warm = [r[2] for r in recs if r[1] >= args.warmup]
+        every = [r[2] for r in recs]
+        rows.append([kind, len(every), pct(every, 50), pct(every, 95), f"{max(every):.2f}" if every else "n/a",
+                     len(warm), pct(warm, 50), pct(warm, 95), f"{max(warm):.2f}" if warm else "n/a",
+                     sum(r[4] for r in recs)])
+    lines += ["Time from the last input (mouse up, file chosen) to the prediction shown, seconds:", ""]
+    lines += table(["kind", "actions", "p50", "p95", "max", "after warm-up", "p50", "p95", "max", "misread"], rows)
+    lines += ["", f"Errors (timeouts of {ACTION_TIMEOUT_MS // 1000} s, exceptions shown): **{len(stats.errors)}**"]
+    for kind, msg in stats.errors[:20]:
+        lines.append(f"- {kind}: {msg}")
+    if stats.misreads:
+        lines.append("- misreads (not errors: the synthetic strokes, read by the model): " + ", ".join(
+            f"{k} {d} shown as '{t}'" for k, d, t in stats.misreads[:10]))
+    tracebacks = server_log.count("Traceback")
+    lines += [f"- tracebacks in the server log: {tracebacks}"]
+    lines += ["", "Training session: " + ("; ".join(
+        s if isinstance(s, str) else str(s) for s in stats.trainings).replace("\n", " ") or "none")]
+    if samples:
+        t = np.array([s[0] for s in samples])
+        mb = np.array([s[1] for s in samples])
+        after = mb[t >= args.warmup + args.start_offset]
+        ta = t[t >= args.warmup + args.start_offset]
+        slope = np.polyfit(ta / 60, after, 1)[0] if len(after) > 5 else float("nan")
+        half = len(after) // 2
+        # the last half of the run after the warm-up: is memory flat once everything is loaded?
+        late, tl = after[half:], ta[half:]
+        late_slope = np.polyfit(tl / 60, late, 1)[0] if len(late) > 5 else float("nan")
+        lines += ["", "Server memory (VmRSS, MB), sampled every second:", ""]
+        lines += table(["at start", "after warm-up", "highest", "end", "mean, 1st half after warm-up",
+                        "mean, 2nd half", "slope after warm-up (MB/min)", "2nd half: min-max",
+                        "2nd half: slope (MB/min)"],
+                       [[f"{mb[0]:.0f}", f"{after[0]:.0f}" if len(after) else "n/a", f"{mb.max():.0f}",
+                         f"{mb[-1]:.0f}", f"{after[:half].mean():.0f}" if half else "n/a",
+                         f"{after[half:].mean():.0f}" if half else "n/a", f"{slope:+.1f}",
+                         f"{late.min():.0f}-{late.max():.0f}" if len(late) else "n/a",
+                         f"{late_slope:+.1f}"]])
+        step = max(1, len(samples) // 20)
+        lines += ["", "Over time (s since the server started: MB; the measured window began at "
+              f"{args.start_offset:.0f} s): " + ", ".join(f"{s:.0f}: {m:.0f}" for s, m in samples[::step])]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", type=int, default=4)
+    parser.add_argument("--duration", type=float, default=90)
+    parser.add_argument("--warmup", type=float, default=20, help="seconds left out of 'after warm-up'")
+    parser.add_argument("--train-images", type=int, default=20_000)
+    parser.add_argument("--no-train", action="store_true")
+    parser.add_argument("--data")
+    parser.add_argument("--url", help="a running app (memory is not sampled then)")
+    parser.add_argument("--out", default=str(RESULTS / "load.md"))
+    args = parser.parse_args()
+    load_before = load()
+    server = None if args.url else Server(data_dir(args.data))
+    url = args.url or server.url
+    sampler = MemorySampler(server.proc.pid if server else None)
+    sampler.start()
+    urllib.request.urlopen(url + "/_stcore/health", timeout=10).read()
+    stats = Stats()
+    try:
+        asyncio.run(drive(url, args.sessions, args.duration, None if args.no_train else args.train_images,
+                          stats, time.time()))
+    finally:
+        sampler.halt.set()
+        # memory samples are timed from the server's start; the window from stats.t0
+        args.start_offset = (stats.t0 or time.time()) - sampler.t0
+        log = server.stop() if server else ""
+    text = report(args, stats, sampler.samples, load_before, log)
+    print(text)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    if "Traceback" in log:
+        print(log[-4000:], file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
