@@ -64,8 +64,9 @@ def test_predict_plain_text_and_show(files, tmp_path, capsys):
     assert figure is not None and figure.shape[1] > figure.shape[0]  # three panels side by side
 
 
-def test_evaluate_json_on_the_shipped_model(capsys, tmp_path):
-    assert main(["evaluate", "--json", "--confusion", str(tmp_path / "c.png")]) == 0
+def test_evaluate_json_on_the_shipped_model(capsys, tmp_path, mnist):
+    assert main(["evaluate", "--json", "--data", str(mnist.directory),
+                 "--confusion", str(tmp_path / "c.png")]) == 0
     (report,) = lines(capsys)
     assert report["n"] == 10000
     assert report["accuracy"] >= 0.99 and report["loss"] < 0.1
