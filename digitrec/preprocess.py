@@ -486,24 +486,35 @@ def _row_height(stats: np.ndarray) -> float:
 
 
 def digit_groups(mask: np.ndarray) -> tuple[list[tuple[int, int, int, int]], float]:
+    """See :func:`_groups` (which also says which pixels belong to which group)."""
+    boxes, height, _ = _groups(mask)
+    return boxes, height
+
+
+def _groups(mask: np.ndarray):
     """The ink of a row of digits grouped into pieces that belong together, left to right,
     and the row's digit height.
 
     Fragments (pencil grain, chalk, a skipped stroke) are joined by a small closing; a
     piece shorter than a digit joins the digit it overlaps horizontally (a 5 whose top
     stroke is apart, the dot of a broken stroke). Two full-height pieces stay apart even
-    when they overlap a little (a slanted 1 under a 7's bar)."""
+    when they overlap a little (a slanted 1 under a 7's bar).
+
+    Returns (boxes, height, groups): ``groups`` labels each ink pixel of ``mask`` with its
+    group's index + 1 (0 where there is no ink, or the ink was dropped as a speck)."""
     n, _, stats = _components(mask)
     if n <= 1:
-        return [], 0.0
+        return [], 0.0, np.zeros(mask.shape, np.int32)
     height = _row_height(stats[1:])
     k = max(3, int(round(GROUP_CLOSE * height)) | 1)
     joined = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    n, _, stats = _components(joined)
-    boxes = sorted((list(map(int, stats[i, :4])) for i in range(1, n)), key=lambda b: b[0] + b[2] / 2)
+    n, labels, stats = _components(joined)
+    order = sorted(range(1, n), key=lambda i: stats[i, 0] + stats[i, 2] / 2)
+    boxes = [list(map(int, stats[i, :4])) for i in order]
     height = _row_height(stats[1:])
     merged: list[list[int]] = []
-    for box in boxes:
+    members: list[list[int]] = []
+    for label, box in zip(order, boxes):
         x, y, w, h = box
         best, best_overlap = None, 0.0
         for j in range(max(0, len(merged) - 2), len(merged)):
@@ -523,10 +534,16 @@ def digit_groups(mask: np.ndarray) -> tuple[list[tuple[int, int, int, int]], flo
             mx, my, mw, mh = merged[best]
             nx, ny = min(mx, x), min(my, y)
             merged[best] = [nx, ny, max(mx + mw, x + w) - nx, max(my + mh, y + h) - ny]
+            members[best].append(label)
         else:
             merged.append(box)
-    merged = [b for b in merged if max(b[2], b[3]) >= 0.3 * height]  # specks between digits
-    return [tuple(b) for b in merged], height
+            members.append([label])
+    keep = [i for i, b in enumerate(merged) if max(b[2], b[3]) >= 0.3 * height]  # specks between digits
+    lut = np.zeros(n, np.int32)
+    for g, i in enumerate(keep):
+        lut[members[i]] = g + 1
+    groups = lut[labels] * (mask > 0)
+    return [tuple(merged[i]) for i in keep], height, groups
 
 
 def split_group(mask: np.ndarray, box, parts: int, spread: float = 3.0) -> list[tuple[int, int, int, int]]:
@@ -643,5 +660,122 @@ def segment_options(image: np.ndarray, max_parts: int = 4):
     return out, ink
 
 
+# --- over-segmentation: pieces and the digits they can make --------------------------
+
+PIECE_MIN = 0.08  # a cut leaves at least this much of the row's height on either side
+PIECE_SPACING = 0.1  # cuts inside a group are at least this far apart (x row height)
+MAX_DIGIT_WIDTH = 1.3  # a candidate digit's ink is at most this wide (x row height)
+MAX_PIECES = 6  # ...and made of at most this many pieces
+MAX_JOIN_GAP = 0.3  # groups further apart than this (x row height) are never one digit
+
+
+@dataclass
+class Candidate:
+    """Consecutive pieces ``first``..``last`` of a row read as one digit."""
+
+    first: int
+    last: int
+    digit: Normalized
+    width: float  # ink width / the row's digit height
+    height: float  # ink height / the row's digit height
+    groups: int  # how many groups of ink it takes pieces of
+    gap: float  # the widest blank gap between those groups / the row's digit height
+    cut_left: float  # strokes its left edge cuts through (0: a gap between groups)
+    cut_right: float
+
+
+def _cuts(cols: np.ndarray, height: float, extra: list[int]) -> list[int]:
+    """Where a group of touching digits may be cut: the valleys of its column profile
+    (where two digits meet one stroke crosses the column), at least PIECE_SPACING of the
+    row height apart, the emptiest first, plus ``extra`` (cuts at even spacing)."""
+    w = len(cols)
+    lo = max(2, int(PIECE_MIN * height))
+    if w < 2 * lo:
+        return []
+    smooth = np.convolve(cols, np.ones(3, np.float32) / 3, mode="same")
+    r = max(1, int(0.04 * height))
+    valleys = [i for i in range(lo, w - lo + 1) if smooth[i] <= smooth[max(0, i - r): i + r + 1].min() + 1e-6]
+    valleys = sorted(set(valleys), key=lambda i: (smooth[i], i))
+    spacing = max(2, PIECE_SPACING * height)
+    chosen: list[int] = []
+    for i in [e for e in extra if lo <= e <= w - lo] + valleys:
+        if all(abs(i - c) >= spacing for c in chosen):
+            chosen.append(i)
+    limit = int(np.ceil(w / (0.12 * height))) + 1
+    return sorted(chosen[:limit])
+
+
+def number_candidates(image: np.ndarray):
+    """A row of digits over-segmented: its groups of ink (:func:`digit_groups`) cut into
+    pieces at every plausible place where touching digits meet, and every run of
+    consecutive pieces that could be one digit (at most MAX_DIGIT_WIDTH row heights
+    wide), each normalized for the model.
+
+    Returns (candidates, pieces, height, ink); pieces are (group, x0, x1) in working
+    pixels, left to right. The reader (:meth:`digitrec.predict.Recognizer.read_number`)
+    scores every candidate with the model and picks the best path through the pieces."""
+    ink = ink_mask(image, number=True)
+    mask = ink.mask
+    boxes, height, labels = _groups(mask)
+    if not boxes:
+        raise NoDigit("only specks or lines: no digit-sized stroke found")
+    pieces: list[tuple[int, int, int]] = []
+    strokes: dict[tuple[int, int], float] = {}
+    for g, (x, y, w, h) in enumerate(boxes):
+        own = labels[y: y + h, x: x + w] == g + 1
+        cols = own.sum(axis=0).astype(np.float32)
+        xs = np.flatnonzero(cols)
+        x0, x1 = x + int(xs[0]), x + int(xs[-1]) + 1
+        cols = cols[xs[0]: xs[-1] + 1]
+        parts = max(1, int(round(expected_parts((0, 0, x1 - x0, h), height))))
+        extra = [c for p in range(2, parts + 2) for c in _split_points(cols, p)[1:-1]]
+        edges = [0] + _cuts(cols, height, extra) + [x1 - x0]
+        pieces += [(g, x0 + a, x0 + b) for a, b in zip(edges, edges[1:])]
+        for e in edges[1:-1]:  # how many strokes each cut crosses (2 or more: inside a digit)
+            column = own[:, x0 - x + e - 1: x0 - x + e + 1].any(axis=1).astype(np.int8)
+            strokes[(g, x0 + e)] = float(np.count_nonzero(np.diff(np.r_[0, column, 0]) == 1))
+    # A group's left edge: pieces are ordered by their group's order, which is by centre;
+    # groups that overlap in x (a 1 under a 7's bar) keep that order.
+    candidates = []
+    H = mask.shape[0]
+    for i in range(len(pieces)):
+        for j in range(i, min(len(pieces), i + MAX_PIECES)):
+            run = pieces[i: j + 1]
+            xa, xb = min(p[1] for p in run), max(p[2] for p in run)
+            if xb - xa > MAX_DIGIT_WIDTH * height and j > i:
+                break
+            groups = sorted({p[0] for p in run})
+            gap = 0.0
+            for g0, g1 in zip(groups, groups[1:]):
+                a = max(p[2] for p in run if p[0] == g0)
+                b = min(p[1] for p in run if p[0] == g1)
+                gap = max(gap, (b - a) / height)
+            if gap > MAX_JOIN_GAP:
+                continue
+            sub = np.zeros((H, xb - xa), np.uint8)
+            for g in groups:
+                a = min(p[1] for p in run if p[0] == g)
+                b = max(p[2] for p in run if p[0] == g)
+                sub[:, a - xa: b - xa] |= (labels[:, a: b] == g + 1)
+            rows = np.flatnonzero(sub.any(axis=1))
+            if len(rows) == 0:
+                continue
+            ya, yb = int(rows[0]), int(rows[-1]) + 1
+            sub = sub[ya: yb]
+            cols = np.flatnonzero(sub.any(axis=0))
+            sub = sub[:, cols[0]: cols[-1] + 1]
+            bx = xa + int(cols[0])
+            s = ink.scale
+            box = (int(bx / s), int(ya / s), int(np.ceil(sub.shape[1] / s)), int(np.ceil(sub.shape[0] / s)))
+            x28 = to_mnist(sub, ink.ink[ya: yb, bx: bx + sub.shape[1]])
+            first, last = run[0], run[-1]
+            candidates.append(Candidate(
+                i, j, Normalized(x28=x28, box=box), sub.shape[1] / height, sub.shape[0] / height,
+                len(groups), gap,
+                cut_left=strokes.get((first[0], first[1]), 0.0),
+                cut_right=strokes.get((last[0], last[2]), 0.0)))
+    return candidates, pieces, height, ink
+
+
 __all__ = ["NoDigit", "ImageError", "normalize", "segment", "to_mnist", "ink_mask", "ink_map",
-           "to_gray", "digit_boxes", "digit_groups", "segment_options", "Normalized", "Ink"]
+           "to_gray", "digit_boxes", "digit_groups", "segment_options", "number_candidates", "Candidate", "Normalized", "Ink"]
