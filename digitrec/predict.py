@@ -31,7 +31,6 @@ SHIPPED_MODEL = MODELS_DIR / "digitrec.keras"
 LITE_CACHE = Path.home() / ".cache" / "digitrec" / "tflite"
 NUM_CLASSES = 10
 LOW_CONFIDENCE = 0.6  # below this a reading is shown, but marked as unsure
-SPLIT_PRIOR = 0.3  # read_number: log-confidence given up per digit away from the width's guess
 
 
 @dataclass
@@ -342,36 +341,64 @@ class Recognizer:
         except preprocess.NoDigit as exc:
             return Number(reason=str(exc))
         probs = self.probabilities(np.stack([c.digit.x28 for c in candidates]))
-        n = len(pieces)
-        best = np.full(n + 1, -np.inf)
-        best[0] = 0.0
-        back: list = [None] * (n + 1)
-        ending: dict[int, list] = {}
-        for c, p in zip(candidates, probs):
-            ending.setdefault(c.last + 1, []).append((c, p))
-        for end in range(1, n + 1):
-            for c, p in ending.get(end, []):
-                if best[c.first] == -np.inf:
-                    continue
-                score = best[c.first] + candidate_score(c, p)
-                if score > best[end]:
-                    best[end], back[end] = score, (c, p)
-        out, end = [], n
-        while end > 0 and back[end] is not None:
-            c, p = back[end]
-            out.append(Prediction(int(p.argmax()), float(p.max()), p, c.digit.x28, box=c.digit.box))
-            end = c.first
-        return Number(out[::-1])
+        out = [Prediction(int(probs[k].argmax()), float(probs[k].max()), probs[k], candidates[k].digit.x28,
+                          box=candidates[k].digit.box)
+               for k in best_path(candidates, probs, len(pieces))]
+        if not out:
+            return Number(reason="only specks or lines: no digit-sized stroke found")
+        return Number(out)
 
 
-DIGIT_BONUS = 0.3  # read_number: log-probability credited per digit (a sum of logs favours few)
-CUT_COST = 0.5  # per edge of a digit cut through ink, plus CUT_STROKE_COST per stroke beyond one
-CUT_STROKE_COST = 0.5
+DIGIT_BONUS = 0.5  # read_number: log-probability credited per digit (a sum of logs favours few)
+CUT_COST = 0.8  # per edge of a digit cut through ink, plus CUT_STROKE_COST per stroke beyond one
+CUT_STROKE_COST = 0.25
 JOIN_COST = 1.0  # per extra group of ink a digit joins, plus JOIN_GAP_COST x gap / height
 JOIN_GAP_COST = 6.0
-SHORT = 0.55  # a digit shorter than this x the row's height is suspect (a fragment)
+SHORT = 0.65  # a digit shorter than this x the row's height is suspect (a fragment)
 NARROW = 0.3  # a digit other than 1 narrower than this x the row's height is suspect
 WIDE = 1.0  # any digit wider than this x the row's height is suspect
+
+
+def best_path(candidates, probs: np.ndarray, n: int) -> list[int]:
+    """Dynamic programming over ``n`` pieces: the indices of the candidates that cover
+    them left to right with the highest total :func:`candidate_score`. A piece that is a
+    whole group of ink much shorter than a digit (a speck, a stray mark) may be left out,
+    at SKIP_COST."""
+    best = np.full(n + 1, -np.inf)
+    best[0] = 0.0
+    back: list = [None] * (n + 1)
+    order = sorted(range(len(candidates)), key=lambda k: candidates[k].last)
+    skippable = {c.first for c in candidates if c.first == c.last and not c.cut_left
+                 and not c.cut_right and c.height < SKIP_HEIGHT}
+    done = 0
+    for k in order:
+        c = candidates[k]
+        while done <= c.first:  # best[done] is final: extend it by skipping piece ``done``
+            if done in skippable and best[done] - SKIP_COST > best[done + 1]:
+                best[done + 1], back[done + 1] = best[done] - SKIP_COST, -1
+            done += 1
+        if best[c.first] == -np.inf:
+            continue
+        score = best[c.first] + candidate_score(c, probs[k])
+        if score > best[c.last + 1]:
+            best[c.last + 1], back[c.last + 1] = score, k
+    while done < n:
+        if done in skippable and best[done] - SKIP_COST > best[done + 1]:
+            best[done + 1], back[done + 1] = best[done] - SKIP_COST, -1
+        done += 1
+    path, end = [], n
+    while end > 0 and back[end] is not None:
+        k = back[end]
+        if k == -1:
+            end -= 1
+            continue
+        path.append(k)
+        end = candidates[k].first
+    return path[::-1]
+
+
+SKIP_HEIGHT = 0.5  # a group of ink shorter than this x the row's height may be no digit...
+SKIP_COST = 1.0  # ...at this cost
 
 
 def candidate_score(c, p: np.ndarray) -> float:
