@@ -36,6 +36,7 @@ GROUP_CLOSE = 0.08  # digit_groups: gaps this much of the digit height are close
 SOFT_BORDER_ONLY = True
 SOFT_EDGE = 0.2  # outline gradient / mean ink below this: a shadow's edge, not a stroke
 MIN_CONTRAST = 0.08  # ink fainter than this (of full scale) is no ink
+WEAK = 0.8  # lines are looked for in ink above this x the threshold (a faint line stays whole)
 
 
 class NoDigit(ValueError):
@@ -145,20 +146,24 @@ def _noise_level(ink: np.ndarray) -> float:
     return med + 2.0 * 1.4826 * float(np.median(np.abs(sample - med)))
 
 
-def _remove_lines(mask: np.ndarray) -> np.ndarray:
+def _remove_lines(mask: np.ndarray, weak: np.ndarray | None = None) -> np.ndarray:
     """Drop ruled / squared lines and paper edges: thin straight runs from one side of the
     picture to the other, nearly horizontal or vertical (tilted photos included). Ink of a
-    digit crossing a line is put back where the line cut through it."""
+    digit crossing a line is put back where the line cut through it.
+
+    ``weak`` (a mask at a lower threshold, holding ``mask``) is where lines are looked
+    for: a faint line the threshold breaks into dashes is still whole there."""
     h, w = mask.shape
     if min(h, w) < 40:
         return mask, None
-    if mask.sum() < 0.4 * min(h, w):
+    find = mask if weak is None else (weak | mask)
+    if find.sum() < 0.4 * min(h, w):
         return mask, None  # too little ink for a line across
     # Hough on a copy at most 200 pixels on a side (cheap); a thin line survives the shrink.
     f = min(1.0, 200 / max(h, w))
-    small = mask
+    small = find
     if f < 1:
-        small = (cv2.resize(mask.astype(np.float32), None, fx=f, fy=f, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
+        small = (cv2.resize(find.astype(np.float32), None, fx=f, fy=f, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
     sh, sw = small.shape
     found = cv2.HoughLinesP(small, 1, np.pi / 180, threshold=int(0.4 * min(sh, sw)),
                             minLineLength=int(0.5 * min(sh, sw)), maxLineGap=max(2, min(sh, sw) // 30))
@@ -311,7 +316,8 @@ def ink_mask(image: np.ndarray, number: bool = False) -> Ink:
         mask = seeded[labels].astype(np.uint8)
     if mask.mean() > (0.35 if min(mask.shape) >= 80 else 0.5):
         raise NoDigit("no clear digit: the image is mostly ink or noise")
-    mask, ruled = _remove_lines(mask)
+    weak = (smooth > max(WEAK * level, 2.0 * noise)).astype(np.uint8) if WEAK < 1 else None
+    mask, ruled = _remove_lines(mask, weak)
     mask = _drop_soft(mask, smooth)
     mask = _drop_specks(mask, number, ruled)
     n = _components(mask)[0] - 1
