@@ -672,7 +672,7 @@ PIECE_MIN = 0.08  # a cut leaves at least this much of the row's height on eithe
 PIECE_SPACING = 0.1  # cuts inside a group are at least this far apart (x row height)
 MAX_DIGIT_WIDTH = 1.3  # a candidate digit's ink is at most this wide (x row height)
 MAX_PIECES = 6  # ...and made of at most this many pieces
-MAX_JOIN_GAP = 0.3  # groups further apart than this (x row height) are never one digit
+MAX_JOIN_GAP = 0.5  # groups further apart than this (x row height) are never one digit
 
 
 @dataclass
@@ -725,6 +725,8 @@ def number_candidates(image: np.ndarray):
     boxes, height, labels = _groups(mask)
     if not boxes:
         raise NoDigit("only specks or lines: no digit-sized stroke found")
+    # The digit height from the groups (a digit's broken pieces are joined by now).
+    height = _row_height(np.array(boxes, np.int64).reshape(-1, 4))
     pieces: list[tuple[int, int, int]] = []
     strokes: dict[tuple[int, int], float] = {}
     for g, (x, y, w, h) in enumerate(boxes):
