@@ -669,7 +669,7 @@ def segment_options(image: np.ndarray, max_parts: int = 4):
 # --- over-segmentation: pieces and the digits they can make --------------------------
 
 PIECE_MIN = 0.08  # a cut leaves at least this much of the row's height on either side
-PIECE_SPACING = 0.1  # cuts inside a group are at least this far apart (x row height)
+PIECE_SPACING = 0.15  # cuts inside a group are at least this far apart (x row height)
 MAX_DIGIT_WIDTH = 1.3  # a candidate digit's ink is at most this wide (x row height)
 MAX_PIECES = 6  # ...and made of at most this many pieces
 MAX_JOIN_GAP = 0.5  # groups further apart than this (x row height) are never one digit
