@@ -349,12 +349,12 @@ class Recognizer:
         return Number(out)
 
 
-DIGIT_BONUS = 0.0  # read_number: log-probability credited per digit (a sum of logs favours few)
-CUT_COST = 0.8  # per edge of a digit cut through ink, plus CUT_STROKE_COST per stroke beyond one
+DIGIT_BONUS = 0.3  # read_number: log-probability credited per digit (a sum of logs favours few)
+CUT_COST = 0.4  # per edge of a digit cut through ink, plus CUT_STROKE_COST per stroke beyond one
 CUT_STROKE_COST = 0.25
 JOIN_COST = 0.3  # per extra group of ink a digit joins, plus JOIN_GAP_COST x gap / height
 JOIN_GAP_COST = 2.0
-SHORT = 0.65  # a digit shorter than this x the row's height is suspect (a fragment)
+SHORT = 0.75  # a digit shorter than this x the row's height is suspect (a fragment)
 NARROW = 0.3  # a digit other than 1 narrower than this x the row's height is suspect
 WIDE = 1.0  # any digit wider than this x the row's height is suspect
 
