@@ -156,7 +156,10 @@ def _remove_lines(mask: np.ndarray, weak: np.ndarray | None = None) -> np.ndarra
     h, w = mask.shape
     if min(h, w) < 40:
         return mask, None
-    find = mask if weak is None else (weak | mask)
+    find = mask
+    if weak is not None:  # its thin parts only: the edge of a faint shadow is no line
+        solid = cv2.morphologyEx(weak, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+        find = mask | (weak & (1 - cv2.dilate(solid, np.ones((5, 5), np.uint8))))
     if find.sum() < 0.4 * min(h, w):
         return mask, None  # too little ink for a line across
     # Hough on a copy at most 200 pixels on a side (cheap); a thin line survives the shrink.
