@@ -319,7 +319,7 @@ def ink_mask(image: np.ndarray, number: bool = False) -> Ink:
         mask = seeded[labels].astype(np.uint8)
     if mask.mean() > (0.35 if min(mask.shape) >= 80 else 0.5):
         raise NoDigit("no clear digit: the image is mostly ink or noise")
-    weak = (smooth > max(WEAK * level, 2.0 * noise)).astype(np.uint8) if WEAK < 1 else None
+    weak = (smooth > max(WEAK * level, 2.0 * noise)).astype(np.uint8) if WEAK < 1 and min(mask.shape) >= 64 else None
     mask, ruled = _remove_lines(mask, weak)
     mask = _drop_soft(mask, smooth)
     mask = _drop_specks(mask, number, ruled)
