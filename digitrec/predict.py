@@ -31,7 +31,6 @@ SHIPPED_MODEL = MODELS_DIR / "digitrec.keras"
 LITE_CACHE = Path.home() / ".cache" / "digitrec" / "tflite"
 NUM_CLASSES = 10
 LOW_CONFIDENCE = 0.6  # below this a reading is shown, but marked as unsure
-SPLIT_PRIOR = 0.3  # read_number: log-confidence given up per digit away from the width's guess
 
 
 @dataclass
@@ -334,25 +333,90 @@ class Recognizer:
     def read_number(self, image: np.ndarray) -> Number:
         """The digits of a number written in one row, left to right.
 
-        Each group of ink may hold touching digits; every plausible count is cut and read
-        (all in one batch), and the count whose digits the model reads most surely, with a
-        prior for the count the group's width suggests, wins."""
+        The row is over-segmented into pieces (groups of ink, cut where touching digits
+        may meet); every run of consecutive pieces that could be one digit is read by the
+        model (all in one batch), and dynamic programming over the pieces picks the
+        reading whose digits the model is surest of, with priors on each digit's width
+        and height for the row and on cutting or joining ink (:func:`path_score`)."""
         try:
-            groups, _ = preprocess.segment_options(image)
+            candidates, pieces, height, _ = preprocess.number_candidates(image)
         except preprocess.NoDigit as exc:
             return Number(reason=str(exc))
-        flat = [d for _, options in groups for _, digits in options for d in digits]
-        probs = iter(self.probabilities(np.stack([d.x28 for d in flat])))
-        out = []
-        for guess, options in groups:
-            best, best_score = None, -np.inf
-            for parts, digits in options:
-                ps = [next(probs) for _ in digits]
-                score = float(np.mean([np.log(max(p.max(), 1e-6)) for p in ps])) - SPLIT_PRIOR * abs(parts - guess)
-                if score > best_score:
-                    best, best_score = (ps, digits), score
-            out += [Prediction(int(p.argmax()), float(p.max()), p, d.x28, box=d.box) for p, d in zip(*best)]
+        probs = self.probabilities(np.stack([c.digit.x28 for c in candidates]))
+        out = [Prediction(int(probs[k].argmax()), float(probs[k].max()), probs[k], candidates[k].digit.x28,
+                          box=candidates[k].digit.box)
+               for k in best_path(candidates, probs, len(pieces))]
+        if not out:
+            return Number(reason="only specks or lines: no digit-sized stroke found")
         return Number(out)
+
+
+DIGIT_BONUS = 0.3  # read_number: log-probability credited per digit (a sum of logs favours few)
+CUT_COST = 0.4  # per edge of a digit cut through ink, plus CUT_STROKE_COST per stroke beyond one
+CUT_STROKE_COST = 0.25
+JOIN_COST = 0.3  # per extra group of ink a digit joins, plus JOIN_GAP_COST x gap / height
+JOIN_GAP_COST = 2.0
+SHORT = 0.75  # a digit shorter than this x the row's height is suspect (a fragment)
+NARROW = 0.3  # a digit other than 1 narrower than this x the row's height is suspect
+WIDE = 1.0  # any digit wider than this x the row's height is suspect
+
+
+def best_path(candidates, probs: np.ndarray, n: int) -> list[int]:
+    """Dynamic programming over ``n`` pieces: the indices of the candidates that cover
+    them left to right with the highest total :func:`candidate_score`. A piece that is a
+    whole group of ink much shorter than a digit (a speck, a stray mark) may be left out,
+    at SKIP_COST."""
+    best = np.full(n + 1, -np.inf)
+    best[0] = 0.0
+    back: list = [None] * (n + 1)
+    order = sorted(range(len(candidates)), key=lambda k: candidates[k].last)
+    skippable = {c.first for c in candidates if c.first == c.last and not c.cut_left
+                 and not c.cut_right and c.height < SKIP_HEIGHT}
+    done = 0
+    for k in order:
+        c = candidates[k]
+        while done <= c.first:  # best[done] is final: extend it by skipping piece ``done``
+            if done in skippable and best[done] - SKIP_COST > best[done + 1]:
+                best[done + 1], back[done + 1] = best[done] - SKIP_COST, -1
+            done += 1
+        if best[c.first] == -np.inf:
+            continue
+        score = best[c.first] + candidate_score(c, probs[k])
+        if score > best[c.last + 1]:
+            best[c.last + 1], back[c.last + 1] = score, k
+    while done < n:
+        if done in skippable and best[done] - SKIP_COST > best[done + 1]:
+            best[done + 1], back[done + 1] = best[done] - SKIP_COST, -1
+        done += 1
+    path, end = [], n
+    while end > 0 and back[end] is not None:
+        k = back[end]
+        if k == -1:
+            end -= 1
+            continue
+        path.append(k)
+        end = candidates[k].first
+    return path[::-1]
+
+
+SKIP_HEIGHT = 0.5  # a group of ink shorter than this x the row's height may be no digit...
+SKIP_COST = 1.0  # ...at this cost
+
+
+def candidate_score(c, p: np.ndarray) -> float:
+    """How good ``c`` (a :class:`digitrec.preprocess.Candidate`) is as one digit of a
+    path: the model's log-probability of its best class, given the class's width prior,
+    plus the priors on cutting and joining ink."""
+    logp = np.log(np.maximum(p, 1e-9))
+    width_cost = np.full(NUM_CLASSES, max(0.0, c.width - WIDE) * 10.0)
+    width_cost[np.arange(NUM_CLASSES) != 1] += max(0.0, NARROW - c.width) * 20.0
+    score = float((logp - width_cost).max()) + DIGIT_BONUS
+    score -= max(0.0, SHORT - c.height) * 10.0
+    for strokes in (c.cut_left, c.cut_right):  # each cut is shared by two digits
+        if strokes:
+            score -= (CUT_COST + CUT_STROKE_COST * max(0.0, strokes - 1)) / 2
+    score -= (c.groups - 1) * JOIN_COST + JOIN_GAP_COST * c.gap
+    return score
 
 
 def read_number(image: np.ndarray, recognizer: Recognizer | None = None) -> Number:

@@ -103,3 +103,47 @@ def test_cli_predict_blank_json(tmp_path, capsys):
     assert cli.main(["predict", "--json", str(blank)]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["digit"] is None and record["reason"]
+
+
+# --- numbers: over-segmentation and the search over groupings (issue 4, part 2) ---------
+
+def _number(mnist, recognizer, digits, seed, **kw):
+    idx = _picks(mnist, recognizer)
+    image, _, _ = synth.render_number([mnist.x_test[idx[d]] for d in digits], np.random.default_rng([9, seed]),
+                                      condition="scan", **kw)
+    return recognizer.read_number(image).text
+
+
+@pytest.mark.parametrize("digits", [(5, 1), (2, 1, 8)])
+def test_narrow_one_touching_its_neighbour_is_its_own_digit(digits, mnist, recognizer):
+    texts = [_number(mnist, recognizer, digits, s, touching=1.0) for s in range(6)]
+    assert sum(t == "".join(map(str, digits)) for t in texts) >= 5, texts
+
+
+def test_eight_digit_numbers_read_exactly(mnist, recognizer):
+    cases = [(3, 1, 4, 1, 5, 9, 2, 6), (8, 6, 7, 5, 3, 0, 9, 1)]
+    texts = [(_number(mnist, recognizer, d, s), "".join(map(str, d))) for d in cases for s in range(6)]
+    assert sum(t == truth for t, truth in texts) >= 9, texts  # before the search: 5 of 12
+
+
+def test_dashed_squared_paper_is_no_digit(recognizer):
+    # Faint grid lines that the threshold breaks into dashes (found in a weaker mask).
+    blanks = [synth.render_blank("squared_paper", np.random.default_rng([7, j])) for j in range(40)]
+    given = [j for j, p in enumerate(recognizer.predict_batch(blanks)) if p.digit is not None]
+    assert len(given) <= 2, given  # before: 8 of 40
+
+
+def test_best_path_prefers_the_surest_grouping():
+    from digitrec.predict import best_path
+    from digitrec.preprocess import Candidate, Normalized
+
+    def cand(first, last, height=1.0, cut=0.0):
+        return Candidate(first, last, Normalized(np.zeros((28, 28), np.float32), (0, 0, 1, 1)),
+                         width=0.6, height=height, groups=1, gap=0.0, cut_left=cut, cut_right=cut)
+
+    sure, unsure = np.eye(10)[3] * 0.98 + 0.002, np.full(10, 0.1)
+    cands = [cand(0, 0, cut=1), cand(1, 1, cut=1), cand(0, 1), cand(2, 2, height=0.2)]
+    probs = np.stack([unsure, unsure, sure, unsure])
+    assert best_path(cands, probs, 3) == [2]  # pieces 0-1 as one digit, the speck left out
+    probs = np.stack([sure, sure, unsure, unsure])
+    assert best_path(cands, probs, 3) == [0, 1]
