@@ -37,7 +37,6 @@ def seed_child(args) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, str(_common.ROOT))
     import keras
-    import numpy as np
 
     from digitrec.data import load_mnist
     from digitrec.model import build_seed

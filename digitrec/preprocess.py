@@ -571,40 +571,6 @@ def split_group(mask: np.ndarray, box, parts: int, spread: float = 3.0) -> list[
     return out
 
 
-def _cut_candidates(mask: np.ndarray, box, parts: int, height: float, keep: int = 4):
-    """Other ways to cut a group into ``parts`` digits: at the valleys of its column
-    profile (where touching digits meet, one stroke crosses the column), each piece
-    between 0.2 and 1.3 digit heights wide; the ``keep`` cheapest."""
-    import itertools
-
-    x, y, w, h = box
-    if parts <= 1:
-        return []
-    cols = mask[y: y + h, x: x + w].sum(axis=0).astype(np.float32)
-    cols = np.convolve(cols, np.ones(3, np.float32) / 3, mode="same")
-    lo, hi = max(2, int(0.2 * height)), int(1.3 * height)
-    valleys = [i for i in range(max(1, lo), min(w - 1, w - lo))
-               if cols[i] <= cols[max(0, i - 2): i + 3].min() + 1e-6]
-    valleys = sorted(valleys, key=lambda i: cols[i])[:8]
-    combos = []
-    for cut in itertools.combinations(sorted(valleys), parts - 1):
-        edges = (0,) + cut + (w,)
-        widths = np.diff(edges)
-        if widths.min() < lo or widths.max() > hi:
-            continue
-        combos.append((float(cols[list(cut)].sum()), edges))
-    out = []
-    for _, edges in sorted(combos)[:keep]:
-        pieces = []
-        for a, b in zip(edges, edges[1:]):
-            sub = mask[y: y + h, x + a: x + b]
-            ys = np.nonzero(sub.any(axis=1))[0]
-            if len(ys):
-                pieces.append((x + a, y + int(ys[0]), b - a, int(ys[-1] - ys[0] + 1)))
-        out.append(pieces)
-    return out
-
-
 def expected_parts(box, height: float) -> float:
     """How many digits a group's width suggests (from a typical digit's width / height)."""
     return box[2] / (DIGIT_ASPECT * max(box[3], height))
@@ -639,34 +605,6 @@ def segment(image: np.ndarray) -> tuple[list[Normalized], Ink]:
     if not digits:
         raise NoDigit("only specks or lines: no digit-sized stroke found")
     return digits, ink
-
-
-def segment_options(image: np.ndarray, max_parts: int = 4):
-    """Like :func:`segment`, but for each group of ink every plausible way to cut it into
-    digits: [(expected_parts, [(parts, [Normalized, ...]), ...]), ...] left to right, and
-    the Ink.
-    The reader (:meth:`digitrec.predict.Recognizer.read_number`) lets the model choose."""
-    ink = ink_mask(image, number=True)
-    groups, height = digit_groups(ink.mask)
-    out = []
-    for box in groups:
-        guess = expected_parts(box, height)
-        options, seen = [], set()
-        for parts in range(max(1, int(guess - 0.6)), min(max_parts, int(guess + 1.2)) + 1):
-            cut_sets = [split_group(ink.mask, box, parts, spread) for spread in (3.0, 1.8, 8.0)]
-            cut_sets += _cut_candidates(ink.mask, box, parts, height)
-            for boxes in (cut_sets if parts > 1 else cut_sets[:1]):
-                if tuple(boxes) in seen:
-                    continue
-                seen.add(tuple(boxes))
-                digits = [d for d in (_normalized(ink.mask, ink, b) for b in boxes) if d]
-                if len(digits) == parts:
-                    options.append((parts, digits))
-        if options:
-            out.append((guess, options))
-    if not out:
-        raise NoDigit("only specks or lines: no digit-sized stroke found")
-    return out, ink
 
 
 # --- over-segmentation: pieces and the digits they can make --------------------------
@@ -821,4 +759,4 @@ def number_candidates(image: np.ndarray):
 
 
 __all__ = ["NoDigit", "ImageError", "normalize", "segment", "to_mnist", "ink_mask", "ink_map",
-           "to_gray", "digit_boxes", "digit_groups", "segment_options", "number_candidates", "Candidate", "Normalized", "Ink"]
+           "to_gray", "digit_boxes", "digit_groups", "number_candidates", "Candidate", "Normalized", "Ink"]
