@@ -38,6 +38,7 @@ bench: dev
 	$(PY) benchmarks/inference.py
 	$(PY) benchmarks/realworld.py
 	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
