@@ -251,10 +251,7 @@ def main(argv=None) -> int:
     lines += _common.table(["image", "stage", "p50", "p90", "p99"], rows_e2e)
     lines += ["", "## One core, one thread, one digit (ms)", ""]
     lines += _common.table(["model", "path", "p50", "p90", "p99"], rows_one)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    _common.publish(lines, args.out)
     return 0
 
 

@@ -159,10 +159,7 @@ def main(argv=None) -> int:
               "own time excluded; for our presets, the whole `python -m digitrec train` process, "
               "start to exit, when its saved model reaches 99.0%. \"Sooner than the seeds\" divides "
               "the seeds' mean time to 99.0% by the row's."]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    _common.publish(lines, args.out)
     return 0
 
 
