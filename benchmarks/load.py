@@ -31,7 +31,6 @@ import asyncio
 import io
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,20 +42,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._common import RESULTS, ROOT, data_dir, load, machine_lines, table  # noqa: E402
-from tests.e2e.helpers import render_strokes  # noqa: E402
+from benchmarks._common import RESULTS, data_dir, load, machine_lines, table  # noqa: E402
+from tests.e2e.helpers import render_strokes, start_app  # noqa: E402
 from tests.e2e.strokes import DIGITS  # noqa: E402
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 ACTION_TIMEOUT_MS = 30_000
 SINGLE_STROKE = [d for d, strokes in DIGITS.items() if len(strokes) == 1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float | None:
@@ -74,29 +67,11 @@ class Server:
 
     def __init__(self, data: str):
         self.models = tempfile.mkdtemp(prefix="digitrec-load-models-")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(Path(self.models) / "streamlit.log", "w+")
-        env = dict(os.environ, DIGITREC_MODELS_DIR=self.models, DIGITREC_DATA=data,
-                   STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", TF_CPP_MIN_LOG_LEVEL="2")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port",
-             str(self.port), "--server.address", "127.0.0.1", "--server.headless", "true",
-             "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.time() > deadline:
-                self.log.seek(0)
-                self.proc.kill()
-                raise SystemExit(f"streamlit did not start:\n{self.log.read()[-3000:]}")
-            time.sleep(0.3)
+        try:
+            self.proc, self.url = start_app(self.models, data, self.log, timeout=180)
+        except RuntimeError as exc:
+            raise SystemExit(str(exc)) from None
 
     def stop(self) -> str:
         self.proc.terminate()

@@ -43,3 +43,14 @@ def paper_digit(mnist_digit: np.ndarray, size: int = 200, canvas=(300, 400), ink
     region = page[y: y + size, x: x + size]
     page[y: y + size, x: x + size] = region * (1 - big) + ink * big
     return page.clip(0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def models_dir(tmp_path, monkeypatch):
+    """A temporary models directory for the registry (and MNIST from data_dir())."""
+    from digitrec import registry
+
+    monkeypatch.setenv(registry.ENV_VAR, str(tmp_path / "models"))
+    if data_dir() is not None:
+        monkeypatch.setenv("DIGITREC_DATA", str(data_dir()))
+    return tmp_path / "models"

@@ -16,17 +16,15 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from digitrec import jobs, registry
-from tests.conftest import ROOT, data_dir, paper_digit
+from tests.conftest import ROOT, paper_digit
 
 TIMEOUT = 120  # seconds for one script run: 2 shared cores, first model load
 
 
 @pytest.fixture(autouse=True)
-def models_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv(registry.ENV_VAR, str(tmp_path / "models"))
-    if data_dir() is not None:
-        monkeypatch.setenv("DIGITREC_DATA", str(data_dir()))
-    return tmp_path / "models"
+def _own_models_dir(models_dir):
+    """Every test here reads and writes models in a temporary directory."""
+    return models_dir
 
 
 def page(name: str) -> AppTest:

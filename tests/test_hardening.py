@@ -28,11 +28,9 @@ TIMEOUT = 180
 
 
 @pytest.fixture(autouse=True)
-def models_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv(registry.ENV_VAR, str(tmp_path / "models"))
-    if data_dir() is not None:
-        monkeypatch.setenv("DIGITREC_DATA", str(data_dir()))
-    return tmp_path / "models"
+def _own_models_dir(models_dir):
+    """Every test here reads and writes models in a temporary directory."""
+    return models_dir
 
 
 # --- the bad-file list ------------------------------------------------------------------------

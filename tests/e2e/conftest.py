@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.helpers import start_app
 
 ROOT = Path(__file__).resolve().parents[2]
 # Screenshots of the three pages go to artifacts/screenshots (git-ignored); to refresh the
@@ -30,12 +28,6 @@ def chromium_path() -> str | None:
         if candidate and os.path.exists(candidate):
             return candidate
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -58,29 +50,11 @@ def server(chromium, tmp_path_factory):
     if data_dir() is None:
         pytest.skip("MNIST not available: set DIGITREC_DATA")
     models = tmp_path_factory.mktemp("models")
-    port = free_port()
-    env = dict(os.environ, DIGITREC_MODELS_DIR=str(models), DIGITREC_DATA=str(data_dir()),
-               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", TF_CPP_MIN_LOG_LEVEL="2")
     log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            log.seek(0)
-            proc.kill()
-            pytest.fail(f"streamlit did not start:\n{log.read()[-3000:]}")
-        time.sleep(0.3)
+    try:
+        proc, url = start_app(models, data_dir(), log)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     yield type("Server", (), {"url": url, "models": models, "log": log})
     proc.terminate()
     try:

@@ -1,10 +1,52 @@
 """Helpers for the browser tests: wait for the app, draw strokes, write a fake webcam video."""
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(models: str | os.PathLike, data: str | os.PathLike, log, timeout: float = 120):
+    """``streamlit run streamlit_app.py`` on a free loopback port with its own models
+    directory; returns (process, url) once the server answers its health check.
+    Raises RuntimeError with the end of the server's log if it does not start."""
+    port = free_port()
+    env = dict(os.environ, DIGITREC_MODELS_DIR=str(models), DIGITREC_DATA=str(data),
+               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            log.seek(0)
+            proc.kill()
+            raise RuntimeError(f"streamlit did not start:\n{log.read()[-3000:]}")
+        time.sleep(0.3)
 
 
 def wait_idle(page, timeout_ms: int = 60_000, quiet_ms: int = 800) -> None:
