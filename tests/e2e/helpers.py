@@ -70,11 +70,14 @@ def hook_text(page, key: str) -> str:
 
 
 def wait_hook(page, key: str, predicate, timeout_ms: int = 60_000) -> str:
-    """Poll the text of the container with ``key`` until ``predicate(text)`` holds."""
+    """Poll the text of the container with ``key`` until ``predicate(text)`` holds on
+    two polls in a row with the same text. Streamlit renders a rerun's elements one by
+    one, so a single poll can catch a half-drawn result (the digit without its line of
+    confidence)."""
     import time
 
     deadline = time.time() + timeout_ms / 1000
-    text = ""
+    text, last = "", None
     while time.time() < deadline:
         loc = page.locator(f".st-key-{key}")
         if loc.count():
@@ -82,9 +85,10 @@ def wait_hook(page, key: str, predicate, timeout_ms: int = 60_000) -> str:
                 text = loc.first.inner_text(timeout=1000).strip()
             except Exception:
                 text = ""
-            if predicate(text):
+            if predicate(text) and text == last:
                 return text
-        page.wait_for_timeout(150)
+            last = text
+        page.wait_for_timeout(200)
     raise AssertionError(f"container {key!r} never matched; last text {text!r}")
 
 
