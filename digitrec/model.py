@@ -29,6 +29,9 @@ class Preset:
     # "mixed_bfloat16" trains in bfloat16 where the CPU has native bfloat16 instructions
     # (AVX512_BF16 / AMX) and in float32 elsewhere; the saved model is always float32.
     precision: str = "float32"
+    # Train with FusedBatchNorm (below) in place of Keras' BatchNormalization; the saved
+    # model has the plain layer, with the same weights.
+    fused_bn: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,7 +48,7 @@ PRESETS = {
         "Small batch-normalized CNN with a strided 5x5 stem, one epoch of batch 256, "
         "one-cycle, bfloat16 on CPUs that have it: 99% in seconds.",
         epochs=1, batch_size=256, learning_rate=1e-2, schedule="onecycle", augment=False,
-        precision="mixed_bfloat16",
+        precision="mixed_bfloat16", fused_bn=True,
     ),
     "best": Preset(
         "best",
@@ -56,10 +59,58 @@ PRESETS = {
 }
 
 
-def _conv_bn(x, filters, kernel, strides=1, padding="valid", momentum=0.99, dtype=None):
+@keras.saving.register_keras_serializable("digitrec")
+class FusedBatchNorm(layers.Layer):
+    """Batch normalization through TensorFlow's fused kernel, for training on a CPU.
+
+    Keras 3's BatchNormalization computes the batch moments and the normalization as
+    separate ops (in float32 under mixed precision), and so does its gradient; the fused
+    kernel does each in one pass. On the fast model, 2 CPU cores, a training step takes
+    about 0.6 of the time. Its weights are those of ``BatchNormalization`` (gamma, beta,
+    moving mean, moving variance, in that order, same momentum and epsilon), so a model
+    trained with it moves into the plain model with ``set_weights``. (One difference: the
+    kernel's batch variance is the unbiased one, n/(n-1), with n = batch x height x width.)
+    """
+
+    def __init__(self, momentum=0.99, epsilon=1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.momentum, self.epsilon = momentum, epsilon
+
+    def build(self, input_shape):
+        c = (input_shape[-1],)
+        self.gamma = self.add_weight(shape=c, initializer="ones", name="gamma")
+        self.beta = self.add_weight(shape=c, initializer="zeros", name="beta")
+        self.moving_mean = self.add_weight(shape=c, initializer="zeros", trainable=False,
+                                           name="moving_mean")
+        self.moving_variance = self.add_weight(shape=c, initializer="ones", trainable=False,
+                                               name="moving_variance")
+
+    def call(self, x, training=False):
+        import tensorflow as tf
+
+        # The kernel takes bfloat16 or float32 images, but its parameters in float32.
+        f32 = [tf.cast(v, tf.float32) for v in
+               (self.gamma, self.beta, self.moving_mean, self.moving_variance)]
+        if not training:
+            return tf.compat.v1.nn.fused_batch_norm(
+                x, f32[0], f32[1], f32[2], f32[3], epsilon=self.epsilon, is_training=False)[0]
+        y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            x, f32[0], f32[1], epsilon=self.epsilon, is_training=True)
+        m = self.momentum
+        self.moving_mean.assign(f32[2] * m + mean * (1 - m))
+        self.moving_variance.assign(f32[3] * m + variance * (1 - m))
+        return y
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon}
+
+
+def _conv_bn(x, filters, kernel, strides=1, padding="valid", momentum=0.99, dtype=None,
+             fused=False):
     x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False,
                       dtype=dtype)(x)
-    x = layers.BatchNormalization(momentum=momentum, dtype=dtype)(x)
+    norm = FusedBatchNorm if fused else layers.BatchNormalization
+    x = norm(momentum=momentum, dtype=dtype)(x)
     return layers.Activation("relu", dtype=dtype)(x)
 
 
@@ -77,20 +128,22 @@ def build_seed() -> keras.Model:
     return keras.Model(inputs, outputs, name="seed")
 
 
-def build_fast(dtype=None) -> keras.Model:
+def build_fast(dtype=None, fused_bn=False) -> keras.Model:
     """Built for one epoch on a CPU: no layer works at 28x28.
 
     A strided 5x5 stem goes straight to 14x14, so the 3x3 convolutions run on 14x14 and
     5x5 maps. Batch normalization uses momentum 0.9: with 0.99 the moving statistics lag
     far behind weights that change fast in a one-epoch schedule, and the model that is
     right in training is wrong at evaluation. ``dtype`` is a Keras dtype policy such as
-    ``"mixed_bfloat16"`` for training; the softmax always runs in float32.
+    ``"mixed_bfloat16"`` for training; the softmax always runs in float32. ``fused_bn``
+    puts FusedBatchNorm in place of BatchNormalization, for training.
     """
+    bn = dict(momentum=0.9, dtype=dtype, fused=fused_bn)
     inputs = keras.Input(INPUT_SHAPE)
-    x = _conv_bn(inputs, 32, 5, strides=2, padding="same", momentum=0.9, dtype=dtype)
-    x = _conv_bn(x, 64, 3, padding="same", momentum=0.9, dtype=dtype)
+    x = _conv_bn(inputs, 32, 5, strides=2, padding="same", **bn)
+    x = _conv_bn(x, 64, 3, padding="same", **bn)
     x = layers.MaxPooling2D(dtype=dtype)(x)
-    x = _conv_bn(x, 128, 3, momentum=0.9, dtype=dtype)
+    x = _conv_bn(x, 128, 3, **bn)
     x = layers.GlobalMaxPooling2D(dtype=dtype)(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="fast")
@@ -115,14 +168,23 @@ def build_best() -> keras.Model:
 BUILDERS = {"seed": build_seed, "fast": build_fast, "best": build_best}
 
 
-def build_model(preset: str = "best", dtype=None) -> keras.Model:
-    """A fresh, uncompiled model for ``preset``; ``dtype`` (a Keras dtype policy name) only
-    where the builder takes one (``fast``)."""
+def build_model(preset: str = "best", dtype=None, for_training: bool = False) -> keras.Model:
+    """A fresh, uncompiled model for ``preset``.
+
+    ``for_training=True`` gives the model to train with, as the preset says: its
+    ``precision`` policy when ``dtype`` allows it (``fast``), its fused batch norm. Its
+    weights move one-to-one into ``build_model(preset)``, the float32 model that is
+    evaluated and saved."""
     try:
         builder = BUILDERS[preset]
     except KeyError:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}") from None
-    return builder(dtype=dtype) if dtype else builder()
+    kwargs = {}
+    if dtype:
+        kwargs["dtype"] = dtype
+    if for_training and PRESETS[preset].fused_bn:
+        kwargs["fused_bn"] = True
+    return builder(**kwargs)
 
 
 def cpu_has_bfloat16() -> bool:

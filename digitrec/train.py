@@ -259,7 +259,7 @@ def train(config: TrainConfig, progress: Progress | None = None, mnist=None,
     progress.total_steps, progress.started = total, time.time()
 
     precision = training_precision(cfg.preset)
-    model = build_model(cfg.preset, dtype=precision)
+    model = build_model(cfg.preset, dtype=precision, for_training=True)
     if PRESETS[cfg.preset].schedule == "onecycle":
         warmup = max(1, int(0.25 * total))
         lr = keras.optimizers.schedules.CosineDecay(
@@ -279,7 +279,8 @@ def train(config: TrainConfig, progress: Progress | None = None, mnist=None,
         callbacks=[ProgressCallback(progress, every, val_data)],
     )
     train_seconds = time.time() - start
-    if precision:  # the weights are float32 already: move them into a float32 model
+    if precision or PRESETS[cfg.preset].fused_bn:
+        # The weights are float32 already: move them into the plain float32 model.
         trained, model = model, build_model(cfg.preset)
         model.set_weights(trained.get_weights())
 

@@ -50,3 +50,46 @@ def test_fast_preset_saves_a_float32_model(mnist, tmp_path):
     assert result.card["training_precision"] in ("float32", "mixed_bfloat16")
     x = mnist.x_test[:64].astype(np.float32)[..., None] / 255.0
     np.testing.assert_allclose(loaded(x).numpy(), result.model(x).numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
+def test_fused_batch_norm_is_keras_batch_normalization(dtype):
+    """Same outputs in training and inference, same moving statistics, same weights."""
+    import keras
+
+    from digitrec.model import FusedBatchNorm
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(2.0, 3.0, (16, 7, 7, 8))).astype(np.float32)
+    fused = FusedBatchNorm(momentum=0.9, dtype=dtype)
+    plain = keras.layers.BatchNormalization(momentum=0.9, dtype=dtype)
+    fused.build(x.shape), plain.build(x.shape)
+    gamma, beta = rng.uniform(0.5, 2, 8).astype(np.float32), rng.normal(size=8).astype(np.float32)
+    for layer in (fused, plain):
+        layer.set_weights([gamma, beta, np.zeros(8, np.float32), np.ones(8, np.float32)])
+    tol = 1e-4 if dtype == "float32" else 5e-2
+    for _ in range(3):
+        np.testing.assert_allclose(np.asarray(fused(x, training=True), np.float32),
+                                   np.asarray(plain(x, training=True), np.float32), atol=tol, rtol=tol)
+    for a, b in zip(fused.get_weights(), plain.get_weights()):
+        # moving mean and variance; the fused kernel's variance has Bessel's n/(n-1)
+        np.testing.assert_allclose(a, b, rtol=3e-3 if dtype == "float32" else 3e-2, atol=1e-3)
+    assert not np.allclose(fused.get_weights()[2], 0)  # the statistics did move
+    plain.set_weights(fused.get_weights())  # inference: the same statistics, the same output
+    np.testing.assert_allclose(np.asarray(fused(x, training=False), np.float32),
+                               np.asarray(plain(x, training=False), np.float32), atol=tol, rtol=tol)
+
+
+def test_fast_trains_with_fused_batch_norm_and_saves_the_plain_layer():
+    from digitrec.model import FusedBatchNorm
+
+    trained = build_model("fast", dtype="mixed_bfloat16", for_training=True)
+    plain = build_model("fast")
+    assert any(isinstance(layer, FusedBatchNorm) for layer in trained.layers)
+    assert not any(isinstance(layer, FusedBatchNorm) for layer in plain.layers)
+    plain.set_weights(trained.get_weights())
+    x = np.random.default_rng(1).uniform(0, 1, (8, 28, 28, 1)).astype(np.float32)
+    np.testing.assert_allclose(plain(x, training=False).numpy(),
+                               np.asarray(trained(x, training=False), np.float32), atol=2e-2)
+    best = build_model("best", for_training=True)
+    assert not any(isinstance(layer, FusedBatchNorm) for layer in best.layers)
