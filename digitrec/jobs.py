@@ -4,11 +4,14 @@ The Train page starts a job and polls its :class:`~digitrec.train.Progress`; oth
 and other browser sessions keep working meanwhile. A second :func:`start` while a job
 runs raises :class:`Busy` with a message for the user. :func:`stop` asks the running job
 to stop after the current batch; the model trained so far is still evaluated and saved.
+The training runs at a lower CPU priority (:func:`lower_priority`), so that it takes the
+cores the visitors' predictions leave idle.
 """
 from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 import traceback
@@ -28,6 +31,10 @@ CURVE_POINTS = 30  # about this many points on the live curves, whatever the run
 MAX_EPOCHS = 30
 BATCH_RANGE = (16, 512)
 MIN_IMAGES = 200
+
+
+# The nice value of the training's threads (0 = as the server; 19 = only idle CPU).
+TRAIN_NICE = int(os.environ.get("DIGITREC_TRAIN_NICE", "10"))
 
 
 class Busy(RuntimeError):
@@ -98,6 +105,36 @@ def plan(config: TrainConfig, train_images: int | None = None) -> TrainConfig:
     return replace(cfg, validation=validation, eval_every=eval_every)
 
 
+def lower_priority(nice: int = TRAIN_NICE) -> list[int]:
+    """Lower the CPU priority of the calling thread and of TensorFlow's compute threads.
+
+    Linux gives each thread its own nice value, inherited by the threads it creates. The
+    training's work runs in this thread, in the threads it starts (tf.data's) and in
+    TensorFlow's thread pools ("tf_*"), which may already exist, made by whichever thread
+    used TensorFlow first. At nice 10 a training gets about a tenth of a core that a
+    prediction wants, and every idle cycle otherwise. The pools stay at that priority
+    (raising it again needs privileges); other TensorFlow work in this process is rare
+    (the app predicts with TFLite, in its own threads). Returns the thread ids changed;
+    a no-op where threads cannot be listed (not Linux)."""
+    changed = []
+    ids = [threading.get_native_id()]
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                if f.read().startswith("tf_"):
+                    ids.append(int(tid))
+    except OSError:
+        return changed
+    for tid in ids:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+                os.setpriority(os.PRIO_PROCESS, tid, nice)
+                changed.append(tid)
+        except OSError:  # the thread ended meanwhile
+            pass
+    return changed
+
+
 def current() -> Job | None:
     """The running job, or the last one that ran in this process."""
     return _current
@@ -121,6 +158,7 @@ def start(config: TrainConfig, mnist=None) -> Job:
         job = Job(config=config)
 
         def run():
+            lower_priority()
             try:
                 train(job.config, progress=job.progress, mnist=mnist)
             except Exception as exc:  # shown on the page, logged with its traceback

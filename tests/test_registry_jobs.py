@@ -1,4 +1,5 @@
 """The active-model pointer and the background training jobs, without Streamlit."""
+import os
 import threading
 
 import pytest
@@ -83,3 +84,30 @@ def test_a_failing_training_reports_its_error(monkeypatch):
     job = jobs.start(TrainConfig(preset="fast"))
     jobs.wait(30)
     assert job.state == "failed" and "out of disk" in job.progress.error
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="per-thread priorities: Linux")
+def test_training_runs_at_a_lower_priority(monkeypatch):
+    """The visitors' predictions come first: the training thread, the threads it starts and
+    TensorFlow's compute pools run at nice TRAIN_NICE, the caller's thread stays as it was."""
+    import tensorflow as tf
+
+    tf.reduce_sum(tf.ones((64, 64)) @ tf.ones((64, 64))).numpy()  # TF's pools exist now
+    seen = {}
+
+    def fake_train(config, progress=None, mnist=None):
+        seen["self"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        child = threading.Thread(target=lambda: seen.__setitem__(
+            "child", os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+        child.start(), child.join()
+
+    monkeypatch.setattr("digitrec.train.train", fake_train)
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    jobs.start(TrainConfig(preset="fast"))
+    jobs.wait(30)
+    assert seen == {"self": max(mine, jobs.TRAIN_NICE), "child": max(mine, jobs.TRAIN_NICE)}
+    pools = [t for t in os.listdir("/proc/self/task")
+             if open(f"/proc/self/task/{t}/comm").read().startswith("tf_")]
+    assert pools
+    assert all(os.getpriority(os.PRIO_PROCESS, int(t)) >= jobs.TRAIN_NICE for t in pools)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
