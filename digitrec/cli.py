@@ -22,12 +22,12 @@ def _cmd_train(args) -> int:
         command="python -m digitrec " + shlex.join(sys.argv[1:]),
     )
     result = train(cfg, verbose=1 if sys.stdout.isatty() else 2)
-    curves = Path(args.out).with_suffix(".curves.png")
+    curves = result.path.with_suffix(".curves.png")
     plot_history(result.history).savefig(curves, dpi=100)
     test = result.card["test"]
     print(f"test accuracy {test['accuracy']:.4f}, loss {test['loss']:.4f} "
           f"after {result.card['train_seconds']:.0f} s")
-    print(f"saved {result.path}, card {Path(args.out).with_suffix('.json')}, curves {curves}")
+    print(f"saved {result.path}, card {result.path.with_suffix('.json')}, curves {curves}")
     return 0
 
 
@@ -127,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=int, help="train on the first N training images only")
     t.add_argument("--validation", type=int, default=0, help="hold out N training images")
     t.add_argument("--data", help=data_help)
-    t.add_argument("--out", default="models/digitrec.keras")
+    t.add_argument("--out", help="where to write the model (default: a new file in "
+                   "models/user/, so that the shipped models/digitrec.keras is replaced only "
+                   "when named)")
     t.set_defaults(func=_cmd_train)
 
     e = sub.add_parser("evaluate", help="accuracy, loss, per-class accuracy, confusion matrix")

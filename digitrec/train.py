@@ -41,7 +41,7 @@ class TrainConfig:
     validation: int = 0  # hold out N training images to report validation curves
     eval_every: int = 100  # batches between live validation points (when validation > 0)
     data: str | None = None
-    out: str = "models/digitrec.keras"
+    out: str | None = None  # None: a new file in the models directory's user/ folder
     command: str = ""
 
     def resolved(self) -> "TrainConfig":
@@ -306,7 +306,11 @@ def train(config: TrainConfig, progress: Progress | None = None, mnist=None,
                     "python": sys.version.split()[0], "tensorflow": tf.__version__,
                     "keras": keras.__version__},
     }
-    path = save_atomic(model, cfg.out, card) if save else None
+    if save:  # never over the shipped model unless asked to, by name
+        from digitrec import registry
+        path = save_atomic(model, cfg.out or registry.new_model_path(cfg.preset), card)
+    else:
+        path = None
     result = TrainResult(model=model, card=card, history=progress.points, path=path)
     progress.result, progress.done = result, True
     return result

@@ -64,6 +64,17 @@ def test_stop_flag_ends_training_early(mnist, tmp_path):
     assert progress.step < progress.total_steps
 
 
+def test_default_output_is_a_new_file_never_the_shipped_model(mnist, models_dir):
+    from digitrec import registry
+    from digitrec.predict import SHIPPED_MODEL
+
+    shipped = SHIPPED_MODEL.read_bytes()
+    result = train(TrainConfig(preset="fast", limit=600), mnist=mnist)
+    assert result.path.parent == registry.user_dir() and result.path.name.startswith("fast-")
+    assert result.path.exists() and result.path.with_suffix(".json").exists()
+    assert SHIPPED_MODEL.read_bytes() == shipped
+
+
 def test_failed_save_keeps_the_previous_model(tmp_path, monkeypatch):
     from digitrec.model import build_model
     model = build_model("fast")
