@@ -40,6 +40,19 @@ _keep_keras_session()
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the model…")
+def use_app_navigation() -> None:
+    """Called first by every page. On a fresh server, a visitor whose first request is a
+    page's URL (``/train``) would get Streamlit's older multipage mode, which runs the
+    script in ``pages/`` alone, without ``streamlit_app.py``'s navigation and sidebar,
+    until someone opens ``/``: ``st.navigation`` turns that mode off, but only once it has
+    run. Turn it off here and run again, through ``streamlit_app.py``."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def _load(path: str, mtime: float):
     from digitrec.predict import Recognizer
 

@@ -3,6 +3,8 @@ import streamlit as st
 
 import app_shared as ui
 
+ui.use_app_navigation()
+
 st.title("Draw a digit")
 st.write("Draw one digit, 0 to 9, anywhere in the white box: the reading updates after "
          "every stroke. Undo or clear with the buttons above the box.")

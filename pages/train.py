@@ -7,6 +7,8 @@ from digitrec import jobs, registry
 from digitrec.model import PRESETS
 from digitrec.train import TrainConfig
 
+ui.use_app_navigation()
+
 REFRESH_SECONDS = 1.0
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]
 

@@ -6,6 +6,8 @@ import streamlit as st
 import app_shared as ui
 from digitrec.imageio import FORMATS, MAX_BYTES, ImageError, load_image
 
+ui.use_app_navigation()
+
 EXTENSIONS = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
 
 st.title("Upload a picture")
