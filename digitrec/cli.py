@@ -18,7 +18,8 @@ def _cmd_train(args) -> int:
     cfg = TrainConfig(
         preset=args.preset, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.lr, augment=args.augment, seed=args.seed, limit=args.limit,
-        validation=args.validation, data=args.data, out=args.out,
+        validation=args.validation, pipeline_mix=args.pipeline_mix, init=args.init,
+        data=args.data, out=args.out,
         command="python -m digitrec " + shlex.join(sys.argv[1:]),
     )
     result = train(cfg, verbose=1 if sys.stdout.isatty() else 2)
@@ -126,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=1)
     t.add_argument("--limit", type=int, help="train on the first N training images only")
     t.add_argument("--validation", type=int, default=0, help="hold out N training images")
+    t.add_argument("--pipeline-mix", type=float, default=0.0, metavar="F",
+                   help="add F x the training images, rendered as photos, scans and canvases "
+                        "and read back through the preprocessing (training digits only)")
+    t.add_argument("--init", metavar="PATH",
+                   help="start from this .keras model's weights (fine-tune; same preset)")
     t.add_argument("--data", help=data_help)
     t.add_argument("--out", help="where to write the model (default: a new file in "
                    "models/user/, so that the shipped models/digitrec.keras is replaced only "

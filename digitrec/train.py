@@ -40,6 +40,8 @@ class TrainConfig:
     limit: int | None = None  # train on the first N training images only (tests, demos)
     validation: int = 0  # hold out N training images to report validation curves
     eval_every: int = 100  # batches between live validation points (when validation > 0)
+    pipeline_mix: float = 0.0  # add this many x the training images, made by the pipeline
+    init: str | None = None  # start from this model's weights (fine-tuning), not at random
     data: str | None = None
     out: str | None = None  # None: a new file in the models directory's user/ folder
     command: str = ""
@@ -89,15 +91,19 @@ def vary_strokes(images: tf.Tensor, seed: int) -> tf.Tensor:
     return tf.where(choice > 0.9, tf.maximum(thin, 0.5 * images), out)
 
 
-def make_dataset(x, y, batch_size, *, shuffle=False, augment=False, seed=1, repeat=False):
+def make_dataset(x, y, batch_size, *, shuffle=False, augment=False, seed=1, repeat=False,
+                 plain=None):
     """uint8 images (N, 28, 28) -> batches of float32 (B, 28, 28, 1) in [0, 1], one-hot labels.
 
     The images stay one uint8 tensor; the pipeline shuffles *indices* (cheap scalars),
     batches them and gathers whole batches, so there is no per-image work in Python or
-    in tf.data, and scaling (and augmentation) run on whole batches.
+    in tf.data, and scaling (and augmentation) run on whole batches. ``plain`` (N bools)
+    marks images that augmentation leaves alone (pipeline-made ones: already as the
+    model will see them, centred and scaled by ``to_mnist``).
     """
     images = tf.constant(np.asarray(x, np.uint8))
     labels = tf.constant(np.eye(10, dtype="float32")[np.asarray(y)])
+    keep = tf.constant(np.zeros(len(x), bool) if plain is None else np.asarray(plain, bool))
     ds = tf.data.Dataset.range(len(x))
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
@@ -105,17 +111,18 @@ def make_dataset(x, y, batch_size, *, shuffle=False, augment=False, seed=1, repe
         ds = ds.repeat()
     ds = ds.batch(batch_size)
     ds = ds.map(lambda i: (tf.cast(tf.gather(images, i), tf.float32)[..., None] / 255.0,
-                           tf.gather(labels, i)),
+                           tf.gather(labels, i), tf.gather(keep, i)),
                 num_parallel_calls=tf.data.AUTOTUNE)
     if augment:
         augmenter = make_augmenter(seed)
         counter = tf.Variable(0, dtype=tf.int32, trainable=False)
 
-        def _aug(a, b):
-            a = augmenter(a, training=True)
-            return vary_strokes(a, seed + counter.assign_add(1)), b
+        def _aug(a, b, k):
+            varied = vary_strokes(augmenter(a, training=True), seed + counter.assign_add(1))
+            return tf.where(k[:, None, None, None], a, varied), b, k
 
         ds = ds.map(_aug, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda a, b, k: (a, b))
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -134,6 +141,54 @@ def training_precision(preset: str) -> str | None:
     if wanted == "mixed_bfloat16" and cpu_has_bfloat16() and not tf.config.list_physical_devices("GPU"):
         return wanted
     return None
+
+
+# --- Pipeline-made digits and fine-tuning ----------------------------------------------
+# The model reads what preprocess.normalize makes of users' pictures (grainy chalk,
+# thinned pencil, redrawn pen strokes, remnants of ruled lines), not clean MNIST digits;
+# training digits rendered as such pictures and read back through the pipeline show it
+# that input while it learns. Rendering them costs minutes, so a run can start from a
+# trained model (``init``) and fine-tune instead of training from scratch.
+
+def add_pipeline_digits(x, y, fraction: float, seed: int):
+    """(x, y) plus ``fraction`` x len(x) pipeline-made digits rendered from x itself.
+
+    Returns (x, y, plain, info): ``plain`` marks the pipeline-made images (augmentation
+    leaves them as the pipeline made them), ``info`` (None without any) is for the card."""
+    n = int(round(fraction * len(x)))
+    if n <= 0:
+        return x, y, np.zeros(len(x), bool), None
+    from digitrec.pipeline_data import pipeline_digits
+    from digitrec.synth import CONDITIONS, SIZES
+
+    made = pipeline_digits(x, y, n, seed)
+    plain = np.concatenate([np.zeros(len(x), bool), np.ones(len(made.x), bool)])
+    info = {"images": int(len(made.x)), "dropped_no_digit": made.dropped, "seconds": made.seconds,
+            "from": "training digits", "conditions": list(CONDITIONS), "sizes": list(SIZES),
+            "augmented": False}
+    return np.concatenate([x, made.x]), np.concatenate([y, made.y]), plain, info
+
+
+def initial_model(preset: str, init: str | None, dtype=None) -> keras.Model:
+    """A fresh model for ``preset``, holding the weights of the model file ``init`` if given."""
+    model = build_model(preset, dtype=dtype, for_training=True)
+    if init:
+        base = keras.models.load_model(init, compile=False, safe_mode=True)
+        try:
+            model.set_weights(base.get_weights())
+        except ValueError as exc:
+            raise ValueError(f"{init} is not a {preset!r} model: {exc}") from None
+    return model
+
+
+def init_card(init: str) -> dict:
+    """What the card says of the model a run started from: file, digest, how it was made."""
+    import hashlib
+
+    base = card_path(init)
+    card = json.loads(base.read_text()) if base.exists() else {}
+    return {"path": str(init), "sha256": hashlib.sha256(Path(init).read_bytes()).hexdigest(),
+            "command": card.get("command"), "test": card.get("test")}
 
 
 # --- Progress and stopping --------------------------------------------------------------
@@ -252,14 +307,16 @@ def train(config: TrainConfig, progress: Progress | None = None, mnist=None,
         val_idx, train_idx = order[: cfg.validation], order[cfg.validation:]
         val_data = (x[val_idx].astype("float32")[..., None] / 255.0, y[val_idx].astype("int64"))
         x, y = x[train_idx], y[train_idx]
+    x, y, plain, pipeline = add_pipeline_digits(x, y, cfg.pipeline_mix, cfg.seed)
 
-    train_ds = make_dataset(x, y, cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed)
+    train_ds = make_dataset(x, y, cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed,
+                            plain=plain)
     steps_per_epoch = int(np.ceil(len(x) / cfg.batch_size))
     total = steps_per_epoch * cfg.epochs
     progress.total_steps, progress.started = total, time.time()
 
     precision = training_precision(cfg.preset)
-    model = build_model(cfg.preset, dtype=precision, for_training=True)
+    model = initial_model(cfg.preset, cfg.init, dtype=precision)
     if PRESETS[cfg.preset].schedule == "onecycle":
         warmup = max(1, int(0.25 * total))
         lr = keras.optimizers.schedules.CosineDecay(
@@ -296,6 +353,8 @@ def train(config: TrainConfig, progress: Progress | None = None, mnist=None,
         "epochs_completed": round(progress.step / steps_per_epoch, 3),
         "stopped_early": progress.stopped,
         "train_images": int(len(x)),
+        **({"pipeline_digits": pipeline} if pipeline else {}),
+        **({"init": init_card(cfg.init)} if cfg.init else {}),
         "training_precision": precision or "float32",
         "train_seconds": round(train_seconds, 1),
         "test": {"accuracy": round(test_acc, 5), "loss": round(test_loss, 5), "n": int(len(mnist.y_test))},

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from digitrec.predict import Recognizer
-from digitrec.train import Progress, TrainConfig, make_dataset, save_atomic, train
+from digitrec.train import (Progress, TrainConfig, add_pipeline_digits, initial_model, make_dataset,
+                            save_atomic, train)
 
 
 def test_dataset_scales_and_augments(mnist):
@@ -93,3 +94,96 @@ def test_failed_save_keeps_the_previous_model(tmp_path, monkeypatch):
     assert target.read_bytes() == before
     assert json.loads(target.with_suffix(".json").read_text()) == {"v": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.keras"]
+
+
+# --- pipeline-made digits and fine-tuning --------------------------------------------------
+
+def test_pipeline_digits_are_training_digits_read_back_through_the_pipeline(mnist):
+    from digitrec import synth
+    from digitrec.pipeline_data import pipeline_digits
+    from digitrec.preprocess import NoDigit, normalize
+
+    x, y = mnist.x_train[:300], mnist.y_train[:300]
+    made = pipeline_digits(x, y, 56, seed=3, workers=1)  # every (condition, size) once
+    assert made.x.shape == (56 - made.dropped, 28, 28) and made.x.dtype == np.uint8
+    assert made.dropped <= 3
+    assert (made.y == y[made.source]).all() and made.source.max() < 300
+    sources, conditions, sizes = render_plan(len(x), 56, seed=3)
+    assert set(conditions) == set(synth.CONDITIONS) and set(sizes) == set(synth.SIZES)
+    # Each image is exactly what normalize() makes of its digit rendered in its condition.
+    rng = np.random.default_rng([3, 4, 0])  # the first chunk's generator
+    expected = []
+    for source, cond, size in zip(sources, conditions, sizes):
+        image = synth.render_digit(x[source], cond, rng, size=size)
+        try:
+            expected.append(np.round(normalize(image).x28 * 255).astype(np.uint8))
+        except NoDigit:
+            pass
+    np.testing.assert_array_equal(made.x, np.stack(expected))
+    assert not any((made.x[k] == x[s]).all() for k, s in enumerate(made.source))
+
+
+def render_plan(n_digits, n, seed):
+    """Source digit, condition and size of every render of pipeline_digits(x, y, n, seed)
+    with len(x) == n_digits, the dropped ones too."""
+    from digitrec.pipeline_data import plan
+
+    source = np.random.default_rng([seed, 4]).choice(n_digits, size=n, replace=n > n_digits)
+    conditions, sizes = plan(n)
+    return source, [str(c) for c in conditions], [int(s) for s in sizes]
+
+
+def test_pipeline_digits_do_not_depend_on_the_number_of_workers(mnist):
+    from digitrec.pipeline_data import pipeline_digits
+
+    x, y = mnist.x_train[:400], mnist.y_train[:400]
+    one = pipeline_digits(x, y, 300, seed=5, workers=1)
+    two = pipeline_digits(x, y, 300, seed=5, workers=2)
+    np.testing.assert_array_equal(one.x, two.x)
+    np.testing.assert_array_equal(one.y, two.y)
+
+
+def test_add_pipeline_digits_appends_plain_images(mnist):
+    x, y = mnist.x_train[:300], mnist.y_train[:300]
+    same = add_pipeline_digits(x, y, 0.0, seed=1)
+    assert same[0] is x and not same[2].any() and same[3] is None
+    mx, my, plain, info = add_pipeline_digits(x, y, 0.1, seed=1)
+    assert len(mx) == len(my) == len(plain) == 300 + info["images"]
+    assert info["images"] + info["dropped_no_digit"] == 30 and info["from"] == "training digits"
+    np.testing.assert_array_equal(mx[:300], x)
+    assert not plain[:300].any() and plain[300:].all()
+
+
+def test_augmentation_leaves_plain_images_alone(mnist):
+    x, y = mnist.x_train[:64], mnist.y_train[:64]
+    plain = np.arange(64) % 2 == 0
+    images = next(iter(make_dataset(x, y, 64, augment=True, plain=plain)))[0].numpy()[..., 0]
+    np.testing.assert_allclose(images[plain], x[plain] / 255.0, atol=1e-6)
+    assert np.abs(images[~plain] - x[~plain] / 255.0).mean() > 0.01
+
+
+def test_initial_model_takes_the_weights_of_init(tmp_path):
+    from digitrec.model import build_model
+    base = build_model("fast")
+    base.save(tmp_path / "base.keras")
+    model = initial_model("fast", str(tmp_path / "base.keras"))
+    for a, b in zip(model.get_weights(), base.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="not a 'best' model"):
+        initial_model("best", str(tmp_path / "base.keras"))
+
+
+@pytest.mark.slow
+def test_fine_tuning_with_pipeline_digits(mnist, tmp_path):
+    base = train(TrainConfig(preset="fast", epochs=2, batch_size=32, limit=4000,
+                             out=str(tmp_path / "base.keras"), command="base"), mnist=mnist)
+    tuned = train(TrainConfig(preset="fast", epochs=1, batch_size=32, limit=1000, pipeline_mix=0.5,
+                              learning_rate=1e-3, init=str(tmp_path / "base.keras"),
+                              out=str(tmp_path / "tuned.keras"), command="tuned"), mnist=mnist)
+    card = tuned.card
+    assert card["init"]["command"] == "base" and card["init"]["test"] == base.card["test"]
+    assert card["pipeline_digits"]["images"] + card["pipeline_digits"]["dropped_no_digit"] == 500
+    assert card["train_images"] == 1000 + card["pipeline_digits"]["images"]
+    assert card["options"]["pipeline_mix"] == 0.5
+    # Fine-tuning starts from the base model, and one short epoch keeps what it knew.
+    assert card["test"]["accuracy"] > 0.85
