@@ -39,7 +39,6 @@ def _keep_keras_session() -> None:
 _keep_keras_session()
 
 
-@st.cache_resource(max_entries=3, show_spinner="Loading the model…")
 def use_app_navigation() -> None:
     """Called first by every page. On a fresh server, a visitor whose first request is a
     page's URL (``/train``) would get Streamlit's older multipage mode, which runs the
@@ -53,6 +52,7 @@ def use_app_navigation() -> None:
         st.rerun()
 
 
+@st.cache_resource(max_entries=3, show_spinner="Loading the model…")
 def _load(path: str, mtime: float):
     from digitrec.predict import Recognizer
 

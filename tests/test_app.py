@@ -222,3 +222,13 @@ def test_stop_button_stops(monkeypatch):
     at.button(key="stop").click().run()
     jobs.wait(30)
     assert jobs.current().state == "stopped"
+
+
+def test_the_model_loads_once_per_file_for_every_run_and_session():
+    """One cached loader: every rerun of every page shares one Recognizer per model file
+    (a page that loaded the model on each rerun would double the time to a prediction)."""
+    import app_shared
+
+    key = registry.cache_key(registry.shipped_model())
+    first = app_shared._load(*key)
+    assert app_shared._load(*key) is first
