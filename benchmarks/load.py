@@ -274,9 +274,12 @@ def report(args, stats: Stats, samples, load_before: str, server_log: str) -> st
     lines = ["# Load: concurrent sessions drawing and uploading while one trains", "",
              f"Command: `python benchmarks/load.py --sessions {args.sessions} --duration "
              f"{args.duration:g} --warmup {args.warmup:g}"
-             + (" --no-train" if args.no_train else f" --train-images {args.train_images}") + "`", ""]
+             + (" --no-train" if args.no_train else f" --train-images {args.train_images}")
+             + (f" --client-nice {args.client_nice}" if args.client_nice else "") + "`", ""]
     lines += machine_lines(load_before)
-    lines += ["- one Chromium (headless, one context per session) runs on the same cores as the server", ""]
+    lines += ["- one Chromium (headless, one context per session) runs on the same cores as the server"
+              + (f", at nice {args.client_nice} (the server at 0, its training at "
+                 f"{args.train_nice})" if args.client_nice else ""), ""]
     rows = []
     for kind in ("draw", "upload", "all"):
         recs = [r for r in stats.records if kind == "all" or r[0] == kind]
@@ -331,10 +334,17 @@ def main() -> None:
     parser.add_argument("--no-train", action="store_true")
     parser.add_argument("--data")
     parser.add_argument("--url", help="a running app (memory is not sampled then)")
+    parser.add_argument("--client-nice", type=int, default=0,
+                        help="run the browsers (and this driver) at this nice value, the server "
+                             "staying at 0: visitors' browsers run on their own machines, not on "
+                             "the server's cores; this gives the server first call on the CPU")
     parser.add_argument("--out", default=str(RESULTS / "load.md"))
     args = parser.parse_args()
+    args.train_nice = os.environ.get("DIGITREC_TRAIN_NICE", "10")
     load_before = load()
     server = None if args.url else Server(data_dir(args.data))
+    if args.client_nice:  # after the server started: it keeps nice 0
+        os.nice(args.client_nice)
     url = args.url or server.url
     sampler = MemorySampler(server.proc.pid if server else None)
     sampler.start()
