@@ -191,6 +191,34 @@ def init_card(init: str) -> dict:
             "command": card.get("command"), "test": card.get("test")}
 
 
+def settle_batch_norm(model: keras.Model, x: np.ndarray, steps: int, batch_size: int,
+                      max_batches: int = 50) -> int:
+    """After a short run, set batch norm's moving statistics to the average over training
+    batches with the final weights. Returns the number of images used (0: not needed).
+
+    The moving averages start at mean 0, variance 1 and forget them at ``momentum`` per
+    step: after a few dozen steps (a small training from the Train page, a stopped run)
+    they are still far from the statistics the network now produces, and a model that is
+    right in training mode reads almost nothing right at evaluation. A short pass over
+    the training images (no labels, no weight change) fixes that; a long run, whose
+    averages have long forgotten their start, is left alone."""
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    if not norms or all(layer.momentum ** max(steps, 0) < 1e-3 for layer in norms):
+        return 0
+    momenta = [layer.momentum for layer in norms]
+    batches = range(0, min(len(x), max_batches * batch_size), batch_size)
+    try:
+        for i, start in enumerate(batches):
+            for layer in norms:  # momentum i/(i+1): the running mean of the batches so far
+                layer.momentum = i / (i + 1)
+            batch = np.asarray(x[start: start + batch_size], np.float32)[..., None] / 255.0
+            model(batch, training=True)
+    finally:
+        for layer, m in zip(norms, momenta):
+            layer.momentum = m
+    return min(len(x), len(batches) * batch_size)
+
+
 # --- Progress and stopping --------------------------------------------------------------
 
 @dataclass
@@ -340,6 +368,7 @@ def train(config: TrainConfig, progress: Progress | None = None, mnist=None,
         # The weights are float32 already: move them into the plain float32 model.
         trained, model = model, build_model(cfg.preset)
         model.set_weights(trained.get_weights())
+    recalibrated = settle_batch_norm(model, x, progress.step, cfg.batch_size)
 
     probs = predict_batches(model, mnist.x_test)
     test_loss = float(keras.losses.sparse_categorical_crossentropy(mnist.y_test, probs).numpy().mean())
@@ -356,6 +385,7 @@ def train(config: TrainConfig, progress: Progress | None = None, mnist=None,
         **({"pipeline_digits": pipeline} if pipeline else {}),
         **({"init": init_card(cfg.init)} if cfg.init else {}),
         "training_precision": precision or "float32",
+        "batch_norm_recalibrated_on": recalibrated,
         "train_seconds": round(train_seconds, 1),
         "test": {"accuracy": round(test_acc, 5), "loss": round(test_loss, 5), "n": int(len(mnist.y_test))},
         "data_sha256": mnist.checksums,

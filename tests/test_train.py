@@ -187,3 +187,30 @@ def test_fine_tuning_with_pipeline_digits(mnist, tmp_path):
     assert card["options"]["pipeline_mix"] == 0.5
     # Fine-tuning starts from the base model, and one short epoch keeps what it knew.
     assert card["test"]["accuracy"] > 0.85
+
+
+def test_settle_batch_norm_sets_the_average_of_the_batches():
+    import keras
+
+    from digitrec.train import settle_batch_norm
+
+    inputs = keras.Input((28, 28, 1))
+    norm = keras.layers.BatchNormalization(momentum=0.9)
+    model = keras.Model(inputs, norm(keras.layers.Flatten()(inputs)))
+    x = np.random.default_rng(0).integers(0, 256, (96, 28, 28)).astype(np.uint8)
+    assert settle_batch_norm(model, x, steps=1000, batch_size=32) == 0  # a long run: left alone
+    assert np.allclose(norm.moving_mean.numpy(), 0)
+    assert settle_batch_norm(model, x, steps=5, batch_size=32) == 96
+    means = [(x[i:i + 32] / 255.0).reshape(32, -1).mean(0) for i in (0, 32, 64)]
+    np.testing.assert_allclose(norm.moving_mean.numpy(), np.mean(means, 0), atol=1e-5)
+    assert norm.momentum == 0.9
+
+
+@pytest.mark.slow
+def test_a_short_run_reads_digits_at_evaluation(mnist, tmp_path):
+    """A dozen steps of the fast preset: its moving statistics would still be near their
+    start (about 14% on the test set before they were settled after training)."""
+    result = train(TrainConfig(preset="fast", limit=3200, validation=0, out=str(tmp_path / "s.keras")),
+                   mnist=mnist)
+    assert result.card["batch_norm_recalibrated_on"] > 0
+    assert result.card["test"]["accuracy"] > 0.6
