@@ -39,6 +39,15 @@ def _keep_keras_session() -> None:
 _keep_keras_session()
 
 
+_MARKDOWN = set("\\`*_[]()<>#!|~${}")
+
+
+def plain(text: str) -> str:
+    """``text`` as literal text inside Streamlit's Markdown: a visitor's file name such as
+    ``[x](http://elsewhere/pixel.png).png`` shows as written, never as a link or image."""
+    return "".join("\\" + c if c in _MARKDOWN else c for c in str(text))
+
+
 def use_app_navigation() -> None:
     """Called first by every page. On a fresh server, a visitor whose first request is a
     page's URL (``/train``) would get Streamlit's older multipage mode, which runs the

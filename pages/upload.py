@@ -74,12 +74,12 @@ def show_digit(image: np.ndarray, suffix: str) -> None:
 
 
 def show(name: str, data: bytes, suffix: str) -> None:
-    st.subheader(name, divider="gray")
+    st.subheader(ui.plain(name), divider="gray")
     try:
         image = load_image(data)
     except ImageError as exc:
         with st.container(key=f"prediction{suffix}"):
-            st.error(f"No digit found: cannot read {name}: {exc}")
+            st.error(ui.plain(f"No digit found: cannot read {name}: {exc}"))
         return
     (show_number if mode == "a whole number" else show_digit)(image, suffix)
 

@@ -232,3 +232,21 @@ def test_the_model_loads_once_per_file_for_every_run_and_session():
     key = registry.cache_key(registry.shipped_model())
     first = app_shared._load(*key)
     assert app_shared._load(*key) is first
+
+
+def test_upload_file_names_show_as_text_never_as_markdown(digits):
+    """A visitor's file name is shown as written: no link, no image fetched from elsewhere."""
+    import app_shared
+
+    sneaky = "![x](http://example.invalid/pixel.png)*bold*.png"
+    at = page("upload").run()
+    at.file_uploader(key="files").set_value([
+        (sneaky, png(digits[2]), "image/png"),
+        ("[link](http://example.invalid)" + ".png", b"not an image", "image/png"),
+    ]).run()
+    assert not at.exception
+    headers = [h.value for h in at.subheader]
+    assert app_shared.plain(sneaky) in headers
+    assert all("](" not in h and "*bold*" not in h for h in headers)
+    error = texts(at, "prediction-1")
+    assert "\\[link\\]\\(http" in error and "](" not in error
