@@ -18,7 +18,8 @@ def _cmd_train(args) -> int:
     cfg = TrainConfig(
         preset=args.preset, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.lr, augment=args.augment, seed=args.seed, limit=args.limit,
-        validation=args.validation, pipeline_mix=args.pipeline_mix, init=args.init,
+        validation=args.validation, pipeline_mix=args.pipeline_mix,
+        number_mix=args.number_mix, init=args.init,
         data=args.data, out=args.out,
         command="python -m digitrec " + shlex.join(sys.argv[1:]),
     )
@@ -130,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--pipeline-mix", type=float, default=0.0, metavar="F",
                    help="add F x the training images, rendered as photos, scans and canvases "
                         "and read back through the preprocessing (training digits only)")
+    t.add_argument("--number-mix", type=float, default=0.0, metavar="F",
+                   help="add F x the training images, cut out of numbers rendered from them "
+                        "as the number reader cuts its candidate digits (training digits only)")
     t.add_argument("--init", metavar="PATH",
                    help="start from this .keras model's weights (fine-tune; same preset)")
     t.add_argument("--data", help=data_help)

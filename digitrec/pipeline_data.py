@@ -90,3 +90,97 @@ def pipeline_digits(x28: np.ndarray, y: np.ndarray, n: int, seed: int,
     return PipelineDigits(x=x[ok], y=np.asarray(y)[source][ok], source=source[ok],
                           conditions=conditions[ok], sizes=sizes[ok], dropped=int((~ok).sum()),
                           seconds=round(time.time() - start, 1))
+
+
+# --- digits cut out of rendered numbers -------------------------------------------------
+# read_number feeds the model candidate crops of a row (number_candidates): digits cut at
+# a valley through a touching stroke, with a neighbour's fragment at an edge, scaled by
+# the row. These are such crops of rendered rows of training digits, each labelled with
+# the digit whose true box it overlaps most.
+
+NUMBER_LENGTHS = tuple(range(2, 9))  # digits per rendered number (as benchmarks/realworld.py)
+NUMBER_CHUNK = 40  # numbers per task
+MIN_OVERLAP = 0.5  # a digit whose best candidate overlaps its true box less is dropped
+
+
+@dataclass
+class NumberDigits:
+    x: np.ndarray  # (n, 28, 28) uint8: the candidate crops read_number would show the model
+    y: np.ndarray  # (n,) labels
+    source: np.ndarray  # (n,) index of each digit in the x28 it was rendered from
+    conditions: np.ndarray  # (n,) the synth number condition of its row
+    number: np.ndarray  # (n,) which rendered number it was cut from
+    dropped: int  # digits with no candidate overlapping their box by MIN_OVERLAP
+    seconds: float
+
+
+def _overlap(a, b) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    iw = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    ih = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    inter = max(0, iw) * max(0, ih)
+    return inter / float(a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def _number_chunk(task) -> tuple[np.ndarray, np.ndarray]:
+    """One worker's share: render each number, over-segment it as read_number does, keep
+    for each true digit the candidate nearest its box; (uint8 images, ok flags)."""
+    import cv2
+
+    from digitrec import synth
+    from digitrec.preprocess import NoDigit, number_candidates
+
+    cv2.setNumThreads(1)
+    numbers, conditions, seed = task
+    rng = np.random.default_rng(seed)
+    out = np.zeros((sum(len(d) for d in numbers), 28, 28), np.uint8)
+    ok = np.zeros(len(out), bool)
+    k = 0
+    for digits, cond in zip(numbers, conditions):
+        image, _, boxes = synth.render_number(list(digits), rng, condition=str(cond))
+        try:
+            candidates = number_candidates(image)[0]
+        except NoDigit:
+            candidates = []
+        for box in boxes:  # render_number skips no digit of MNIST's: one box per digit
+            overlaps = [_overlap(c.digit.box, box) for c in candidates]
+            if overlaps and max(overlaps) >= MIN_OVERLAP:
+                out[k] = np.round(candidates[int(np.argmax(overlaps))].digit.x28 * 255)
+                ok[k] = True
+            k += 1
+    return out, ok
+
+
+def number_digits(x28: np.ndarray, y: np.ndarray, n: int, seed: int,
+                  workers: int | None = None) -> NumberDigits:
+    """About ``n`` digits drawn at random from ``x28`` (labels ``y``), written as numbers of
+    2 to 8 digits by :func:`digitrec.synth.render_number` in each of its conditions, and
+    cut out again as :meth:`digitrec.predict.Recognizer.read_number` cuts them: the
+    candidate of :func:`digitrec.preprocess.number_candidates` whose box overlaps the
+    digit's true box most, normalized as the reader normalizes it.
+
+    Deterministic for a given ``seed`` whatever the number of ``workers``."""
+    from digitrec.synth import NUMBER_CONDITIONS
+
+    start = time.time()
+    count = int(np.ceil(n / np.mean(NUMBER_LENGTHS)))
+    lengths = np.asarray(NUMBER_LENGTHS)[np.arange(count) % len(NUMBER_LENGTHS)]
+    conditions = np.asarray(NUMBER_CONDITIONS)[np.arange(count) % len(NUMBER_CONDITIONS)]
+    rng = np.random.default_rng([seed, 5])
+    source = rng.choice(len(x28), size=int(lengths.sum()), replace=lengths.sum() > len(x28))
+    ends = np.cumsum(lengths)
+    numbers = [x28[source[e - k: e]] for e, k in zip(ends, lengths)]
+    tasks = [(numbers[i: i + NUMBER_CHUNK], conditions[i: i + NUMBER_CHUNK], [seed, 5, i])
+             for i in range(0, count, NUMBER_CHUNK)]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
+    if workers == 1:
+        results = [_number_chunk(t) for t in tasks]
+    else:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            results = list(pool.map(_number_chunk, tasks))
+    x = np.concatenate([r[0] for r in results]) if results else np.zeros((0, 28, 28), np.uint8)
+    ok = np.concatenate([r[1] for r in results]) if results else np.zeros(0, bool)
+    number = np.repeat(np.arange(count), lengths)
+    return NumberDigits(x=x[ok], y=np.asarray(y)[source][ok], source=source[ok],
+                        conditions=conditions[number][ok], number=number[ok],
+                        dropped=int((~ok).sum()), seconds=round(time.time() - start, 1))

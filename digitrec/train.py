@@ -41,6 +41,7 @@ class TrainConfig:
     validation: int = 0  # hold out N training images to report validation curves
     eval_every: int = 100  # batches between live validation points (when validation > 0)
     pipeline_mix: float = 0.0  # add this many x the training images, made by the pipeline
+    number_mix: float = 0.0  # add this many x the training images, cut out of rendered numbers
     init: str | None = None  # start from this model's weights (fine-tuning), not at random
     data: str | None = None
     out: str | None = None  # None: a new file in the models directory's user/ folder
@@ -167,6 +168,29 @@ def add_pipeline_digits(x, y, fraction: float, seed: int):
             "from": "training digits", "conditions": list(CONDITIONS), "sizes": list(SIZES),
             "augmented": False}
     return np.concatenate([x, made.x]), np.concatenate([y, made.y]), plain, info
+
+
+def add_number_digits(x, y, plain, fraction: float, seed: int):
+    """(x, y, plain) plus ``fraction`` x the training images (``x[~plain]``) cut out of
+    numbers rendered from them, as :meth:`digitrec.predict.Recognizer.read_number` cuts
+    them (:func:`digitrec.pipeline_data.number_digits`; left alone by augmentation).
+
+    A mix of its own beside the pipeline's: other renders at another cost, sized and
+    reported apart. Returns (x, y, plain, info); info is None without any."""
+    base = ~np.asarray(plain, bool)
+    n = int(round(fraction * int(base.sum())))
+    if n <= 0:
+        return x, y, plain, None
+    from digitrec.pipeline_data import MIN_OVERLAP, NUMBER_LENGTHS, number_digits
+    from digitrec.synth import NUMBER_CONDITIONS
+
+    made = number_digits(x[base], y[base], n, seed)
+    info = {"images": int(len(made.x)), "numbers": int(made.number.max() + 1) if len(made.x) else 0,
+            "dropped_no_candidate": made.dropped, "seconds": made.seconds,
+            "from": "training digits", "lengths": list(NUMBER_LENGTHS),
+            "conditions": list(NUMBER_CONDITIONS), "min_overlap": MIN_OVERLAP, "augmented": False}
+    return (np.concatenate([x, made.x]), np.concatenate([y, made.y]),
+            np.concatenate([plain, np.ones(len(made.x), bool)]), info)
 
 
 def initial_model(preset: str, init: str | None, dtype=None) -> keras.Model:
@@ -336,6 +360,7 @@ def train(config: TrainConfig, progress: Progress | None = None, mnist=None,
         val_data = (x[val_idx].astype("float32")[..., None] / 255.0, y[val_idx].astype("int64"))
         x, y = x[train_idx], y[train_idx]
     x, y, plain, pipeline = add_pipeline_digits(x, y, cfg.pipeline_mix, cfg.seed)
+    x, y, plain, numbers = add_number_digits(x, y, plain, cfg.number_mix, cfg.seed)
 
     train_ds = make_dataset(x, y, cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed,
                             plain=plain)
@@ -383,6 +408,7 @@ def train(config: TrainConfig, progress: Progress | None = None, mnist=None,
         "stopped_early": progress.stopped,
         "train_images": int(len(x)),
         **({"pipeline_digits": pipeline} if pipeline else {}),
+        **({"number_digits": numbers} if numbers else {}),
         **({"init": init_card(cfg.init)} if cfg.init else {}),
         "training_precision": precision or "float32",
         "batch_norm_recalibrated_on": recalibrated,
