@@ -8,6 +8,7 @@ on such images closes that gap. Each image here is a *training* digit rendered b
 through ``normalize`` (``to_gray`` -> ``ink_mask`` -> ``to_mnist``).
 
     pipeline_digits(x28, y, n, seed, workers=None) -> PipelineDigits
+    number_digits(x28, y, n, seed, workers=None) -> NumberDigits  (digits cut out of numbers)
 
 This module imports no TensorFlow, so the worker processes start quickly.
 """
