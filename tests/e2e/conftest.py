@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import start_app
+from tests.e2e.helpers import start_app, stop_app
 
 ROOT = Path(__file__).resolve().parents[2]
 # Screenshots of the three pages go to artifacts/screenshots (git-ignored); to refresh the
@@ -56,12 +55,7 @@ def server(chromium, tmp_path_factory):
     except RuntimeError as exc:
         pytest.fail(str(exc))
     yield type("Server", (), {"url": url, "models": models, "log": log})
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    stop_app(proc, log)
 
 
 @pytest.fixture(scope="session")

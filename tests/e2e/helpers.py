@@ -49,6 +49,16 @@ def start_app(models: str | os.PathLike, data: str | os.PathLike, log, timeout: 
         time.sleep(0.3)
 
 
+def stop_app(proc, log) -> None:
+    """Stop a server from :func:`start_app` (killed if it does not stop in 10 s)."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
 def wait_idle(page, timeout_ms: int = 60_000, quiet_ms: int = 800) -> None:
     """Wait until the app's script has finished running: its "Running..." status widget
     has stayed away for ``quiet_ms`` (a rerun may take a moment to show it)."""

@@ -1,10 +1,9 @@
 """A fresh server whose first visitor opens a page's URL still serves the app's navigation."""
-import subprocess
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import start_app
+from tests.e2e.helpers import start_app, stop_app
 
 pytestmark = pytest.mark.e2e
 
@@ -18,12 +17,7 @@ def fresh_server(chromium, tmp_path):
     log = open(tmp_path / "streamlit.log", "w+")
     proc, url = start_app(tmp_path / "models", data_dir(), log)
     yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    stop_app(proc, log)
 
 
 def test_first_request_to_a_page_url_gets_the_app_navigation(browser, fresh_server):
