@@ -121,6 +121,15 @@ class Stats:
         self.t0 = None  # when the measured window began (after the training started)
         self.misreads = []  # (kind, digit drawn, text shown)
 
+    def reading(self, kind: str, start: float, t0: float, text: str, digit: int) -> None:
+        """Record one shown prediction: when its input was given, how long it took, and
+        whether the digit shown is the one drawn or uploaded."""
+        shown = re.match(r"(\d)\b", text)
+        misread = not shown or int(shown.group(1)) != digit
+        self.records.append((kind, start - t0, time.time() - start, True, misread))
+        if misread:
+            self.misreads.append((kind, digit, text[:20].replace("\n", " ")))
+
 
 async def wait_text(page, key: str, blank: str | None = None) -> str:
     await page.wait_for_function(JS_READY, arg=[key, blank], polling=50, timeout=ACTION_TIMEOUT_MS)
@@ -153,12 +162,7 @@ async def drawer(context, stop_at: float, t0: float, stats: Stats, seed: int) ->
                 start = time.time()
                 await page.mouse.up()
             text = await wait_text(page, "prediction")
-            elapsed = time.time() - start
-            shown = re.match(r"(\d)\b", text)
-            stats.records.append(("draw", start - t0, elapsed, True,
-                                  not shown or int(shown.group(1)) != digit))
-            if not shown or int(shown.group(1)) != digit:
-                stats.misreads.append(("draw", digit, text[:20].replace("\n", " ")))
+            stats.reading("draw", start, t0, text, digit)
             await check_exception(page, "draw", stats)
             await reset.click()
             await wait_text(page, "prediction", "No digit yet")
@@ -184,12 +188,7 @@ async def uploader(context, stop_at: float, t0: float, stats: Stats, seed: int) 
             await page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(
                 [{"name": f"digit-{seed}-{n}.png", "mimeType": "image/png", "buffer": images[digit]}])
             text = await wait_text(page, "prediction-0")
-            elapsed = time.time() - start
-            shown = re.match(r"(\d)\b", text)
-            stats.records.append(("upload", start - t0, elapsed, True,
-                                  not shown or int(shown.group(1)) != digit))
-            if not shown or int(shown.group(1)) != digit:
-                stats.misreads.append(("upload", digit, text[:20].replace("\n", " ")))
+            stats.reading("upload", start, t0, text, digit)
             await check_exception(page, "upload", stats)
         except Exception as exc:
             stats.errors.append(("upload", f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"))

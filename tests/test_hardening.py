@@ -53,6 +53,17 @@ def png_declaring(width: int, height: int) -> bytes:
 SEVEN = 0  # mnist.x_test[0] is a 7
 
 
+def check_answer(text: str, name: str, expected) -> None:
+    """What a page shows for one of :func:`bad_files`: an error naming the file, no digit
+    (or a reading marked "Not sure"), or the expected digit."""
+    if expected == "error":
+        assert text.startswith(f"No digit found: cannot read {name}"), (name, text)
+    elif expected == "none":
+        assert text.startswith("No digit found") or "Not sure" in text, (name, text)
+    else:
+        assert text.startswith(f"{expected}\n"), (name, text)
+
+
 def bad_files(mnist) -> list[tuple[str, bytes, str]]:
     """(file name, bytes, expected): expected is "error" (the file is refused with a
     message), "none" (read, but no digit: never a confident guess) or a digit."""
@@ -146,13 +157,7 @@ def test_upload_page_every_bad_file(files):
          for name, raw, _ in files]).run()
     assert not at.exception
     for i, (name, _, expected) in enumerate(files):
-        text = texts(at, f"prediction-{i}")
-        if expected == "error":
-            assert text.startswith(f"No digit found: cannot read {name}"), (name, text)
-        elif expected == "none":
-            assert text.startswith("No digit found") or "Not sure" in text, (name, text)
-        else:
-            assert text.startswith(f"{expected}\n"), (name, text)
+        check_answer(texts(at, f"prediction-{i}"), name, expected)
 
 
 @pytest.mark.parametrize("kind", ["white", "black", "noise", "lines"])
