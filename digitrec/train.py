@@ -13,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -330,6 +331,33 @@ def save_atomic(model: keras.Model, path: str | os.PathLike, card: dict) -> Path
     return path
 
 
+# --- Memory across runs -----------------------------------------------------------------
+# Keras's optimizer sums gradients through tf.distribute's all_reduce, which TensorFlow
+# wraps in a custom gradient. Each trace of a training step registers that gradient
+# function in TensorFlow's global gradient registry, and it is never removed: its closure
+# holds the traced graph, so every training run in a process keeps about 15 MB alive
+# (tensorflow/tensorflow#80895; keras.backend.clear_session() does not help). The app
+# trains in its own process, again and again, so a run removes what it registered.
+
+@contextmanager
+def released_custom_gradients():
+    """Remove the custom gradients registered inside the block when it ends.
+
+    They are needed only while a step is traced; once the run is over nothing looks them
+    up. (One training runs per process at a time: :mod:`digitrec.jobs` allows no more.)"""
+    from tensorflow.python.framework import ops
+
+    registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
+    before = set(registry) if isinstance(registry, dict) else None
+    try:
+        yield
+    finally:
+        if before is not None:
+            for name in set(registry) - before:
+                if name.startswith("CustomGradient-"):
+                    registry.pop(name, None)
+
+
 # --- Training ---------------------------------------------------------------------------
 
 @dataclass
@@ -343,6 +371,12 @@ class TrainResult:
 def train(config: TrainConfig, progress: Progress | None = None, mnist=None,
           verbose: int = 0, save: bool = True) -> TrainResult:
     """Train a model as ``config`` says, evaluate it on the test set, save it with its card."""
+    with released_custom_gradients():
+        return _train(config, progress, mnist, verbose, save)
+
+
+def _train(config: TrainConfig, progress: Progress | None, mnist, verbose: int,
+           save: bool) -> TrainResult:
     cfg = config.resolved()
     progress = progress or Progress()
     start = time.time()

@@ -234,6 +234,21 @@ def test_the_model_loads_once_per_file_for_every_run_and_session():
     assert app_shared._load(*key) is first
 
 
+def test_reruns_do_not_walk_the_tensorflow_heap():
+    """Once TensorFlow is in, the objects alive then are out of the garbage collector's
+    sight, and the app turns off Streamlit's full collection after each script run: each
+    walked some 400,000 objects with the GIL held (0.2 s that every session waited for)."""
+    import gc
+    import tomllib
+
+    import app_shared
+
+    app_shared._load(*registry.cache_key(registry.shipped_model()))
+    assert gc.get_freeze_count() > 100_000
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False
+
+
 def test_upload_file_names_show_as_text_never_as_markdown(digits):
     """A visitor's file name is shown as written: no link, no image fetched from elsewhere."""
     import app_shared

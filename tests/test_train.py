@@ -251,3 +251,24 @@ def test_a_short_run_reads_digits_at_evaluation(mnist, tmp_path):
                    mnist=mnist)
     assert result.card["batch_norm_recalibrated_on"] > 0
     assert result.card["test"]["accuracy"] > 0.6
+
+
+
+def test_a_run_leaves_no_traced_graph_behind(mnist, tmp_path):
+    """The app trains again and again in one process: a run must not leave its traced
+    training step behind, held by TensorFlow's global gradient registry (about 15 MB
+    a run; tensorflow/tensorflow#80895)."""
+    import gc
+
+    from tensorflow.python.framework import ops
+    from tensorflow.python.framework.func_graph import FuncGraph
+
+    def training_graphs():
+        gc.collect()
+        return sum(isinstance(o, FuncGraph) and o.name == "one_step_on_data" for o in gc.get_objects())
+
+    registry = ops._gradient_registry._registry
+    before, graphs = set(registry), training_graphs()
+    train(TrainConfig(preset="fast", limit=1000, out=str(tmp_path / "g.keras")), mnist=mnist)
+    assert [name for name in registry if name not in before] == []
+    assert training_graphs() == graphs
