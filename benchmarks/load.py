@@ -318,6 +318,13 @@ def report(args, stats: Stats, samples, load_before: str, server_log: str) -> st
                          f"{after[half:].mean():.0f}" if half else "n/a", f"{slope:+.1f}",
                          f"{late.min():.0f}-{late.max():.0f}" if len(late) else "n/a",
                          f"{late_slope:+.1f}"]])
+        # A training holds its images, model and traced steps while it runs, so the samples
+        # swing with the trainings' phases; the lowest of each minute is the memory that
+        # stays: it rises minute after minute if something leaks.
+        minutes = [after[(ta - ta[0] >= 60 * i) & (ta - ta[0] < 60 * (i + 1))]
+                   for i in range(int((ta[-1] - ta[0]) // 60))] if len(ta) else []
+        lines += ["", "Lowest of each whole minute after the warm-up (MB): "
+                  + (", ".join(f"{m.min():.0f}" for m in minutes if len(m)) or "n/a")]
         step = max(1, len(samples) // 20)
         lines += ["", "Over time (s since the server started: MB; the measured window began at "
               f"{args.start_offset:.0f} s): " + ", ".join(f"{s:.0f}: {m:.0f}" for s, m in samples[::step])]
