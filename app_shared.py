@@ -2,7 +2,6 @@
 widgets that show a prediction. Streamlit only; the logic lives in digitrec/."""
 from __future__ import annotations
 
-import gc
 import os
 from pathlib import Path
 
@@ -62,25 +61,12 @@ def use_app_navigation() -> None:
         st.rerun()
 
 
-def _freeze_import_heap() -> None:
-    """Move every object alive now (TensorFlow's and Keras's modules, imported once and
-    kept until the server stops) out of the garbage collector's sight, once.
-
-    They are some 400,000 objects, and each full collection walked all of them with the
-    GIL held (about 0.22 s on 2 cores) and found nothing: every visitor's rerun waited
-    for it. Called after the import and before any model loads, so a model that is
-    later replaced is still collected."""
-    if not getattr(_freeze_import_heap, "done", False):
-        gc.collect()
-        gc.freeze()
-        _freeze_import_heap.done = True
-
-
 @st.cache_resource(max_entries=3, show_spinner="Loading the model…")
 def _load(path: str, mtime: float):
-    from digitrec.predict import Recognizer
+    from digitrec.runtime import frozen_imports
 
-    _freeze_import_heap()
+    with frozen_imports():  # before any model: a model replaced later is still collected
+        from digitrec.predict import Recognizer
 
     if not registry.is_allowed(path):  # models load only from the models directory
         raise registry.OutsideModelsDir(f"{path} is outside the models directory")

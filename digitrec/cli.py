@@ -117,7 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     data_help = "MNIST directory (default: $DIGITREC_DATA)"
 
-    from digitrec.model import PRESETS
+    from digitrec.runtime import frozen_imports
+
+    with frozen_imports():  # the presets' module imports TensorFlow and Keras
+        from digitrec.model import PRESETS
 
     t = sub.add_parser("train", help="train a model and save it with its card and curves")
     t.add_argument("--preset", default="best", choices=list(PRESETS))
