@@ -248,7 +248,8 @@ def settle_batch_norm(model: keras.Model, x: np.ndarray, steps: int, batch_size:
 # Keras runs this many steps inside one traced call before it comes back to Python and
 # the callbacks: less Python per step. The fast preset's train(), back to back in one
 # process: 13.1 and 12.8 s with 1, 12.3 and 9.5 s with 8, the same model (99.08%). In the
-# app's load benchmark, 3 trainings ended in 120 s instead of 1, at the same latency.
+# app's load benchmark, 3 trainings ended in 120 s instead of 1; p95 1.21 s against 1.13 s,
+# within the noise of such runs.
 STEPS_PER_EXECUTION = 8
 
 
@@ -347,7 +348,7 @@ def save_atomic(model: keras.Model, path: str | os.PathLike, card: dict) -> Path
 # function in TensorFlow's global gradient registry, and it is never removed: its closure
 # holds the traced graph, so every training run in a process keeps about 15 MB alive
 # (tensorflow/tensorflow#80895; keras.backend.clear_session() does not help). The app
-# trains in its own process, again and again, so a run removes what it registered.
+# trains in the server's process, again and again, so a run removes what it registered.
 
 @contextmanager
 def released_custom_gradients():
