@@ -1,20 +1,18 @@
-"""What every page of the app shares: the cached model loader, MNIST, and the few
-widgets that show a prediction. Streamlit only; the logic lives in digitrec/."""
+"""What every page of the app shares: the cached model loader and the few widgets that
+show a prediction. Streamlit only; the logic lives in digitrec/."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
 # TensorFlow in the app's process uses one thread per op (unless the operator says
-# otherwise): a training started from the Train page then takes about one core and leaves
-# the other to the visitors' predictions (which run in TFLite with their own threads).
+# otherwise): here it only loads models (predictions run in TFLite, trainings in a process
+# of their own, see digitrec.jobs), and leaves the cores to the visitors' predictions.
 # Read by TensorFlow when its runtime starts, so set before any model is loaded.
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", os.environ.get("DIGITREC_APP_TF_THREADS", "1"))
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", os.environ.get("DIGITREC_APP_TF_THREADS", "1"))
 
-import altair as alt
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from digitrec import registry
@@ -25,9 +23,9 @@ BLUE, GREY = "#1f77b4", "#c4c9d0"
 def _keep_keras_session() -> None:
     """Stop Streamlit from calling ``keras.backend.clear_session()`` after every script
     run (its ``_clean_problem_modules``). That call resets Keras's global state for every
-    thread, so a training running in the background thread (digitrec.jobs) broke at
-    random: "The name "conv2d" is used 3 times in the model". This app builds no model in
-    its scripts (models are loaded once, cached), so it has nothing to clean up."""
+    thread of the process and runs a full garbage collection, on every rerun of every
+    session. This app builds no model in its scripts (models are loaded once, cached;
+    trainings run in their own process), so it has nothing to clean up."""
     try:
         from streamlit.runtime.scriptrunner import script_runner
     except ImportError:
@@ -103,13 +101,6 @@ def recognizer():
     return _load(*registry.cache_key(registry.shipped_model()))
 
 
-@st.cache_resource(show_spinner="Loading MNIST…")
-def mnist():
-    from digitrec.data import load_mnist
-
-    return load_mnist()
-
-
 def model_label(path, card: dict | None = None) -> str:
     card = registry.read_card(path) if card is None else card
     name = "shipped model" if registry.is_shipped(path) else Path(path).stem
@@ -130,25 +121,31 @@ def model_input(x28: np.ndarray, scale: int = 5) -> np.ndarray:
     return (np.clip(big, 0, 1) * 255).astype(np.uint8)
 
 
-def confidence_chart(probabilities, labels=None, highlight_all: bool = False) -> alt.Chart:
-    """Bars of confidences in [0, 1], the winner (or every bar) in colour."""
+def confidence_chart(probabilities, labels=None, highlight_all: bool = False) -> dict:
+    """A Vega-Lite bar chart of confidences in [0, 1], the winner (or every bar) in colour.
+
+    A plain spec with its ten values inline, not an Altair chart: Altair validates the
+    whole spec against its JSON schema on every call (about 20 ms with the GIL held, on
+    every stroke of every session), and the browser draws the same chart either way."""
     probabilities = np.asarray(probabilities, float)
     labels = [str(i) for i in range(len(probabilities))] if labels is None else list(labels)
     best = int(probabilities.argmax())
-    df = pd.DataFrame({"digit": labels, "confidence": probabilities,
-                       "best": [highlight_all or i == best for i in range(len(labels))]})
-    return (
-        alt.Chart(df)
-        .mark_bar()
-        .encode(
-            x=alt.X("digit:N", sort=None, title=None, axis=alt.Axis(labelAngle=0, labelFontSize=14)),
-            y=alt.Y("confidence:Q", scale=alt.Scale(domain=[0, 1]),
-                    axis=alt.Axis(format="%", tickCount=5), title="confidence"),
-            color=alt.condition(alt.datum.best, alt.value(BLUE), alt.value(GREY)),
-            tooltip=[alt.Tooltip("digit:N"), alt.Tooltip("confidence:Q", format=".1%")],
-        )
-        .properties(height=220)
-    )
+    values = [{"digit": label, "confidence": float(p), "best": highlight_all or i == best}
+              for i, (label, p) in enumerate(zip(labels, probabilities))]
+    return {
+        "data": {"values": values},
+        "mark": {"type": "bar"},
+        "encoding": {
+            "x": {"field": "digit", "type": "nominal", "sort": None, "title": None,
+                  "axis": {"labelAngle": 0, "labelFontSize": 14}},
+            "y": {"field": "confidence", "type": "quantitative", "scale": {"domain": [0, 1]},
+                  "axis": {"format": "%", "tickCount": 5}, "title": "confidence"},
+            "color": {"condition": {"test": "datum.best", "value": BLUE}, "value": GREY},
+            "tooltip": [{"field": "digit", "type": "nominal"},
+                        {"field": "confidence", "type": "quantitative", "format": ".1%"}],
+        },
+        "height": 220,
+    }
 
 
 def big_text(text: str, detail: str) -> None:
@@ -176,4 +173,4 @@ def show_prediction(pred, suffix: str = "") -> None:
         input_col.image(model_input(pred.input28), caption="What the model saw (28×28)",
                         width=140)
     with st.container(key=f"confidences{suffix}"):
-        st.altair_chart(confidence_chart(pred.probabilities), width="stretch")
+        st.vega_lite_chart(spec=confidence_chart(pred.probabilities), width="stretch")

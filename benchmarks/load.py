@@ -83,10 +83,25 @@ class Server:
         return self.log.read()
 
 
+def children(pid: int) -> list[int]:
+    """The server's child processes: its trainings (digitrec.worker)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
 class MemorySampler(threading.Thread):
     def __init__(self, pid: int | None, every: float = 1.0):
         super().__init__(daemon=True)
         self.pid, self.every, self.samples = pid, every, []  # (seconds since t0, MB)
+        self.children = []  # (seconds since t0, MB of the server's child processes)
         self.t0 = time.time()
         self.halt = threading.Event()
 
@@ -95,6 +110,8 @@ class MemorySampler(threading.Thread):
             mb = rss_mb(self.pid)
             if mb is not None:
                 self.samples.append((time.time() - self.t0, mb))
+                self.children.append((time.time() - self.t0,
+                                      sum(rss_mb(c) or 0 for c in children(self.pid))))
             self.halt.wait(self.every)
 
 
@@ -173,7 +190,8 @@ async def drawer(context, stop_at: float, t0: float, stats: Stats, seed: int) ->
         await page.wait_for_timeout(int(rng.integers(200, 600)))  # a person's pause
 
 
-async def uploader(context, stop_at: float, t0: float, stats: Stats, seed: int) -> None:
+async def uploader(context, stop_at: float, t0: float, stats: Stats, seed: int,
+                   fresh_every: int) -> None:
     page = await context.new_page()
     await page.goto("/upload")
     await page.get_by_text("No image yet").wait_for(timeout=ACTION_TIMEOUT_MS)
@@ -190,11 +208,19 @@ async def uploader(context, stop_at: float, t0: float, stats: Stats, seed: int) 
             text = await wait_text(page, "prediction-0")
             stats.reading("upload", start, t0, text, digit)
             await check_exception(page, "upload", stats)
+            if fresh_every and n % fresh_every == 0:
+                raise StopIteration  # a new visitor: a fresh page and session below
+            # The next picture as a visitor uploads it: remove this one, then add the next
+            # (the uploader keeps adding files otherwise).
+            await page.get_by_test_id("stFileChipDeleteBtn").locator("button").first.click()
+            await page.get_by_text("No image yet").wait_for(timeout=ACTION_TIMEOUT_MS)
+        except StopIteration:
+            await page.goto("/upload")
+            await page.get_by_text("No image yet").wait_for(timeout=ACTION_TIMEOUT_MS)
         except Exception as exc:
             stats.errors.append(("upload", f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"))
-        # next picture on a fresh page (the uploader keeps adding files otherwise)
-        await page.goto("/upload")
-        await page.get_by_text("No image yet").wait_for(timeout=ACTION_TIMEOUT_MS)
+            await page.goto("/upload")
+            await page.get_by_text("No image yet").wait_for(timeout=ACTION_TIMEOUT_MS)
         await page.wait_for_timeout(int(rng.integers(200, 600)))
 
 
@@ -238,7 +264,7 @@ async def keep_training(page, stop_at: float, stats: Stats) -> None:
 
 
 async def drive(url: str, sessions: int, duration: float, train_images: int | None,
-                stats: Stats, t0: float) -> None:
+                stats: Stats, t0: float, fresh_every: int = 10) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
@@ -256,8 +282,11 @@ async def drive(url: str, sessions: int, duration: float, train_images: int | No
         if train_page is not None:
             tasks.append(keep_training(train_page, stop_at, stats))
         for i in range(sessions):
-            role = drawer if i % 2 == 0 else uploader
-            tasks.append(role(contexts[i], stop_at, stats.t0, stats, seed=i))
+            if i % 2 == 0:
+                tasks.append(drawer(contexts[i], stop_at, stats.t0, stats, seed=i))
+            else:
+                tasks.append(uploader(contexts[i], stop_at, stats.t0, stats, seed=i,
+                                      fresh_every=fresh_every))
         results = await asyncio.gather(*tasks, return_exceptions=True)
         for r in results:
             if isinstance(r, Exception):
@@ -269,11 +298,13 @@ def pct(values, q) -> str:
     return f"{np.percentile(values, q):.2f}" if len(values) else "n/a"
 
 
-def report(args, stats: Stats, samples, load_before: str, server_log: str) -> str:
+def report(args, stats: Stats, samples, load_before: str, server_log: str,
+           child_samples=()) -> str:
     lines = ["# Load: concurrent sessions drawing and uploading while one trains", "",
              f"Command: `python benchmarks/load.py --sessions {args.sessions} --duration "
              f"{args.duration:g} --warmup {args.warmup:g}"
              + (" --no-train" if args.no_train else f" --train-images {args.train_images}")
+             + (f" --fresh-every {args.fresh_every}" if args.fresh_every != 10 else "")
              + (f" --client-nice {args.client_nice}" if args.client_nice else "") + "`", ""]
     lines += machine_lines(load_before)
     lines += ["- one Chromium (headless, one context per session) runs on the same cores as the server"
@@ -309,7 +340,7 @@ def report(args, stats: Stats, samples, load_before: str, server_log: str) -> st
         # the last half of the run after the warm-up: is memory flat once everything is loaded?
         late, tl = after[half:], ta[half:]
         late_slope = np.polyfit(tl / 60, late, 1)[0] if len(late) > 5 else float("nan")
-        lines += ["", "Server memory (VmRSS, MB), sampled every second:", ""]
+        lines += ["", "Server memory (VmRSS, MB, the server process alone), sampled every second:", ""]
         lines += table(["at start", "after warm-up", "highest", "end", "mean, 1st half after warm-up",
                         "mean, 2nd half", "slope after warm-up (MB/min)", "2nd half: min-max",
                         "2nd half: slope (MB/min)"],
@@ -325,6 +356,11 @@ def report(args, stats: Stats, samples, load_before: str, server_log: str) -> st
                    for i in range(int((ta[-1] - ta[0]) // 60))] if len(ta) else []
         lines += ["", "Lowest of each whole minute after the warm-up (MB): "
                   + (", ".join(f"{m.min():.0f}" for m in minutes if len(m)) or "n/a")]
+        child = np.array([c[1] for c in child_samples])
+        if len(child):
+            lines += ["", "The trainings' processes (digitrec.worker, the server's children; each "
+                      f"ends with its training): highest {child.max():.0f} MB; running in "
+                      f"{(child > 0).mean():.0%} of the samples"]
         step = max(1, len(samples) // 20)
         lines += ["", "Over time (s since the server started: MB; the measured window began at "
               f"{args.start_offset:.0f} s): " + ", ".join(f"{s:.0f}: {m:.0f}" for s, m in samples[::step])]
@@ -344,6 +380,9 @@ def main() -> None:
                         help="run the browsers (and this driver) at this nice value, the server "
                              "staying at 0: visitors' browsers run on their own machines, not on "
                              "the server's cores; this gives the server first call on the CPU")
+    parser.add_argument("--fresh-every", type=int, default=10,
+                        help="an uploading session starts afresh (a new visitor: page load, "
+                             "new session) after this many uploads; 1 = after every upload")
     parser.add_argument("--out", default=str(RESULTS / "load.md"))
     args = parser.parse_args()
     args.train_nice = os.environ.get("DIGITREC_TRAIN_NICE", "10")
@@ -358,13 +397,13 @@ def main() -> None:
     stats = Stats()
     try:
         asyncio.run(drive(url, args.sessions, args.duration, None if args.no_train else args.train_images,
-                          stats, time.time()))
+                          stats, time.time(), args.fresh_every))
     finally:
         sampler.halt.set()
         # memory samples are timed from the server's start; the window from stats.t0
         args.start_offset = (stats.t0 or time.time()) - sampler.t0
         log = server.stop() if server else ""
-    text = report(args, stats, sampler.samples, load_before, log)
+    text = report(args, stats, sampler.samples, load_before, log, sampler.children)
     print(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)

@@ -1,23 +1,29 @@
-"""Training in a background thread, one at a time per process.
+"""Training in a process of its own, one at a time per server.
 
 The Train page starts a job and polls its :class:`~digitrec.train.Progress`; other pages
 and other browser sessions keep working meanwhile. A second :func:`start` while a job
 runs raises :class:`Busy` with a message for the user. :func:`stop` asks the running job
 to stop after the current batch; the model trained so far is still evaluated and saved.
-The training runs at a lower CPU priority (:func:`lower_priority`), so that it takes the
-cores the visitors' predictions leave idle.
+
+The training itself runs in :mod:`digitrec.worker`, a child process at a lower CPU
+priority: it holds no lock the visitors' predictions need (Python's GIL), it takes the
+cores they leave idle, and its memory goes back to the system when it ends. A thread here
+reads its reports into the job's ``Progress``.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
+import subprocess
+import sys
 import threading
 import time
-import traceback
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
-from digitrec.train import Progress, TrainConfig
+from digitrec.train import Progress, TrainConfig, TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +39,11 @@ BATCH_RANGE = (16, 512)
 MIN_IMAGES = 200
 
 
-# The nice value of the training's threads (0 = as the server; 19 = only idle CPU).
+# The nice value of the training process (0 = as the server; 19 = only idle CPU).
 TRAIN_NICE = int(os.environ.get("DIGITREC_TRAIN_NICE", "10"))
+# The command that runs one training (tests put a stand-in here).
+WORKER = [sys.executable, "-m", "digitrec.worker"]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class Busy(RuntimeError):
@@ -74,7 +83,9 @@ class Job:
     progress: Progress = field(default_factory=Progress)
     started: float = field(default_factory=time.time)
     finished: float | None = None
-    thread: threading.Thread | None = None
+    process: subprocess.Popen | None = None
+    thread: threading.Thread | None = None  # reads the process's reports until it ends
+    _stdin_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def running(self) -> bool:
@@ -88,6 +99,14 @@ class Job:
         if self.progress.error:
             return "failed"
         return "stopped" if self.progress.stopped else "done"
+
+    def tell(self, line: str) -> None:
+        with self._stdin_lock:
+            try:
+                self.process.stdin.write(line + "\n")
+                self.process.stdin.flush()
+            except (OSError, ValueError):  # it has ended: nothing to tell
+                pass
 
 
 _lock = threading.Lock()
@@ -105,47 +124,54 @@ def plan(config: TrainConfig, train_images: int | None = None) -> TrainConfig:
     return replace(cfg, validation=validation, eval_every=eval_every)
 
 
-def lower_priority(nice: int = TRAIN_NICE) -> list[int]:
-    """Lower the CPU priority of the calling thread and of TensorFlow's compute threads.
-
-    Linux gives each thread its own nice value, inherited by the threads it creates. The
-    training's work runs in this thread, in the threads it starts (tf.data's) and in
-    TensorFlow's thread pools ("tf_*"), which may already exist, made by whichever thread
-    used TensorFlow first. At nice 10 a training gets about a tenth of a core that a
-    prediction wants, and every idle cycle otherwise. The pools stay at that priority
-    (raising it again needs privileges); other TensorFlow work in this process is rare
-    (the app predicts with TFLite, in its own threads). Returns the thread ids changed;
-    a no-op where threads cannot be listed (not Linux)."""
-    changed = []
-    ids = [threading.get_native_id()]
-    try:
-        for tid in os.listdir("/proc/self/task"):
-            with open(f"/proc/self/task/{tid}/comm") as f:
-                if f.read().startswith("tf_"):
-                    ids.append(int(tid))
-    except OSError:
-        return changed
-    for tid in ids:
-        try:
-            if os.getpriority(os.PRIO_PROCESS, tid) < nice:
-                os.setpriority(os.PRIO_PROCESS, tid, nice)
-                changed.append(tid)
-        except OSError:  # the thread ended meanwhile
-            pass
-    return changed
-
-
 def current() -> Job | None:
     """The running job, or the last one that ran in this process."""
     return _current
 
 
-def start(config: TrainConfig, mnist=None) -> Job:
-    """Start training in a background thread. Raises :class:`Busy` if one is running and
+def worker_env() -> dict:
+    """The server's environment for the training process, less the app's one-thread limit
+    for TensorFlow (at its lower priority the training may use every core that is idle)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}
+    env["DIGITREC_TRAIN_NICE"] = str(TRAIN_NICE)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
+
+
+def _follow(job: Job) -> None:
+    """Read the training process's reports into ``job.progress`` until it ends."""
+    p = job.progress
+    try:
+        for line in job.process.stdout:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                log.warning("training process: %s", line.rstrip()[:200])
+                continue
+            if "progress" in message:
+                state = message["progress"]
+                p.points.extend(state.pop("points", []))
+                for name in ("total_steps", "step", "epoch", "started", "stopped"):
+                    setattr(p, name, state.get(name, getattr(p, name)))
+            elif "result" in message:
+                result = message["result"]
+                path = Path(result["path"]) if result.get("path") else None
+                p.result = TrainResult(model=None, card=result["card"], history=p.points, path=path)
+                p.done = True
+            elif "error" in message:
+                p.error = message["error"]
+        code = job.process.wait()
+        if p.result is None and p.error is None:
+            p.error = f"the training process ended unexpectedly (exit code {code})"
+    finally:
+        job.finished = time.time()
+
+
+def start(config: TrainConfig) -> Job:
+    """Start training in a process of its own. Raises :class:`Busy` if one is running and
     :class:`Refused` for settings outside the bounds (epochs, batch size, images)."""
     global _current
-    from digitrec.train import train
-
     check(config)
     from digitrec import registry
 
@@ -156,18 +182,12 @@ def start(config: TrainConfig, mnist=None) -> Job:
             raise Busy("A training is already running "
                        f"({done:.0%} done). Wait for it to finish, or stop it first.")
         job = Job(config=config)
-
-        def run():
-            lower_priority()
-            try:
-                train(job.config, progress=job.progress, mnist=mnist)
-            except Exception as exc:  # shown on the page, logged with its traceback
-                log.error("training failed:\n%s", traceback.format_exc())
-                job.progress.error = f"{type(exc).__name__}: {exc}"
-            finally:
-                job.finished = time.time()
-
-        job.thread = threading.Thread(target=run, name="digitrec-training", daemon=True)
+        job.process = subprocess.Popen(
+            WORKER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+            env=worker_env())
+        job.tell(json.dumps(asdict(config)))
+        job.thread = threading.Thread(target=_follow, args=(job,), name="digitrec-training",
+                                      daemon=True)
         _current = job
         job.thread.start()
     return job
@@ -179,6 +199,7 @@ def stop() -> bool:
     if job is None or not job.running:
         return False
     job.progress.stop.set()
+    job.tell("stop")
     return True
 
 

@@ -47,10 +47,10 @@ if st.button("Start training", type="primary", key="start"):
         limit=None if images >= jobs.TRAIN_IMAGES else int(images),
         out=str(registry.new_model_path(preset)), command="Train page of the app")
     try:
-        jobs.start(jobs.plan(config), mnist=ui.mnist())
+        jobs.start(jobs.plan(config))
     except jobs.Busy as exc:
         st.error(str(exc), icon=":material/hourglass_top:")
-    except Exception as exc:  # MNIST missing, a bad setting: say so, no traceback
+    except Exception as exc:  # a bad setting, no process: say so, no traceback
         st.error(f"Training could not start: {exc}", icon=":material/error:")
 
 # --- The run: live while it lasts --------------------------------------------------------

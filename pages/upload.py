@@ -60,8 +60,8 @@ def show_number(image: np.ndarray, suffix: str) -> None:
         if number.digits:
             with st.container(key=f"confidences{suffix}"):
                 labels = [f"{i + 1}: {d.digit}" for i, d in enumerate(number.digits)]
-                st.altair_chart(ui.confidence_chart([d.confidence for d in number.digits], labels,
-                                                    highlight_all=True), width="stretch")
+                st.vega_lite_chart(spec=ui.confidence_chart([d.confidence for d in number.digits], labels,
+                                                        highlight_all=True), width="stretch")
                 st.caption("Confidence of each digit read, left to right")
 
 

@@ -54,3 +54,17 @@ def models_dir(tmp_path, monkeypatch):
     if data_dir() is not None:
         monkeypatch.setenv("DIGITREC_DATA", str(data_dir()))
     return tmp_path / "models"
+
+
+@pytest.fixture
+def fake_worker(monkeypatch):
+    """Make digitrec.jobs start tests/fake_worker.py (same protocol, no TensorFlow) in the
+    given mode: ``fake_worker("wait")``."""
+    import sys
+
+    from digitrec import jobs
+
+    def use(mode: str) -> None:
+        monkeypatch.setattr(jobs, "WORKER", [sys.executable, str(ROOT / "tests" / "fake_worker.py"), mode])
+
+    return use

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import sys
 import threading
+import time
 import types
 
 import numpy as np
@@ -184,15 +185,8 @@ def test_train_activate_restore(models_dir, mnist):
     assert not (ROOT / "models" / "active.json").exists()
 
 
-def test_second_training_is_refused(monkeypatch):
-    release = threading.Event()
-
-    def slow_train(config, progress=None, mnist=None):
-        release.wait(60)
-        progress.done = True
-
-    monkeypatch.setattr("digitrec.train.train", slow_train)
-    monkeypatch.setattr("app_shared.mnist", lambda: None, raising=False)
+def test_second_training_is_refused(fake_worker):
+    fake_worker("wait")
     at = train_page()
     at.button(key="start").click().run()
     try:
@@ -200,28 +194,22 @@ def test_second_training_is_refused(monkeypatch):
         at.button(key="start").click().run()
         assert any("already running" in e.value for e in at.error)
     finally:
-        release.set()
+        jobs.stop()
         jobs.wait(60)
 
 
-def test_stop_button_stops(monkeypatch):
-    started = threading.Event()
-
-    def stoppable_train(config, progress=None, mnist=None):
-        progress.total_steps = 100
-        started.set()
-        while not progress.stop.wait(0.05):
-            pass
-        progress.stopped = True
-
-    monkeypatch.setattr("digitrec.train.train", stoppable_train)
+def test_stop_button_stops(fake_worker):
+    fake_worker("wait")
     at = train_page()
     at.button(key="start").click().run()
-    started.wait(30)
+    job = jobs.current()
+    end = time.time() + 60
+    while job.progress.step < 1 and time.time() < end:
+        time.sleep(0.05)
     at.run()
     at.button(key="stop").click().run()
     jobs.wait(30)
-    assert jobs.current().state == "stopped"
+    assert job.state == "stopped"
 
 
 def test_the_model_loads_once_per_file_for_every_run_and_session():

@@ -494,8 +494,8 @@ def test_presets_fit_the_bounds():
         jobs.check(jobs.plan(TrainConfig(preset=name)))
 
 
-def test_a_new_training_cleans_stale_temporaries(models_dir, monkeypatch):
-    monkeypatch.setattr("digitrec.train.train", lambda config, progress=None, mnist=None: None)
+def test_a_new_training_cleans_stale_temporaries(models_dir, fake_worker):
+    fake_worker("done")
     user = models_dir / "user"
     user.mkdir(parents=True)
     stale, fresh = user / ".old.abc123.keras", user / ".saving.def456.keras"

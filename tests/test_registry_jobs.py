@@ -1,6 +1,10 @@
 """The active-model pointer and the background training jobs, without Streamlit."""
+import json
 import os
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 
@@ -56,58 +60,84 @@ def test_plan_gives_curves_a_few_dozen_points():
     assert 1 <= full.eval_every <= 100
 
 
-def test_one_training_at_a_time_and_stop(monkeypatch):
-    started = threading.Event()
+def wait_for(condition, timeout=60.0):
+    end = time.time() + timeout
+    while not condition():
+        assert time.time() < end, "timed out"
+        time.sleep(0.05)
 
-    def fake_train(config, progress=None, mnist=None):
-        started.set()
-        progress.stop.wait(30)
-        progress.stopped = True
 
-    monkeypatch.setattr("digitrec.train.train", fake_train)
+def test_one_training_at_a_time_and_stop(fake_worker):
+    fake_worker("wait")
     job = jobs.start(TrainConfig(preset="fast"))
     try:
-        assert started.wait(30) and job.running and jobs.current() is job
+        wait_for(lambda: job.progress.step >= 1)
+        assert job.running and jobs.current() is job and job.progress.total_steps == 100
+        assert job.progress.points[0]["loss"] == 2.0  # the curves' points come through
         with pytest.raises(jobs.Busy, match="already running"):
             jobs.start(TrainConfig(preset="fast"))
     finally:
         assert jobs.stop()
         jobs.wait(30)
     assert job.state == "stopped" and not jobs.stop()
+    assert job.process.returncode == 0 and job.progress.result.card["preset"] == "fast"
 
 
-def test_a_failing_training_reports_its_error(monkeypatch):
-    def broken(config, progress=None, mnist=None):
-        raise RuntimeError("out of disk")
-
-    monkeypatch.setattr("digitrec.train.train", broken)
+def test_a_failing_training_reports_its_error(fake_worker):
+    fake_worker("fail")
     job = jobs.start(TrainConfig(preset="fast"))
     jobs.wait(30)
-    assert job.state == "failed" and "out of disk" in job.progress.error
+    assert job.state == "failed" and job.progress.error == "RuntimeError: out of disk"
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="per-thread priorities: Linux")
-def test_training_runs_at_a_lower_priority(monkeypatch):
-    """The visitors' predictions come first: the training thread, the threads it starts and
-    TensorFlow's compute pools run at nice TRAIN_NICE, the caller's thread stays as it was."""
-    import tensorflow as tf
-
-    tf.reduce_sum(tf.ones((64, 64)) @ tf.ones((64, 64))).numpy()  # TF's pools exist now
-    seen = {}
-
-    def fake_train(config, progress=None, mnist=None):
-        seen["self"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        child = threading.Thread(target=lambda: seen.__setitem__(
-            "child", os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
-        child.start(), child.join()
-
-    monkeypatch.setattr("digitrec.train.train", fake_train)
-    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    jobs.start(TrainConfig(preset="fast"))
+def test_a_training_process_that_dies_is_reported(fake_worker):
+    fake_worker("crash")
+    job = jobs.start(TrainConfig(preset="fast"))
     jobs.wait(30)
-    assert seen == {"self": max(mine, jobs.TRAIN_NICE), "child": max(mine, jobs.TRAIN_NICE)}
-    pools = [t for t in os.listdir("/proc/self/task")
-             if open(f"/proc/self/task/{t}/comm").read().startswith("tf_")]
-    assert pools
-    assert all(os.getpriority(os.PRIO_PROCESS, int(t)) >= jobs.TRAIN_NICE for t in pools)
+    assert job.state == "failed"
+    assert job.progress.error == "the training process ended unexpectedly (exit code 9)"
+
+
+def test_the_worker_refuses_a_missing_config():
+    out = subprocess.run([sys.executable, "-m", "digitrec.worker"], input="", text=True,
+                         capture_output=True, env=jobs.worker_env(), timeout=60)
+    assert out.returncode == 2
+    assert json.loads(out.stdout) == {"error": "ValueError: no training settings on stdin"}
+
+
+def nice_of_threads(pid: int) -> dict[str, int]:
+    found = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            stat = open(f"/proc/{pid}/task/{tid}/stat").read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        found[f"{stat[stat.index('(') + 1:stat.rindex(')')]}-{tid}"] = int(stat[stat.rindex(")") + 2:].split()[16])
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="per-thread priorities: Linux")
+def test_a_real_training_runs_apart_at_a_lower_priority_and_stops(models_dir, mnist, monkeypatch):
+    """The visitors' predictions come first: the training runs in its own process, every
+    thread of it (TensorFlow's pools, tf.data's) at nice TRAIN_NICE; this process keeps
+    its priority. Stop ends it after a batch, with the model trained so far saved."""
+    from tests.conftest import data_dir
+
+    monkeypatch.setenv("DIGITREC_DATA", str(data_dir()))
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    job = jobs.start(jobs.plan(TrainConfig(preset="fast", epochs=1, batch_size=16, limit=3000)))
+    try:
+        wait_for(lambda: job.progress.step >= 2 or not job.running, timeout=120)
+        assert job.running, job.progress.error
+        threads = nice_of_threads(job.process.pid)
+        assert len(threads) > 3 and any(name.startswith("tf_") for name in threads), threads
+        assert all(nice >= max(mine, jobs.TRAIN_NICE) for nice in threads.values()), threads
+        assert job.process.pid != os.getpid()
+    finally:
+        jobs.stop()
+        jobs.wait(120)
+    assert job.state == "stopped", job.progress.error
+    assert job.progress.result.path.exists() and job.progress.result.card["stopped_early"]
+    assert job.progress.points and job.process.returncode == 0
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine

@@ -1,0 +1,128 @@
+"""The training process: one training, started and watched by :mod:`digitrec.jobs`.
+
+    python -m digitrec.worker      (digitrec.jobs starts it; not meant to be run by hand)
+
+Why a process of its own: a training in the app's server process held Python's GIL for
+its Keras step loop, so every visitor's prediction waited behind it, and TensorFlow kept
+some memory from every run; a process that ends gives all of it back. It runs at a lower
+CPU priority (nice ``DIGITREC_TRAIN_NICE``, default 10, set before TensorFlow starts its
+threads, so that all of them inherit it): it gets the cores the visitors leave idle.
+
+The protocol, one JSON object per line:
+
+* stdin: the :class:`~digitrec.train.TrainConfig` (its fields), then ``stop`` to stop after
+  the current batch. End of input (the server went away) stops it too;
+* stdout: ``{"progress": {...}}`` a few times a second while it changes (the new curve
+  points only), then ``{"result": {"card": ..., "path": ...}}`` or ``{"error": "..."}``.
+
+Anything else the process prints goes to stderr, the server's log.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import traceback
+
+REPORT_SECONDS = 0.25
+NICE = int(os.environ.get("DIGITREC_TRAIN_NICE", "10"))
+
+
+class Channel:
+    """Writes protocol lines to the real stdout; stdout itself now goes to stderr, so that
+    nothing TensorFlow or a library prints can break the protocol."""
+
+    def __init__(self):
+        self._out = os.fdopen(os.dup(1), "w", buffering=1)
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+        self._lock = threading.Lock()
+
+    def send(self, **message) -> None:
+        with self._lock:
+            self._out.write(json.dumps(message) + "\n")
+
+
+def snapshot(progress, sent: int) -> dict:
+    return {"total_steps": progress.total_steps, "step": progress.step, "epoch": progress.epoch,
+            "started": progress.started, "stopped": progress.stopped,
+            "points": list(progress.points[sent:])}
+
+
+def lower_priority(nice: int = NICE) -> None:
+    """This process at nice ``nice``: every thread it has (Linux gives each thread its own
+    nice value; importing numpy and OpenCV started some) and, by inheritance, every thread
+    started later (TensorFlow's pools, tf.data's)."""
+    try:
+        threads = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:  # not Linux: the calling thread, and those it starts
+        threads = [0]
+    for tid in threads:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+                os.setpriority(os.PRIO_PROCESS, tid, nice)
+        except OSError:  # the thread ended meanwhile
+            pass
+
+
+def main() -> int:
+    lower_priority()  # before TensorFlow starts its threads
+    channel = Channel()
+    try:
+        fields = json.loads(sys.stdin.readline() or "null")
+        if not isinstance(fields, dict):
+            raise ValueError("no training settings on stdin")
+    except ValueError as exc:
+        channel.send(error=f"ValueError: {exc}")
+        return 2
+
+    from digitrec.runtime import frozen_imports
+
+    with frozen_imports():
+        from digitrec.train import Progress, TrainConfig, train
+
+    progress = Progress()
+
+    def listen() -> None:  # "stop", or the server went away: stop after this batch
+        for line in sys.stdin:
+            if line.strip() == "stop":
+                break
+        progress.stop.set()
+
+    threading.Thread(target=listen, name="listen", daemon=True).start()
+
+    finished = threading.Event()
+    sent = 0
+
+    def report() -> None:
+        nonlocal sent
+        last = None
+        while True:
+            ending = finished.wait(REPORT_SECONDS)
+            state = snapshot(progress, sent)
+            if state != last:
+                channel.send(progress=state)
+                sent += len(state["points"])
+                last = {**state, "points": []}
+            if ending:
+                return
+
+    reporter = threading.Thread(target=report, name="report", daemon=True)
+    reporter.start()
+    try:
+        result = train(TrainConfig(**fields), progress=progress)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        traceback.print_exc()
+        finished.set(), reporter.join()
+        channel.send(error=f"{type(exc).__name__}: {exc}")
+        return 1
+    finished.set(), reporter.join()
+    channel.send(result={"card": result.card, "path": None if result.path is None else str(result.path)})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
