@@ -28,10 +28,8 @@ chromium:
 	  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
 	  echo "could not install chromium: the browser tests will be skipped"; }
 
-# The server trains in a thread per run; glibc gives threads their own malloc arenas and
-# keeps their freed memory, so without this the server grows by ~10 MB a training.
 run: venv
-	MALLOC_ARENA_MAX=2 $(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true
+	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true
 
 test: dev chromium
 	$(PY) -m pytest -q

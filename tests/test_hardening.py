@@ -329,6 +329,29 @@ def test_stop_and_closed_tab_keep_the_active_model(models_dir, mnist):
     assert registry.active_status() == (active.resolve(), None)
 
 
+@pytest.mark.slow
+def test_the_apps_training_process_killed_is_reported_and_changes_nothing(models_dir, mnist):
+    """The Train page's training process dies mid-epoch (SIGKILL: out of memory, an
+    operator): the job fails with a message, the server goes on, the active model is the
+    same file, and no model is left from the run."""
+    import time
+
+    active = copy_shipped(models_dir)
+    registry.set_active(active)
+    before = active.read_bytes()
+    job = jobs.start(jobs.plan(TrainConfig(preset="fast", epochs=1, batch_size=16, limit=3000)))
+    end = time.time() + TIMEOUT
+    while job.running and job.progress.step < 3 and time.time() < end:
+        time.sleep(0.05)
+    assert job.running, job.progress.error
+    os.kill(job.process.pid, signal.SIGKILL)
+    jobs.wait(60)
+    assert job.state == "failed"
+    assert job.progress.error == "the training process ended unexpectedly (exit code -9)"
+    assert registry.active_status() == (active.resolve(), None) and active.read_bytes() == before
+    assert registry.user_models() == [active]
+
+
 def corrupt_keras(path):
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = registry.shipped_model().read_bytes()

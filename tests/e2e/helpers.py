@@ -27,8 +27,7 @@ def start_app(models: str | os.PathLike, data: str | os.PathLike, log, timeout: 
     Raises RuntimeError with the end of the server's log if it does not start."""
     port = free_port()
     env = dict(os.environ, DIGITREC_MODELS_DIR=str(models), DIGITREC_DATA=str(data),
-               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", TF_CPP_MIN_LOG_LEVEL="2",
-               MALLOC_ARENA_MAX="2")  # as `make run` starts it (see the Makefile)
+               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",
