@@ -29,6 +29,7 @@ SIZE = 28  # ...and centred by centre of mass in 28x28
 MNIST_STROKE = 2.2  # median MNIST stroke width, in pixels of the 20x20 box (2*area/perimeter)
 STROKE_RANGE = (1.5, 3.4)  # thinner strokes are redrawn, thicker ones thinned, to MNIST_STROKE
 SEED = 0.7
+FLATTEN_MIN = 32  # ink_map flattens the light of pictures this many pixels or more on their short side
 DIGIT_ASPECT = 0.75  # a typical handwritten digit's width / height
 ACROSS = 0.8  # a ruled line runs across this much of the picture (at least one of them)
 STACK = True  # digit_groups: join short pieces stacked one above the other (a broken 1 or 7)
@@ -119,7 +120,7 @@ def ink_map(image: np.ndarray, work_size=WORK_SIZE, number=False) -> tuple[np.nd
         scale = min(1.0, work_size / max(h, w))
     gray = _shrink(gray, scale)
     hh, ww = gray.shape
-    if min(hh, ww) >= 48:
+    if min(hh, ww) >= FLATTEN_MIN:
         inverted = _polarity(gray)
         k = max(9, int(min(hh, ww) * (0.22 if not number else 0.3)) | 1)
         ink = 1.0 - gray if inverted else gray
@@ -128,7 +129,7 @@ def ink_map(image: np.ndarray, work_size=WORK_SIZE, number=False) -> tuple[np.nd
         # contrast of strokes in a shadow; a straight shadow edge cancels out.
         paper = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
         ink = (ink - paper) / np.maximum(1.0 - paper, 0.25)
-    else:  # small crops (MNIST itself): polarity from the tails, stretch from the paper level
+    else:  # tiny crops (MNIST itself, 28x28): polarity from the tails, stretch from the paper level
         inverted = _polarity(gray)
         ink = 1.0 - gray if inverted else gray
         ink = ink - float(np.median(ink))
