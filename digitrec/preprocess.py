@@ -29,7 +29,9 @@ SIZE = 28  # ...and centred by centre of mass in 28x28
 MNIST_STROKE = 2.2  # median MNIST stroke width, in pixels of the 20x20 box (2*area/perimeter)
 STROKE_RANGE = (1.5, 3.4)  # thinner strokes are redrawn, thicker ones thinned, to MNIST_STROKE
 SEED = 0.7
-FLATTEN_MIN = 32  # ink_map flattens the light of pictures this many pixels or more on their short side
+FLATTEN_MIN = 32  # pictures this many pixels or more on their short side get their light
+# flattened (ink_map) and their polarity judged after it (_polarity); smaller ones are
+# crops such as MNIST's own 28x28, where the digit is most of the picture
 DIGIT_ASPECT = 0.75  # a typical handwritten digit's width / height
 ACROSS = 0.8  # a ruled line runs across this much of the picture (at least one of them)
 STACK = True  # digit_groups: join short pieces stacked one above the other (a broken 1 or 7)
@@ -93,7 +95,7 @@ def _polarity(gray: np.ndarray) -> bool:
     """True when the ink is darker than the paper. The paper is most of the picture, so
     the median is paper; the ink lies on the far side of it."""
     med = float(np.median(gray))
-    if min(gray.shape) >= 48:  # judge the tails after taking out slow light changes
+    if min(gray.shape) >= FLATTEN_MIN:  # judge the tails after taking out slow light changes
         f = min(1.0, 96 / max(gray.shape))
         small = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else gray
         light = cv2.GaussianBlur(cv2.resize(small, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA),

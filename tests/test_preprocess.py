@@ -189,9 +189,9 @@ def test_seeds_pipeline_is_28x28_float():
 
 def test_small_shaded_pictures_are_flattened_too(mnist, recognizer):
     """Phone photos of small digits (the 28x28 box 28 px wide, pictures 36-47 px) under a
-    shadow, on ruled or squared paper, tilted: their light is flattened like a big
-    picture's, so a shadow does not become the digit. 157 of these 171 read right; 144
-    when only pictures of 48 px and more were flattened."""
+    shadow, on ruled or squared paper, tilted: their light is flattened and their polarity
+    judged as a big picture's are, so a shadow becomes neither the digit nor the paper.
+    All 171 read right; 144 when only pictures of 48 px and more were treated so."""
     right = total = 0
     for condition in ("phone_shadow", "ruled", "squared", "tilt"):
         rng = np.random.default_rng(7)
@@ -201,4 +201,4 @@ def test_small_shaded_pictures_are_flattened_too(mnist, recognizer):
                 continue
             total += 1
             right += recognizer.predict(image).digit == mnist.y_test[i]
-    assert total == 171 and right >= 150, (right, total)
+    assert total == 171 and right >= 165, (right, total)
