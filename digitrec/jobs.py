@@ -165,6 +165,12 @@ def _follow(job: Job) -> None:
         if p.result is None and p.error is None:
             p.error = f"the training process ended unexpectedly (exit code {code})"
     finally:
+        with job._stdin_lock:
+            for pipe in (job.process.stdin, job.process.stdout):
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
         job.finished = time.time()
 
 

@@ -141,3 +141,12 @@ def test_a_real_training_runs_apart_at_a_lower_priority_and_stops(models_dir, mn
     assert job.progress.result.path.exists() and job.progress.result.card["stopped_early"]
     assert job.progress.points and job.process.returncode == 0
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
+
+
+def test_a_finished_job_leaves_no_process_or_pipe_behind(fake_worker):
+    fake_worker("done")
+    job = jobs.start(TrainConfig(preset="fast"))
+    jobs.wait(30)
+    assert job.state == "done" and job.process.poll() == 0
+    assert job.process.stdin.closed and job.process.stdout.closed
+    job.tell("stop")  # too late: nothing happens, nothing raised
