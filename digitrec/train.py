@@ -347,8 +347,9 @@ def save_atomic(model: keras.Model, path: str | os.PathLike, card: dict) -> Path
 # wraps in a custom gradient. Each trace of a training step registers that gradient
 # function in TensorFlow's global gradient registry, and it is never removed: its closure
 # holds the traced graph, so every training run in a process keeps about 15 MB alive
-# (tensorflow/tensorflow#80895; keras.backend.clear_session() does not help). The app
-# trains in the server's process, again and again, so a run removes what it registered.
+# (tensorflow/tensorflow#80895; keras.backend.clear_session() does not help). A process
+# may train again and again (the tests, benchmarks/train_speed.py; the app's trainings run in
+# a process each, see digitrec.worker), so a run removes what it registered.
 
 @contextmanager
 def released_custom_gradients():

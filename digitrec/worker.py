@@ -112,16 +112,17 @@ def main() -> int:
     reporter.start()
     try:
         result = train(TrainConfig(**fields), progress=progress)
+        path = None if result.path is None else str(result.path)
+        outcome, code = {"result": {"card": result.card, "path": path}}, 0
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
         traceback.print_exc()
-        finished.set(), reporter.join()
-        channel.send(error=f"{type(exc).__name__}: {exc}")
-        return 1
-    finished.set(), reporter.join()
-    channel.send(result={"card": result.card, "path": None if result.path is None else str(result.path)})
-    return 0
+        outcome, code = {"error": f"{type(exc).__name__}: {exc}"}, 1
+    finished.set()
+    reporter.join()  # its last progress report goes out before the outcome
+    channel.send(**outcome)
+    return code
 
 
 if __name__ == "__main__":
