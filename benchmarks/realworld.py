@@ -3,6 +3,7 @@ upload, read through digitrec.preprocess, beside the seeds' pipeline (gray, resi
 whole image to 28x28, /255).
 
     python benchmarks/realworld.py [--model PATH] [--n 200] [--seed 0] [--failures grid.png]
+                                   [--no-verifier]
 
 Prints a Markdown table: accuracy per condition and per size, the exact-match rate for
 numbers of 2-8 digits, and the rate of blank images given a digit.
@@ -65,9 +66,9 @@ def failure_grid(items, path, cols=6, s=112):
     cv2.imwrite(str(path), np.vstack(rows)[..., ::-1])
 
 
-def run(model=None, n=200, seed=0, failures=None, out=sys.stdout):
+def run(model=None, n=200, seed=0, failures=None, out=sys.stdout, verifier=True):
     mnist = load_mnist(os.environ.get("DIGITREC_DATA"))
-    rec = Recognizer.load(model)
+    rec = Recognizer.load(model, verifier=verifier)
     rng_pick = np.random.default_rng(seed)
     order = rng_pick.permutation(len(mnist.y_test))  # test digits only, never training digits
     cursor = 0
@@ -138,7 +139,8 @@ def run(model=None, n=200, seed=0, failures=None, out=sys.stdout):
     seconds = time.perf_counter() - t0
 
     w = out.write
-    w(f"Model `{rec.path}`, {n} MNIST test digits per condition, seed {seed}.\n\n")
+    judge = f"verifier `{rec.verifier.path}`" if rec.verifier else "no whole-digit verifier"
+    w(f"Model `{rec.path}`, {judge}, {n} MNIST test digits per condition, seed {seed}.\n\n")
     w("| condition | digitrec.preprocess | seeds' pipeline | n |\n|---|---:|---:|---:|\n")
     for cond, a, b, k in rows:
         w(f"| {cond} | {_pct(a, k)} | {_pct(b, k)} | {k} |\n")
@@ -165,8 +167,10 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=200, help="digits per condition (and numbers, blanks)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--failures", help="write a PNG grid of misread inputs and their 28x28")
+    ap.add_argument("--no-verifier", dest="verifier", action="store_false",
+                    help="read numbers without the whole-digit verifier (digitrec.verifier)")
     args = ap.parse_args(argv)
-    run(args.model, args.n, args.seed, args.failures)
+    run(args.model, args.n, args.seed, args.failures, verifier=args.verifier)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Command line: ``python -m digitrec train | evaluate | predict | read``."""
+"""Command line: ``python -m digitrec train | train-verifier | evaluate | predict | read``."""
 from __future__ import annotations
 
 import argparse
@@ -30,6 +30,19 @@ def _cmd_train(args) -> int:
     print(f"test accuracy {test['accuracy']:.4f}, loss {test['loss']:.4f} "
           f"after {result.card['train_seconds']:.0f} s")
     print(f"saved {result.path}, card {result.path.with_suffix('.json')}, curves {curves}")
+    return 0
+
+
+def _cmd_train_verifier(args) -> int:
+    from digitrec.verifier import VerifierConfig, train_verifier
+
+    cfg = VerifierConfig(numbers=args.numbers, epochs=args.epochs, seed=args.seed, data=args.data,
+                         out=args.out, command="python -m digitrec " + shlex.join(sys.argv[1:]))
+    path, card = train_verifier(cfg, verbose=1 if sys.stdout.isatty() else 2)
+    held = card["held_out"]
+    if held:
+        print(f"held-out accuracy {held['accuracy']:.4f} on {held['held_out']} candidates")
+    print(f"saved {path}, card {path.with_suffix('.json')}")
     return 0
 
 
@@ -144,6 +157,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "models/user/, so that the shipped models/digitrec.keras is replaced only "
                    "when named)")
     t.set_defaults(func=_cmd_train)
+
+    v = sub.add_parser("train-verifier", help="train the number reader's whole-digit verifier "
+                       "on candidates cut from numbers rendered from training digits")
+    v.add_argument("--numbers", type=int, default=16000, help="rows of 2-8 digits to render")
+    v.add_argument("--epochs", type=int, default=4)
+    v.add_argument("--seed", type=int, default=1)
+    v.add_argument("--data", help=data_help)
+    v.add_argument("--out", help="where to write it (default: the shipped models/verifier.keras)")
+    v.set_defaults(func=_cmd_train_verifier)
 
     e = sub.add_parser("evaluate", help="accuracy, loss, per-class accuracy, confusion matrix")
     e.add_argument("--model", help="a .keras file (default: the shipped model)")

@@ -185,3 +185,108 @@ def number_digits(x28: np.ndarray, y: np.ndarray, n: int, seed: int,
     return NumberDigits(x=x[ok], y=np.asarray(y)[source][ok], source=source[ok],
                         conditions=conditions[number][ok], number=number[ok],
                         dropped=int((~ok).sum()), seconds=round(time.time() - start, 1))
+
+
+# --- candidates labelled whole or not (for digitrec.verifier) -------------------------
+# read_number's candidates are runs of pieces of a row; one is a whole digit when its ink
+# spans one true digit and (almost) nothing of its neighbours. A narrow 1 merged into the
+# 2 beside it barely changes the 2's box, so the label looks at how much of each true
+# digit's width the candidate covers, not at box overlap alone.
+
+WHOLE = (0.85, 0.8, 0.85, 0.25)  # covers >= this of the digit's width, is >= this its own,
+#                                  is >= this of its height tall, covers < this of any other
+FRAGMENT = (0.65, 0.6, 0.6)  # below any of these (same measures): not one whole digit
+
+
+def whole_label(box, boxes) -> int:
+    """1: ``box`` (a candidate's ink box) is one of the true digit ``boxes``; 0: it is a
+    fragment of one, or holds most of two; -1: in between (not used for training)."""
+    cx, cy, cw, ch = box
+    cover = []
+    for x, y, w, h in boxes:
+        across = max(0, min(cx + cw, x + w) - max(cx, x))
+        cover.append((across / max(w, 1), across / max(cw, 1), ch / max(h, 1)))
+    if sum(c[0] >= 0.5 for c in cover) >= 2:
+        return 0
+    best = max(range(len(cover)), key=lambda i: cover[i][0])
+    of_digit, own, tall = cover[best]
+    others = max([c[0] for i, c in enumerate(cover) if i != best], default=0.0)
+    if of_digit >= WHOLE[0] and own >= WHOLE[1] and tall >= WHOLE[2] and others < WHOLE[3]:
+        return 1
+    if of_digit < FRAGMENT[0] or own < FRAGMENT[1] or tall < FRAGMENT[2]:
+        return 0
+    return -1
+
+
+@dataclass
+class CandidateExamples:
+    x: np.ndarray  # (n, 28, 28) uint8: candidate crops as the model sees them
+    features: np.ndarray  # (n, len(verifier.FEATURES)) float32: the candidates' geometry
+    whole: np.ndarray  # (n,) uint8: 1 whole digit, 0 fragment or merger
+    numbers: int  # rows rendered
+    seconds: float
+
+
+def candidate_features(candidates) -> np.ndarray:
+    """The geometry of each candidate (:data:`digitrec.verifier.FEATURES`), in row heights
+    and stroke counts."""
+    return np.array([[c.width, c.height, c.groups - 1, c.gap, c.cut_left, c.cut_right]
+                     for c in candidates], np.float32).reshape(-1, 6)
+
+
+def _candidate_chunk(task):
+    import cv2
+
+    from digitrec import synth
+    from digitrec.preprocess import NoDigit, number_candidates
+
+    cv2.setNumThreads(1)
+    numbers, conditions, seed = task
+    rng = np.random.default_rng(seed)
+    xs, fs, ys = [], [], []
+    for digits, cond in zip(numbers, conditions):
+        image, _, boxes = synth.render_number(list(digits), rng, condition=str(cond))
+        try:
+            candidates = number_candidates(image)[0]
+        except NoDigit:
+            continue
+        labels = np.array([whole_label(c.digit.box, boxes) for c in candidates])
+        keep = np.flatnonzero(labels >= 0)
+        xs += [np.round(candidates[i].digit.x28 * 255).astype(np.uint8) for i in keep]
+        fs.append(candidate_features([candidates[i] for i in keep]))
+        ys.append(labels[keep].astype(np.uint8))
+    x = np.stack(xs) if xs else np.zeros((0, 28, 28), np.uint8)
+    return x, np.concatenate(fs) if fs else np.zeros((0, 6), np.float32), \
+        np.concatenate(ys) if ys else np.zeros(0, np.uint8)
+
+
+def candidate_examples(x28: np.ndarray, numbers: int, seed: int,
+                       workers: int | None = None) -> CandidateExamples:
+    """``numbers`` rows of 2 to 8 digits drawn at random from ``x28`` (training digits),
+    rendered by :func:`digitrec.synth.render_number` in each of its conditions and
+    over-segmented by :func:`digitrec.preprocess.number_candidates`: every candidate, with
+    its geometry and :func:`whole_label` (candidates in between are left out).
+
+    Deterministic for a given ``seed`` whatever the number of ``workers``."""
+    from digitrec.synth import NUMBER_CONDITIONS
+
+    start = time.time()
+    lengths = np.asarray(NUMBER_LENGTHS)[np.arange(numbers) % len(NUMBER_LENGTHS)]
+    conditions = np.asarray(NUMBER_CONDITIONS)[np.arange(numbers) % len(NUMBER_CONDITIONS)]
+    rng = np.random.default_rng([seed, 6])
+    source = rng.choice(len(x28), size=int(lengths.sum()), replace=lengths.sum() > len(x28))
+    ends = np.cumsum(lengths)
+    rows = [x28[source[e - k: e]] for e, k in zip(ends, lengths)]
+    tasks = [(rows[i: i + NUMBER_CHUNK], conditions[i: i + NUMBER_CHUNK], [seed, 6, i])
+             for i in range(0, numbers, NUMBER_CHUNK)]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
+    if workers == 1:
+        results = [_candidate_chunk(t) for t in tasks]
+    else:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            results = list(pool.map(_candidate_chunk, tasks))
+    return CandidateExamples(
+        x=np.concatenate([r[0] for r in results]) if results else np.zeros((0, 28, 28), np.uint8),
+        features=np.concatenate([r[1] for r in results]) if results else np.zeros((0, 6), np.float32),
+        whole=np.concatenate([r[2] for r in results]) if results else np.zeros(0, np.uint8),
+        numbers=numbers, seconds=round(time.time() - start, 1))

@@ -193,10 +193,11 @@ class Recognizer:
     CHUNK = 1024  # the traced path runs large batches in chunks of this many
 
     def __init__(self, model: keras.Model, path: Path | None = None, card: dict | None = None,
-                 runtime: str = "auto"):
+                 runtime: str = "auto", verifier=None):
         if runtime not in ("auto", "lite", "tf"):
             raise ValueError(f"runtime must be 'auto', 'lite' or 'tf', not {runtime!r}")
         self.model, self.path, self.card = model, path, card or {}
+        self.verifier = verifier  # digitrec.verifier.Verifier for read_number, or None
         self._forward = tf.function(
             lambda x: model(x, training=False),
             input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
@@ -220,14 +221,20 @@ class Recognizer:
                 self._lite_thread.start()
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None, runtime: str = "auto") -> "Recognizer":
+    def load(cls, path: str | os.PathLike | None = None, runtime: str = "auto",
+             verifier: bool = True) -> "Recognizer":
+        """The model at ``path`` (default: the shipped one), with the shipped whole-digit
+        verifier for :meth:`read_number` unless ``verifier`` is False."""
+        from digitrec import verifier as verifier_mod
+
         path = Path(path) if path else SHIPPED_MODEL
         if not path.exists():
             raise FileNotFoundError(f"model file {path} not found")
         model = keras.models.load_model(path, compile=False, safe_mode=True)
         card_file = path.with_suffix(".json")
         card = json.loads(card_file.read_text()) if card_file.exists() else {}
-        return cls(model, path, card, runtime=runtime)
+        return cls(model, path, card, runtime=runtime,
+                   verifier=verifier_mod.shipped() if verifier else None)
 
     # --- the TFLite path ---------------------------------------------------------------
 
@@ -337,15 +344,17 @@ class Recognizer:
         may meet); every run of consecutive pieces that could be one digit is read by the
         model (all in one batch), and dynamic programming over the pieces picks the
         reading whose digits the model is surest of, with priors on each digit's width
-        and height for the row and on cutting or joining ink (:func:`path_score`)."""
+        and height for the row and on cutting or joining ink (:func:`candidate_score`), and
+        the whole-digit verifier's opinion of each candidate (:mod:`digitrec.verifier`)."""
         try:
             candidates, pieces, height, _ = preprocess.number_candidates(image)
         except preprocess.NoDigit as exc:
             return Number(reason=str(exc))
         probs = self.probabilities(np.stack([c.digit.x28 for c in candidates]))
+        whole = self.verifier(candidates) if self.verifier is not None else None
         out = [Prediction(int(probs[k].argmax()), float(probs[k].max()), probs[k], candidates[k].digit.x28,
                           box=candidates[k].digit.box)
-               for k in best_path(candidates, probs, len(pieces))]
+               for k in best_path(candidates, probs, len(pieces), whole)]
         if not out:
             return Number(reason="only specks or lines: no digit-sized stroke found")
         return Number(out)
@@ -359,11 +368,14 @@ JOIN_GAP_COST = 2.0
 SHORT = 0.75  # a digit shorter than this x the row's height is suspect (a fragment)
 NARROW = 0.3  # a digit other than 1 narrower than this x the row's height is suspect
 WIDE = 1.0  # any digit wider than this x the row's height is suspect
+WHOLE_WEIGHT = 0.25  # x the verifier's log-odds that a candidate is one whole digit
+WHOLE_CLIP = 1e-4  # its probabilities are kept within [this, 1 - this]
 
 
-def best_path(candidates, probs: np.ndarray, n: int) -> list[int]:
+def best_path(candidates, probs: np.ndarray, n: int, whole: np.ndarray | None = None) -> list[int]:
     """Dynamic programming over ``n`` pieces: the indices of the candidates that cover
-    them left to right with the highest total :func:`candidate_score`. A piece that is a
+    them left to right with the highest total :func:`candidate_score` (``whole``: the
+    verifier's P(whole digit) for each candidate, if there is one). A piece that is a
     whole group of ink much shorter than a digit (a speck, a stray mark) may be left out,
     at SKIP_COST."""
     best = np.full(n + 1, -np.inf)
@@ -381,7 +393,7 @@ def best_path(candidates, probs: np.ndarray, n: int) -> list[int]:
             done += 1
         if best[c.first] == -np.inf:
             continue
-        score = best[c.first] + candidate_score(c, probs[k])
+        score = best[c.first] + candidate_score(c, probs[k], None if whole is None else whole[k])
         if score > best[c.last + 1]:
             best[c.last + 1], back[c.last + 1] = score, k
     while done < n:
@@ -403,10 +415,11 @@ SKIP_HEIGHT = 0.5  # a group of ink shorter than this x the row's height may be 
 SKIP_COST = 1.0  # ...at this cost
 
 
-def candidate_score(c, p: np.ndarray) -> float:
+def candidate_score(c, p: np.ndarray, whole: float | None = None) -> float:
     """How good ``c`` (a :class:`digitrec.preprocess.Candidate`) is as one digit of a
     path: the model's log-probability of its best class, given the class's width prior,
-    plus the priors on cutting and joining ink."""
+    plus the priors on cutting and joining ink, plus WHOLE_WEIGHT x the log-odds that it
+    is one whole digit (``whole``, from :mod:`digitrec.verifier`) when there is one."""
     logp = np.log(np.maximum(p, 1e-9))
     width_cost = np.full(NUM_CLASSES, max(0.0, c.width - WIDE) * 10.0)
     width_cost[np.arange(NUM_CLASSES) != 1] += max(0.0, NARROW - c.width) * 20.0
@@ -416,6 +429,9 @@ def candidate_score(c, p: np.ndarray) -> float:
         if strokes:
             score -= (CUT_COST + CUT_STROKE_COST * max(0.0, strokes - 1)) / 2
     score -= (c.groups - 1) * JOIN_COST + JOIN_GAP_COST * c.gap
+    if whole is not None:
+        w = min(max(float(whole), WHOLE_CLIP), 1.0 - WHOLE_CLIP)
+        score += WHOLE_WEIGHT * float(np.log(w / (1.0 - w)))
     return score
 
 
