@@ -36,6 +36,16 @@ class PipelineDigits:
     seconds: float
 
 
+def _map(fn, tasks: list, workers: int | None) -> list:
+    """``fn`` over ``tasks``, in order, in ``workers`` processes (default: one per CPU)."""
+    workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
+    if workers == 1:
+        return [fn(t) for t in tasks]
+    # spawn, not fork: the parent may hold TensorFlow's and OpenCV's threads
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        return list(pool.map(fn, tasks))
+
+
 def plan(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Condition and size of the ``n`` renders: every (condition, size) pair equally often."""
     from digitrec.synth import CONDITIONS, SIZES
@@ -80,12 +90,7 @@ def pipeline_digits(x28: np.ndarray, y: np.ndarray, n: int, seed: int,
     conditions, sizes = plan(n)
     tasks = [(x28[source[i: i + CHUNK]], conditions[i: i + CHUNK], sizes[i: i + CHUNK], [seed, 4, i])
              for i in range(0, n, CHUNK)]
-    workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
-    if workers == 1:
-        results = [_render_chunk(t) for t in tasks]
-    else:  # spawn, not fork: the parent may hold TensorFlow's and OpenCV's threads
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            results = list(pool.map(_render_chunk, tasks))
+    results = _map(_render_chunk, tasks, workers)
     x = np.concatenate([r[0] for r in results]) if results else np.zeros((0, 28, 28), np.uint8)
     ok = np.concatenate([r[1] for r in results]) if results else np.zeros(0, bool)
     return PipelineDigits(x=x[ok], y=np.asarray(y)[source][ok], source=source[ok],
@@ -113,6 +118,23 @@ class NumberDigits:
     number: np.ndarray  # (n,) which rendered number it was cut from
     dropped: int  # digits with no candidate overlapping their box by MIN_OVERLAP
     seconds: float
+
+
+def _rows(x28: np.ndarray, count: int, seed: int, stream: int):
+    """``count`` rows of 2 to 8 digits drawn at random from ``x28``, each with one of
+    render_number's conditions in turn: (lengths, conditions, source indices, tasks of
+    :data:`NUMBER_CHUNK` rows, each with its own generator)."""
+    from digitrec.synth import NUMBER_CONDITIONS
+
+    lengths = np.asarray(NUMBER_LENGTHS)[np.arange(count) % len(NUMBER_LENGTHS)]
+    conditions = np.asarray(NUMBER_CONDITIONS)[np.arange(count) % len(NUMBER_CONDITIONS)]
+    rng = np.random.default_rng([seed, stream])
+    source = rng.choice(len(x28), size=int(lengths.sum()), replace=lengths.sum() > len(x28))
+    ends = np.cumsum(lengths)
+    rows = [x28[source[e - k: e]] for e, k in zip(ends, lengths)]
+    tasks = [(rows[i: i + NUMBER_CHUNK], conditions[i: i + NUMBER_CHUNK], [seed, stream, i])
+             for i in range(0, count, NUMBER_CHUNK)]
+    return lengths, conditions, source, tasks
 
 
 def _overlap(a, b) -> float:
@@ -161,24 +183,10 @@ def number_digits(x28: np.ndarray, y: np.ndarray, n: int, seed: int,
     digit's true box most, normalized as the reader normalizes it.
 
     Deterministic for a given ``seed`` whatever the number of ``workers``."""
-    from digitrec.synth import NUMBER_CONDITIONS
-
     start = time.time()
     count = int(np.ceil(n / np.mean(NUMBER_LENGTHS)))
-    lengths = np.asarray(NUMBER_LENGTHS)[np.arange(count) % len(NUMBER_LENGTHS)]
-    conditions = np.asarray(NUMBER_CONDITIONS)[np.arange(count) % len(NUMBER_CONDITIONS)]
-    rng = np.random.default_rng([seed, 5])
-    source = rng.choice(len(x28), size=int(lengths.sum()), replace=lengths.sum() > len(x28))
-    ends = np.cumsum(lengths)
-    numbers = [x28[source[e - k: e]] for e, k in zip(ends, lengths)]
-    tasks = [(numbers[i: i + NUMBER_CHUNK], conditions[i: i + NUMBER_CHUNK], [seed, 5, i])
-             for i in range(0, count, NUMBER_CHUNK)]
-    workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
-    if workers == 1:
-        results = [_number_chunk(t) for t in tasks]
-    else:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            results = list(pool.map(_number_chunk, tasks))
+    lengths, conditions, source, tasks = _rows(x28, count, seed, 5)
+    results = _map(_number_chunk, tasks, workers)
     x = np.concatenate([r[0] for r in results]) if results else np.zeros((0, 28, 28), np.uint8)
     ok = np.concatenate([r[1] for r in results]) if results else np.zeros(0, bool)
     number = np.repeat(np.arange(count), lengths)
@@ -268,23 +276,8 @@ def candidate_examples(x28: np.ndarray, numbers: int, seed: int,
     its geometry and :func:`whole_label` (candidates in between are left out).
 
     Deterministic for a given ``seed`` whatever the number of ``workers``."""
-    from digitrec.synth import NUMBER_CONDITIONS
-
     start = time.time()
-    lengths = np.asarray(NUMBER_LENGTHS)[np.arange(numbers) % len(NUMBER_LENGTHS)]
-    conditions = np.asarray(NUMBER_CONDITIONS)[np.arange(numbers) % len(NUMBER_CONDITIONS)]
-    rng = np.random.default_rng([seed, 6])
-    source = rng.choice(len(x28), size=int(lengths.sum()), replace=lengths.sum() > len(x28))
-    ends = np.cumsum(lengths)
-    rows = [x28[source[e - k: e]] for e, k in zip(ends, lengths)]
-    tasks = [(rows[i: i + NUMBER_CHUNK], conditions[i: i + NUMBER_CHUNK], [seed, 6, i])
-             for i in range(0, numbers, NUMBER_CHUNK)]
-    workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
-    if workers == 1:
-        results = [_candidate_chunk(t) for t in tasks]
-    else:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            results = list(pool.map(_candidate_chunk, tasks))
+    results = _map(_candidate_chunk, _rows(x28, numbers, seed, 6)[3], workers)
     return CandidateExamples(
         x=np.concatenate([r[0] for r in results]) if results else np.zeros((0, 28, 28), np.uint8),
         features=np.concatenate([r[1] for r in results]) if results else np.zeros((0, 6), np.float32),
