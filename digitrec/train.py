@@ -314,6 +314,12 @@ class ProgressCallback(keras.callbacks.Callback):
 
 # --- Saving -----------------------------------------------------------------------------
 
+def machine() -> dict:
+    """Where a model was made, for its card."""
+    return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": sys.version.split()[0],
+            "tensorflow": tf.__version__, "keras": keras.__version__}
+
+
 def card_path(model_path: str | os.PathLike) -> Path:
     """The model card sits beside the weights: models/x.keras -> models/x.json."""
     return Path(model_path).with_suffix(".json")
@@ -464,9 +470,7 @@ def _train(config: TrainConfig, progress: Progress | None, mnist, verbose: int,
         "data_sha256": mnist.checksums,
         "command": cfg.command,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "python": sys.version.split()[0], "tensorflow": tf.__version__,
-                    "keras": keras.__version__},
+        "machine": machine(),
     }
     if save:  # never over the shipped model unless asked to, by name
         from digitrec import registry

@@ -18,9 +18,8 @@ with the same shipped verifier.
 """
 from __future__ import annotations
 
+import functools
 import os
-import platform
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -74,7 +73,7 @@ def train_verifier(cfg: VerifierConfig, verbose: int = 2) -> tuple[Path, dict]:
     """Render, cut and label the candidates; fit; save the model and its card beside it."""
     from digitrec.data import load_mnist
     from digitrec.pipeline_data import candidate_examples
-    from digitrec.train import save_atomic
+    from digitrec.train import machine, save_atomic
 
     start = time.time()
     mnist = load_mnist(cfg.data)
@@ -108,8 +107,7 @@ def train_verifier(cfg: VerifierConfig, verbose: int = 2) -> tuple[Path, dict]:
         "held_out": report,
         "train_seconds": round(fit_seconds, 1),
         "total_seconds": round(time.time() - start, 1),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "python": sys.version.split()[0], "tensorflow": tf.__version__},
+        "machine": machine(),
     }
     path = save_atomic(model, cfg.out or SHIPPED_VERIFIER, card)
     return path, card
@@ -144,5 +142,14 @@ class Verifier:
 
 
 def shipped() -> Verifier | None:
-    """The shipped verifier, or None where there is none (the reader then goes without)."""
-    return Verifier.load() if SHIPPED_VERIFIER.exists() else None
+    """The shipped verifier, or None where there is none (the reader then goes without).
+    Loaded once per version of the file: every Recognizer (the app keeps several) shares it."""
+    try:
+        return _load_once(SHIPPED_VERIFIER.stat().st_mtime_ns)
+    except FileNotFoundError:
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _load_once(mtime_ns: int) -> Verifier:
+    return Verifier.load(SHIPPED_VERIFIER)

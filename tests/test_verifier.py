@@ -111,3 +111,10 @@ def test_a_recognizer_without_a_verifier_still_reads_numbers(mnist, recognizer):
 def test_a_missing_verifier_file_is_reported(tmp_path):
     with pytest.raises(FileNotFoundError, match="verifier file"):
         Verifier.load(tmp_path / "nothing.keras")
+
+
+@pytest.mark.skipif(not SHIPPED_VERIFIER.exists(), reason="no shipped verifier")
+def test_every_recognizer_shares_one_loaded_verifier(recognizer):
+    from digitrec import verifier
+
+    assert verifier.shipped() is verifier.shipped() is recognizer.verifier
