@@ -1,62 +1,18 @@
-"""CNN builders and their presets. Nothing here knows about data or training.
+"""CNN builders, one per preset (:mod:`digitrec.presets`). Nothing here knows about data
+or training.
 
 Every model takes a batch of 28x28x1 float32 images in [0, 1] (ink bright on dark, as
 MNIST) and returns ten softmax probabilities.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import keras
 from keras import layers
 
+from digitrec.presets import PRESETS, Preset  # noqa: F401  (the builders' presets, re-exported)
+
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A named architecture with the training recipe that suits it."""
-
-    name: str
-    description: str
-    epochs: int
-    batch_size: int
-    learning_rate: float  # peak of the schedule
-    schedule: str  # "constant" | "onecycle"
-    augment: bool
-    label_smoothing: float = 0.0
-    # "mixed_bfloat16" trains in bfloat16 where the CPU has native bfloat16 instructions
-    # (AVX512_BF16 / AMX) and in float32 elsewhere; the saved model is always float32.
-    precision: str = "float32"
-    # Train with FusedBatchNorm (below) in place of Keras' BatchNormalization; the saved
-    # model has the plain layer, with the same weights.
-    fused_bn: bool = False
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-PRESETS = {
-    "seed": Preset(
-        "seed",
-        "The seeds' tutorial recipe: Conv32-Pool-Conv64-Pool-Dense128-Dropout, Adam, batch 32.",
-        epochs=5, batch_size=32, learning_rate=1e-3, schedule="constant", augment=False,
-    ),
-    "fast": Preset(
-        "fast",
-        "Small batch-normalized CNN with a strided 5x5 stem, one epoch of batch 256, "
-        "one-cycle, bfloat16 on CPUs that have it: 99% in seconds.",
-        epochs=1, batch_size=256, learning_rate=1e-2, schedule="onecycle", augment=False,
-        precision="mixed_bfloat16", fused_bn=True,
-    ),
-    "best": Preset(
-        "best",
-        "Deeper batch-normalized CNN with strided convolutions, heavy augmentation, one-cycle.",
-        epochs=30, batch_size=128, learning_rate=3e-3, schedule="onecycle", augment=True,
-        label_smoothing=0.05,
-    ),
-}
 
 
 @keras.saving.register_keras_serializable("digitrec")
@@ -129,10 +85,12 @@ def build_seed() -> keras.Model:
 
 
 def build_fast(dtype=None, fused_bn=False) -> keras.Model:
-    """Built for one epoch on a CPU: no layer works at 28x28.
+    """Built for one epoch on a CPU: only the stem sees more than 7x7.
 
-    A strided 5x5 stem goes straight to 14x14, so the 3x3 convolutions run on 14x14 and
-    5x5 maps. Batch normalization uses momentum 0.9: with 0.99 the moving statistics lag
+    A strided 5x5 stem goes straight to 14x14 and is max-pooled to 7x7, so both 3x3
+    convolutions run on 7x7 maps. With the pooling after the first 3x3 convolution
+    instead (at 14x14), a training step took 25.5 ms against 16.6 (batch 256, 2 cores),
+    for the same accuracy after one epoch (mean 99.09% over 6 seeds either way). Batch normalization uses momentum 0.9: with 0.99 the moving statistics lag
     far behind weights that change fast in a one-epoch schedule, and the model that is
     right in training is wrong at evaluation. ``dtype`` is a Keras dtype policy such as
     ``"mixed_bfloat16"`` for training; the softmax always runs in float32. ``fused_bn``
@@ -141,8 +99,8 @@ def build_fast(dtype=None, fused_bn=False) -> keras.Model:
     bn = dict(momentum=0.9, dtype=dtype, fused=fused_bn)
     inputs = keras.Input(INPUT_SHAPE)
     x = _conv_bn(inputs, 32, 5, strides=2, padding="same", **bn)
-    x = _conv_bn(x, 64, 3, padding="same", **bn)
     x = layers.MaxPooling2D(dtype=dtype)(x)
+    x = _conv_bn(x, 64, 3, padding="same", **bn)
     x = _conv_bn(x, 128, 3, **bn)
     x = layers.GlobalMaxPooling2D(dtype=dtype)(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32")(x)

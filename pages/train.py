@@ -4,7 +4,7 @@ import streamlit as st
 
 import app_shared as ui
 from digitrec import jobs, registry
-from digitrec.model import PRESETS
+from digitrec.presets import PRESETS
 from digitrec.train import TrainConfig
 
 ui.use_app_navigation()

@@ -6,7 +6,7 @@ import pytest
 
 from digitrec.predict import Recognizer
 from digitrec.train import (Progress, TrainConfig, add_number_digits, add_pipeline_digits, initial_model,
-                            make_dataset, save_atomic, train)
+                            make_dataset, run_training, save_atomic, train)
 
 
 def test_dataset_scales_and_augments(mnist):
@@ -63,6 +63,44 @@ def test_stop_flag_ends_training_early(mnist, tmp_path):
                    progress=progress, mnist=mnist)
     assert result.card["stopped_early"] is True
     assert progress.step < progress.total_steps
+
+
+def test_training_loop_records_points_on_schedule_and_learns(mnist):
+    import keras
+
+    from digitrec.model import build_model
+
+    x, y = mnist.x_train[:1000], mnist.y_train[:1000]
+    model = build_model("fast")
+    before = [w.copy() for w in model.get_weights()]
+    progress = Progress(total_steps=2 * 32)
+    run_training(model, make_dataset(x, y, 32, shuffle=True, repeat=True), 32, 2,
+                 keras.optimizers.Adam(3e-3), keras.losses.CategoricalCrossentropy(),
+                 progress, every=10, val_data=(x[:200, ..., None] / 255.0, y[:200]))
+    # a point every 10 steps and at each epoch's end (32 steps an epoch)
+    assert [p["step"] for p in progress.points] == [10, 20, 30, 32, 40, 50, 60, 64]
+    assert [p["epoch"] for p in progress.points][3] == 1.0
+    assert progress.step == 64 and not progress.stopped
+    # running means of the epoch so far, and the network learnt (weights and accuracy moved)
+    first, last = progress.points[0], progress.points[-1]
+    assert 0.0 <= first["accuracy"] <= 1.0 and last["accuracy"] > first["accuracy"]
+    assert last["loss"] < first["loss"]
+    assert last["val_accuracy"] > 0.6
+    assert any(np.abs(a - b).max() > 0 for a, b in zip(before, model.get_weights()))
+
+
+def test_training_loop_stops_after_the_call_in_which_it_is_asked(mnist):
+    import keras
+
+    from digitrec.model import build_model
+    from digitrec.train import STEPS_PER_CALL
+
+    x, y = mnist.x_train[:512], mnist.y_train[:512]
+    progress = Progress(total_steps=3 * 16)
+    progress.stop.set()
+    run_training(build_model("fast"), make_dataset(x, y, 32, repeat=True), 16, 3,
+                 keras.optimizers.Adam(1e-3), keras.losses.CategoricalCrossentropy(), progress, every=50)
+    assert progress.stopped and progress.step == STEPS_PER_CALL
 
 
 def test_default_output_is_a_new_file_never_the_shipped_model(mnist, models_dir):
