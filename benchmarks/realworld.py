@@ -3,7 +3,7 @@ upload, read through digitrec.preprocess, beside the seeds' pipeline (gray, resi
 whole image to 28x28, /255).
 
     python benchmarks/realworld.py [--model PATH] [--n 200] [--seed 0] [--failures grid.png]
-                                   [--no-verifier]
+                                   [--no-verifier] [--no-row-reader] [--row-reader PATH]
 
 Prints a Markdown table: accuracy per condition and per size, the exact-match rate for
 numbers of 2-8 digits, and the rate of blank images given a digit.
@@ -66,9 +66,12 @@ def failure_grid(items, path, cols=6, s=112):
     cv2.imwrite(str(path), np.vstack(rows)[..., ::-1])
 
 
-def run(model=None, n=200, seed=0, failures=None, out=sys.stdout, verifier=True):
+def run(model=None, n=200, seed=0, failures=None, out=sys.stdout, verifier=True, row_reader=True):
     mnist = load_mnist(os.environ.get("DIGITREC_DATA"))
-    rec = Recognizer.load(model, verifier=verifier)
+    rec = Recognizer.load(model, verifier=verifier, row_reader=row_reader is True)
+    if row_reader not in (True, False, None):  # a path: that row reader
+        from digitrec.row_reader import RowReader
+        rec.row_reader = RowReader.load(row_reader)
     rng_pick = np.random.default_rng(seed)
     order = rng_pick.permutation(len(mnist.y_test))  # test digits only, never training digits
     cursor = 0
@@ -140,6 +143,7 @@ def run(model=None, n=200, seed=0, failures=None, out=sys.stdout, verifier=True)
 
     w = out.write
     judge = f"verifier `{rec.verifier.path}`" if rec.verifier else "no whole-digit verifier"
+    judge += f", row reader `{rec.row_reader.path}`" if rec.row_reader else ", no row reader"
     w(f"Model `{rec.path}`, {judge}, {n} MNIST test digits per condition, seed {seed}.\n\n")
     w("| condition | digitrec.preprocess | seeds' pipeline | n |\n|---|---:|---:|---:|\n")
     for cond, a, b, k in rows:
@@ -169,8 +173,13 @@ def main(argv=None):
     ap.add_argument("--failures", help="write a PNG grid of misread inputs and their 28x28")
     ap.add_argument("--no-verifier", dest="verifier", action="store_false",
                     help="read numbers without the whole-digit verifier (digitrec.verifier)")
+    ap.add_argument("--no-row-reader", dest="row_reader", action="store_false",
+                    help="read numbers without the row reader (digitrec.row_reader)")
+    ap.add_argument("--row-reader", dest="row_reader", metavar="PATH",
+                    help="read numbers with this row reader (default: the shipped one)")
+    ap.set_defaults(row_reader=True)
     args = ap.parse_args(argv)
-    run(args.model, args.n, args.seed, args.failures, verifier=args.verifier)
+    run(args.model, args.n, args.seed, args.failures, verifier=args.verifier, row_reader=args.row_reader)
 
 
 if __name__ == "__main__":

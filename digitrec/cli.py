@@ -1,4 +1,5 @@
-"""Command line: ``python -m digitrec train | train-verifier | evaluate | predict | read``."""
+"""Command line: ``python -m digitrec train | train-verifier | train-row-reader | evaluate |
+predict | read``."""
 from __future__ import annotations
 
 import argparse
@@ -54,6 +55,19 @@ def _cmd_train_verifier(args) -> int:
     if held:
         print(f"held-out accuracy {held['accuracy']:.4f} on {held['held_out']} candidates")
     print(f"saved {path}, card {path.with_suffix('.json')}")
+    return 0
+
+
+def _cmd_train_row_reader(args) -> int:
+    from digitrec.row_reader import RowReaderConfig, train_row_reader
+
+    cfg = RowReaderConfig(numbers=args.numbers, epochs=args.epochs, seed=args.seed, data=args.data,
+                          out=args.out, command="python -m digitrec " + shlex.join(sys.argv[1:]))
+    path, card = train_row_reader(cfg, verbose=1 if sys.stdout.isatty() else 2)
+    held = card["held_out"]
+    if held:
+        print(f"held-out rows read exactly: {held['read_exactly']:.4f} of {held['rows']}")
+    print(f"saved {path}, card {path.with_suffix('.json')} after {card['total_seconds']:.0f} s")
     return 0
 
 
@@ -174,6 +188,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--data", help=data_help)
     v.add_argument("--out", help="where to write it (default: the shipped models/verifier.keras)")
     v.set_defaults(func=_cmd_train_verifier)
+
+    w = sub.add_parser("train-row-reader", help="train the number reader's whole-row reader (CTC) "
+                       "on numbers rendered from training digits")
+    w.add_argument("--numbers", type=int, default=36000, help="rows of 2-8 digits to render")
+    w.add_argument("--epochs", type=int, default=8)
+    w.add_argument("--seed", type=int, default=1)
+    w.add_argument("--data", help=data_help)
+    w.add_argument("--out", help="where to write it (default: the shipped models/row_reader.keras)")
+    w.set_defaults(func=_cmd_train_row_reader)
 
     e = sub.add_parser("evaluate", help="accuracy, loss, per-class accuracy, confusion matrix")
     e.add_argument("--model", help="a .keras file (default: the shipped model)")

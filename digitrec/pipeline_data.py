@@ -283,3 +283,57 @@ def candidate_examples(x28: np.ndarray, numbers: int, seed: int,
         features=np.concatenate([r[1] for r in results]) if results else np.zeros((0, 6), np.float32),
         whole=np.concatenate([r[2] for r in results]) if results else np.zeros(0, np.uint8),
         numbers=numbers, seconds=round(time.time() - start, 1))
+
+
+# --- Whole rows for the row reader ------------------------------------------------------
+
+@dataclass
+class RowExamples:
+    x: np.ndarray  # (n, ROW_HEIGHT, ROW_WIDTH) uint8: preprocess.row_strip of each rendered row
+    labels: np.ndarray  # (n, 8) int32: the row's digits, padded with -1
+    numbers: int  # rows asked for (a row where no ink was found is left out)
+    seconds: float
+
+
+def _row_chunk(task):
+    import cv2
+
+    from digitrec import synth
+    from digitrec.preprocess import NoDigit, row_strip
+
+    cv2.setNumThreads(1)
+    numbers, labels, conditions, seed = task
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for digits, label, cond in zip(numbers, labels, conditions):
+        image, _, _ = synth.render_number(list(digits), rng, condition=str(cond))
+        try:
+            xs.append(row_strip(image))
+        except NoDigit:
+            continue
+        ys.append(np.pad(label, (0, max(NUMBER_LENGTHS) - len(label)), constant_values=-1))
+    return xs, ys
+
+
+def row_examples(x28: np.ndarray, y: np.ndarray, numbers: int, seed: int,
+                 workers: int | None = None) -> RowExamples:
+    """``numbers`` rows of 2 to 8 digits drawn at random from ``x28`` (training digits),
+    rendered by :func:`digitrec.synth.render_number` in each of its conditions, as
+    :func:`digitrec.preprocess.row_strip` makes them, with their digits.
+
+    Deterministic for a given ``seed`` whatever the number of ``workers``."""
+    start = time.time()
+    lengths, _, source, tasks = _rows(x28, numbers, seed, 8)
+    ends = np.cumsum(lengths)
+    labels = [np.asarray(y)[source[e - k: e]].astype(np.int32) for e, k in zip(ends, lengths)]
+    tasks = [(rows, labels[i * NUMBER_CHUNK: i * NUMBER_CHUNK + len(rows)], conditions, s)
+             for i, (rows, conditions, s) in enumerate(tasks)]
+    results = _map(_row_chunk, tasks, workers)
+    from digitrec.preprocess import ROW_HEIGHT, ROW_WIDTH
+
+    xs = [x for r in results for x in r[0]]
+    ys = [lab for r in results for lab in r[1]]
+    return RowExamples(
+        x=np.stack(xs) if xs else np.zeros((0, ROW_HEIGHT, ROW_WIDTH), np.uint8),
+        labels=np.stack(ys).astype(np.int32) if ys else np.zeros((0, max(NUMBER_LENGTHS)), np.int32),
+        numbers=numbers, seconds=round(time.time() - start, 1))

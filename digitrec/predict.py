@@ -193,11 +193,12 @@ class Recognizer:
     CHUNK = 1024  # the traced path runs large batches in chunks of this many
 
     def __init__(self, model: keras.Model, path: Path | None = None, card: dict | None = None,
-                 runtime: str = "auto", verifier=None):
+                 runtime: str = "auto", verifier=None, row_reader=None):
         if runtime not in ("auto", "lite", "tf"):
             raise ValueError(f"runtime must be 'auto', 'lite' or 'tf', not {runtime!r}")
         self.model, self.path, self.card = model, path, card or {}
         self.verifier = verifier  # digitrec.verifier.Verifier for read_number, or None
+        self.row_reader = row_reader  # digitrec.row_reader.RowReader for read_number, or None
         self._forward = tf.function(
             lambda x: model(x, training=False),
             input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
@@ -222,9 +223,11 @@ class Recognizer:
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, runtime: str = "auto",
-             verifier: bool = True) -> "Recognizer":
+             verifier: bool = True, row_reader: bool = True) -> "Recognizer":
         """The model at ``path`` (default: the shipped one), with the shipped whole-digit
-        verifier for :meth:`read_number` unless ``verifier`` is False."""
+        verifier and row reader for :meth:`read_number` unless ``verifier`` or
+        ``row_reader`` is False."""
+        from digitrec import row_reader as row_reader_mod
         from digitrec import verifier as verifier_mod
 
         path = Path(path) if path else SHIPPED_MODEL
@@ -234,7 +237,8 @@ class Recognizer:
         card_file = path.with_suffix(".json")
         card = json.loads(card_file.read_text()) if card_file.exists() else {}
         return cls(model, path, card, runtime=runtime,
-                   verifier=verifier_mod.shipped() if verifier else None)
+                   verifier=verifier_mod.shipped() if verifier else None,
+                   row_reader=row_reader_mod.shipped() if row_reader else None)
 
     # --- the TFLite path ---------------------------------------------------------------
 
@@ -345,19 +349,52 @@ class Recognizer:
         model (all in one batch), and dynamic programming over the pieces picks the
         reading whose digits the model is surest of, with priors on each digit's width
         and height for the row and on cutting or joining ink (:func:`candidate_score`), and
-        the whole-digit verifier's opinion of each candidate (:mod:`digitrec.verifier`)."""
+        the whole-digit verifier's opinion of each candidate (:mod:`digitrec.verifier`).
+        Where the row reader (:mod:`digitrec.row_reader`) reads the row otherwise, the
+        best path that reads as it does competes with that reading (:meth:`_second_reading`)."""
         try:
             candidates, pieces, height, _ = preprocess.number_candidates(image)
         except preprocess.NoDigit as exc:
             return Number(reason=str(exc))
         probs = self.probabilities(np.stack([c.digit.x28 for c in candidates]))
         whole = self.verifier(candidates) if self.verifier is not None else None
-        out = [Prediction(int(probs[k].argmax()), float(probs[k].max()), probs[k], candidates[k].digit.x28,
-                          box=candidates[k].digit.box)
-               for k in best_path(candidates, probs, len(pieces), whole)]
+        path = best_path(candidates, probs, len(pieces), whole)
+        digits = [int(probs[k].argmax()) for k in path]
+        if self.row_reader is not None and path:
+            path, digits = self._second_reading(image, candidates, probs, len(pieces), whole, path, digits)
+        out = [Prediction(d, float(probs[k][d]), probs[k], candidates[k].digit.x28, box=candidates[k].digit.box)
+               for k, d in zip(path, digits)]
         if not out:
             return Number(reason="only specks or lines: no digit-sized stroke found")
         return Number(out)
+
+    def _second_reading(self, image, candidates, probs, n, whole, path, digits):
+        """(path, digits): the path's reading, or the row reader's where the two together
+        prefer it. Each reading is scored by its best path's total :func:`candidate_score`
+        plus ROW_READER_WEIGHT x the row reader's log P(digits | row); the row reader's
+        reading counts only when some path through the candidates reads it, so its digits
+        keep boxes."""
+        from digitrec.row_reader import MAX_DIGITS, greedy_text, log_likelihood
+
+        if len(digits) > MAX_DIGITS:  # longer than any row it was trained on
+            return path, digits
+        columns = self.row_reader(preprocess.row_strip(image))
+        other = greedy_text(columns)
+        if other == digits or not other or len(other) > MAX_DIGITS:
+            return path, digits
+        other_path = best_path(candidates, probs, n, whole, digits=other)
+        if not other_path:
+            return path, digits
+
+        def total(p, d):
+            only = [_only(probs[k], c) for k, c in zip(p, d)]
+            return (sum(candidate_score(candidates[k], q, None if whole is None else whole[k])
+                        for k, q in zip(p, only))
+                    + ROW_READER_WEIGHT * log_likelihood(columns, d))
+
+        if total(other_path, other) > total(path, digits):
+            return other_path, other
+        return path, digits
 
 
 DIGIT_BONUS = 0.3  # read_number: log-probability credited per digit (a sum of logs favours few)
@@ -372,42 +409,57 @@ WHOLE_WEIGHT = 0.25  # x the verifier's log-odds that a candidate is one whole d
 WHOLE_CLIP = 1e-4  # its probabilities are kept within [this, 1 - this]
 
 
-def best_path(candidates, probs: np.ndarray, n: int, whole: np.ndarray | None = None) -> list[int]:
+ROW_READER_WEIGHT = 0.5  # x the row reader's log P(digits | row), beside a path's score
+
+
+def _only(p: np.ndarray, digit: int) -> np.ndarray:
+    """Probabilities that allow ``digit`` only (the others nearly impossible)."""
+    out = np.full_like(p, 1e-9)
+    out[digit] = p[digit]
+    return out
+
+
+def best_path(candidates, probs: np.ndarray, n: int, whole: np.ndarray | None = None,
+              digits: list[int] | None = None) -> list[int]:
     """Dynamic programming over ``n`` pieces: the indices of the candidates that cover
     them left to right with the highest total :func:`candidate_score` (``whole``: the
     verifier's P(whole digit) for each candidate, if there is one). A piece that is a
     whole group of ink much shorter than a digit (a speck, a stray mark) may be left out,
-    at SKIP_COST."""
-    best = np.full(n + 1, -np.inf)
-    best[0] = 0.0
-    back: list = [None] * (n + 1)
-    order = sorted(range(len(candidates)), key=lambda k: candidates[k].last)
+    at SKIP_COST.
+
+    With ``digits``, only paths that read exactly these digits, in order, count: each
+    candidate is scored as the digit it stands for. [] when no path reads them."""
+    k = 0 if digits is None else len(digits)
+    best = np.full((n + 1, k + 1), -np.inf)  # best[piece, digits read so far]
+    best[0, 0] = 0.0
+    back: dict = {}
+    starts: dict = {}
+    for i, c in enumerate(candidates):
+        starts.setdefault(c.first, []).append(i)
     skippable = {c.first for c in candidates if c.first == c.last and not c.cut_left
                  and not c.cut_right and c.height < SKIP_HEIGHT}
-    done = 0
-    for k in order:
-        c = candidates[k]
-        while done <= c.first:  # best[done] is final: extend it by skipping piece ``done``
-            if done in skippable and best[done] - SKIP_COST > best[done + 1]:
-                best[done + 1], back[done + 1] = best[done] - SKIP_COST, -1
-            done += 1
-        if best[c.first] == -np.inf:
-            continue
-        score = best[c.first] + candidate_score(c, probs[k], None if whole is None else whole[k])
-        if score > best[c.last + 1]:
-            best[c.last + 1], back[c.last + 1] = score, k
-    while done < n:
-        if done in skippable and best[done] - SKIP_COST > best[done + 1]:
-            best[done + 1], back[done + 1] = best[done] - SKIP_COST, -1
-        done += 1
-    path, end = [], n
-    while end > 0 and back[end] is not None:
-        k = back[end]
-        if k == -1:
-            end -= 1
-            continue
-        path.append(k)
-        end = candidates[k].first
+    for f in range(n):
+        for t in range(k + 1):
+            here = best[f, t]
+            if here == -np.inf:
+                continue
+            if f in skippable and here - SKIP_COST > best[f + 1, t]:
+                best[f + 1, t], back[(f + 1, t)] = here - SKIP_COST, (f, t, None)
+            if digits is not None and t == k:
+                continue
+            nt = t if digits is None else t + 1
+            for i in starts.get(f, ()):
+                c = candidates[i]
+                p = probs[i] if digits is None else _only(probs[i], digits[t])
+                score = here + candidate_score(c, p, None if whole is None else whole[i])
+                if score > best[c.last + 1, nt]:
+                    best[c.last + 1, nt], back[(c.last + 1, nt)] = score, (f, t, i)
+    path, state = [], (n, k)
+    while state in back:
+        f, t, i = back[state]
+        if i is not None:
+            path.append(i)
+        state = (f, t)
     return path[::-1]
 
 

@@ -761,5 +761,30 @@ def number_candidates(image: np.ndarray):
     return candidates, pieces, height, ink
 
 
+
+ROW_HEIGHT, ROW_WIDTH = 32, 256  # row_strip: the row reader's input, in pixels
+ROW_MARGIN = 2  # pixels left empty above, below and left of the ink
+
+
+def row_strip(image: np.ndarray) -> np.ndarray:
+    """A row of digits as the row reader (:mod:`digitrec.row_reader`) sees it: the ink
+    that :func:`number_candidates` groups into digits (specks, lines and paper edges
+    dropped), cropped, scaled to fill ROW_HEIGHT less the margins (or narrower, when the
+    row is longer than ROW_WIDTH allows), left-aligned on black: (ROW_HEIGHT, ROW_WIDTH)
+    uint8, ink bright. Raises NoDigit as number_candidates does."""
+    _, _, labels = _groups(ink_mask(image, number=True).mask)
+    ys, xs = np.nonzero(labels)
+    if len(ys) == 0:
+        raise NoDigit("only specks or lines: no digit-sized stroke found")
+    crop = (labels[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1] > 0).astype(np.float32)
+    h, w = crop.shape
+    scale = min((ROW_HEIGHT - 2 * ROW_MARGIN) / h, (ROW_WIDTH - 2 * ROW_MARGIN) / w)
+    nh, nw = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
+    small = cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_AREA)
+    out = np.zeros((ROW_HEIGHT, ROW_WIDTH), np.float32)
+    top = (ROW_HEIGHT - nh) // 2
+    out[top: top + nh, ROW_MARGIN: ROW_MARGIN + nw] = small
+    return np.round(out * 255).astype(np.uint8)
+
 __all__ = ["NoDigit", "ImageError", "normalize", "segment", "to_mnist", "ink_mask", "ink_map",
-           "to_gray", "digit_boxes", "digit_groups", "number_candidates", "Candidate", "Normalized", "Ink"]
+           "to_gray", "digit_boxes", "digit_groups", "number_candidates", "row_strip", "Candidate", "Normalized", "Ink"]

@@ -86,3 +86,13 @@ def test_bad_data_dir_is_a_clear_error(tmp_path, capsys):
     code = main(["evaluate", "--data", str(tmp_path / "missing")])
     assert code == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_the_parser_and_help_do_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys; from digitrec.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -72,10 +72,12 @@ def test_the_verifier_reads_more_numbers_exactly(mnist, recognizer):
     """Rows of test digits (touching, broken: render_number's defaults), read with the
     shipped verifier and without it."""
     assert recognizer.verifier is not None
+    verified = Recognizer(recognizer.model, recognizer.path, recognizer.card, runtime="tf",
+                          verifier=recognizer.verifier)  # without the row reader
     alone = Recognizer(recognizer.model, recognizer.path, recognizer.card, runtime="tf")
-    assert alone.verifier is None
+    assert alone.verifier is None and alone.row_reader is None
     rows = _test_rows(mnist, 60, seed=12)
-    with_it = sum(recognizer.read_number(image).text == truth for image, truth, _, _ in rows)
+    with_it = sum(verified.read_number(image).text == truth for image, truth, _, _ in rows)
     without = sum(alone.read_number(image).text == truth for image, truth, _, _ in rows)
     assert with_it >= without + 3, (with_it, without)
 

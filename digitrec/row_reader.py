@@ -1,0 +1,181 @@
+"""A reader of whole rows: the number reader's third opinion (issue 4).
+
+:meth:`digitrec.predict.Recognizer.read_number` cuts a row into candidate digits at
+columns, reads each with the digit model and picks the best path through them. Where two
+digits touch over a stroke's width (a 1 leaning on a 2) no column parts them, and the
+path reads them as one digit or cuts one in two.
+
+This network reads the row without cutting it. A few convolutions turn the row
+(:func:`digitrec.preprocess.row_strip`, 32x256) into 64 columns of features, a
+bidirectional GRU reads them left to right and right to left, and each column gets
+P(digit 0-9 or none). Trained with CTC (connectionist temporal classification), it
+learns where the digits are by itself, from rows rendered from MNIST *training* digits
+and their labels only (:func:`digitrec.pipeline_data.row_examples`).
+
+The reader keeps the path's boxes: when this network reads the row otherwise than the
+path, read_number finds the best path through the candidates that reads what the network
+reads, and takes whichever of the two readings the two together prefer
+(:func:`choose`).
+
+    python -m digitrec train-row-reader --data DIR --out models/row_reader.keras
+
+Like the verifier, it does not depend on the digit model.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digitrec.preprocess import ROW_HEIGHT, ROW_WIDTH
+from digitrec.runtime import frozen_imports
+
+with frozen_imports():
+    import keras
+    import tensorflow as tf
+
+BLANK = 10  # CTC's "no digit in this column" class
+FRAMES = ROW_WIDTH // 4  # columns the network reads the row as
+MAX_DIGITS = 8
+SHIPPED_ROW_READER = Path(__file__).resolve().parent.parent / "models" / "row_reader.keras"
+
+
+def build(seed: int = 1) -> keras.Model:
+    """Row strip in, (FRAMES, 11) probabilities out: four 3x3 convolutions with batch norm,
+    pooled to 2 rows of 64 columns, then a bidirectional GRU. About 390,000 parameters."""
+    keras.utils.set_random_seed(seed)
+    strip = keras.Input((ROW_HEIGHT, ROW_WIDTH, 1), name="strip")
+    h = strip
+    for filters, pool in ((32, (2, 2)), (64, (2, 2)), (96, (2, 1)), (128, (2, 1))):
+        h = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(h)
+        h = keras.layers.BatchNormalization(momentum=0.9)(h)
+        h = keras.layers.Activation("relu")(h)
+        h = keras.layers.MaxPooling2D(pool)(h)
+    h = keras.layers.Permute((2, 1, 3))(h)  # columns first: (FRAMES, 2, 128)
+    h = keras.layers.Reshape((FRAMES, -1))(h)
+    h = keras.layers.Bidirectional(keras.layers.GRU(96, return_sequences=True))(h)
+    out = keras.layers.Dense(BLANK + 1, activation="softmax", name="columns")(h)
+    return keras.Model(strip, out, name="row_reader")
+
+
+def ctc_loss(labels, probs):
+    """CTC loss of (batch, MAX_DIGITS) labels padded with -1 under per-column probabilities."""
+    labels = tf.cast(labels, tf.int32)
+    lengths = tf.reduce_sum(tf.cast(labels >= 0, tf.int32), 1)
+    frames = tf.fill([tf.shape(probs)[0]], tf.shape(probs)[1])
+    # keras.ops.ctc_loss takes logits; the log of a softmax is its own log-softmax
+    return keras.ops.ctc_loss(tf.maximum(labels, 0), tf.math.log(probs + 1e-7), lengths, frames,
+                              mask_index=BLANK)
+
+
+def greedy_text(probs: np.ndarray) -> list[int]:
+    """The best class of each column, repeats merged, blanks dropped."""
+    best = np.asarray(probs).argmax(-1)
+    keep = (best != BLANK) & np.r_[True, best[1:] != best[:-1]]
+    return [int(d) for d in best[keep]]
+
+
+def log_likelihood(probs: np.ndarray, digits: list[int]) -> float:
+    """log P(digits | row) under the columns' probabilities (CTC's forward algorithm)."""
+    if not digits or len(digits) > MAX_DIGITS:
+        return -np.inf
+    labels = np.full((1, MAX_DIGITS), -1, np.int32)
+    labels[0, : len(digits)] = digits
+    return -float(ctc_loss(tf.constant(labels), tf.constant(np.asarray(probs, np.float32)[None]))[0])
+
+
+@dataclass
+class RowReaderConfig:
+    numbers: int = 36000  # rows rendered for training
+    epochs: int = 8
+    batch_size: int = 64
+    learning_rate: float = 2e-3  # peak of a warm-up then cosine schedule
+    held_out: int = 1000  # rows kept apart to report how many are read exactly
+    seed: int = 1
+    data: str | None = None  # MNIST directory (default: $DIGITREC_DATA)
+    out: str | None = None  # default: the shipped models/row_reader.keras
+    workers: int | None = None  # processes that render the rows (default: one per CPU)
+    command: str | None = None  # the command line, for the card
+
+
+def train_row_reader(cfg: RowReaderConfig, verbose: int = 2) -> tuple[Path, dict]:
+    """Render the rows; fit with CTC; save the model and its card beside it."""
+    from digitrec.data import load_mnist
+    from digitrec.pipeline_data import row_examples
+    from digitrec.train import machine, save_atomic
+
+    start = time.time()
+    mnist = load_mnist(cfg.data)
+    rows = row_examples(mnist.x_train, mnist.y_train, cfg.numbers, cfg.seed, cfg.workers)
+    x = rows.x[..., None].astype(np.float32) / 255.0
+    y = rows.labels
+    held = min(cfg.held_out, len(y) // 10)
+    steps = cfg.epochs * int(np.ceil((len(y) - held) / cfg.batch_size))
+    warmup = max(1, steps // 10)
+    model = build(cfg.seed)
+    model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
+        cfg.learning_rate / 20, max(1, steps - warmup), alpha=0.01, warmup_target=cfg.learning_rate,
+        warmup_steps=warmup)), loss=ctc_loss)
+    fit_start = time.time()
+    model.fit(x[held:], y[held:], batch_size=cfg.batch_size, epochs=cfg.epochs, verbose=verbose,
+              shuffle=True)
+    fit_seconds = time.time() - fit_start
+    report = {}
+    if held:
+        probs = model.predict(x[:held], batch_size=256, verbose=0)
+        exact = np.mean([greedy_text(p) == [int(d) for d in t[t >= 0]] for p, t in zip(probs, y[:held])])
+        report = {"rows": int(held), "read_exactly": round(float(exact), 4)}
+    card = {
+        "format": "digitrec-row-reader-card/1",
+        "what": "per-column P(digit or blank) of a row strip, trained with CTC",
+        "options": asdict(cfg),
+        "input": [ROW_HEIGHT, ROW_WIDTH],
+        "parameters": int(model.count_params()),
+        "examples": {"numbers": rows.numbers, "rows": int(len(y)), "render_seconds": rows.seconds,
+                     "source": "MNIST training digits only"},
+        "held_out": report,
+        "train_seconds": round(fit_seconds, 1),
+        "total_seconds": round(time.time() - start, 1),
+        "machine": machine(),
+    }
+    path = save_atomic(model, cfg.out or SHIPPED_ROW_READER, card)
+    return path, card
+
+
+class RowReader:
+    """A loaded row reader: ``reader(strip)`` -> (FRAMES, 11) column probabilities."""
+
+    def __init__(self, model: keras.Model, path: Path | None = None):
+        self.model, self.path = model, path
+        self._forward = tf.function(
+            lambda strip: model(strip, training=False),
+            input_signature=[tf.TensorSpec([None, ROW_HEIGHT, ROW_WIDTH, 1], tf.float32)])
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None) -> "RowReader":
+        path = Path(path) if path else SHIPPED_ROW_READER
+        if not path.exists():
+            raise FileNotFoundError(f"row reader file {path} not found")
+        return cls(keras.models.load_model(path, compile=False, safe_mode=True), path)
+
+    def __call__(self, strip: np.ndarray) -> np.ndarray:
+        x = np.asarray(strip, np.float32)[None, ..., None] / 255.0
+        return self._forward(tf.constant(x)).numpy()[0]
+
+
+def shipped() -> RowReader | None:
+    """The shipped row reader, or None where there is none (the reader goes without).
+    Loaded once per version of the file and shared by every Recognizer."""
+    try:
+        return _load_once(SHIPPED_ROW_READER.stat().st_mtime_ns)
+    except FileNotFoundError:
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _load_once(mtime_ns: int) -> RowReader:
+    return RowReader.load(SHIPPED_ROW_READER)

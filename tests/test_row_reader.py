@@ -1,0 +1,137 @@
+"""The number reader's row reader (digitrec.row_reader): its input strip, its training
+rows, CTC decoding and likelihood, the constrained path search, and what the shipped
+reader does for read_number on rows of MNIST *test* digits."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import data_dir
+from digitrec import cli, preprocess, row_reader, synth
+from digitrec.pipeline_data import row_examples
+from digitrec.predict import Recognizer, best_path
+from digitrec.row_reader import (BLANK, FRAMES, SHIPPED_ROW_READER, RowReader, RowReaderConfig, greedy_text,
+                                 log_likelihood, train_row_reader)
+
+
+def _rows(mnist, count, seed):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for j in range(count):
+        idx = rng.choice(len(mnist.x_test), 2 + j % 7, replace=False)
+        image, _, _ = synth.render_number([mnist.x_test[i] for i in idx], rng)
+        rows.append((image, "".join(str(int(mnist.y_test[i])) for i in idx)))
+    return rows
+
+
+def test_row_strip_holds_the_row_left_aligned_and_refuses_blank_paper(mnist):
+    image, _ = _rows(mnist, 1, seed=21)[0]
+    strip = preprocess.row_strip(image)
+    assert strip.shape == (preprocess.ROW_HEIGHT, preprocess.ROW_WIDTH) and strip.dtype == np.uint8
+    rows, cols = np.nonzero(strip > 127)
+    assert cols.min() <= preprocess.ROW_MARGIN + 1  # starts at the left margin
+    assert rows.max() - rows.min() >= preprocess.ROW_HEIGHT - 2 * preprocess.ROW_MARGIN - 3  # fills the height
+    with pytest.raises(preprocess.NoDigit):
+        preprocess.row_strip(np.full((80, 300), 245, np.uint8))
+
+
+def test_row_examples_are_labelled_and_reproducible(mnist):
+    a = row_examples(mnist.x_train[:300], mnist.y_train[:300], numbers=8, seed=2, workers=1)
+    b = row_examples(mnist.x_train[:300], mnist.y_train[:300], numbers=8, seed=2, workers=1)
+    assert a.x.shape == (8, preprocess.ROW_HEIGHT, preprocess.ROW_WIDTH) and a.labels.shape == (8, 8)
+    lengths = (a.labels >= 0).sum(1)
+    assert list(lengths) == [2, 3, 4, 5, 6, 7, 8, 2]  # render_number's lengths in turn
+    assert set(np.unique(a.labels[a.labels >= 0])) <= set(range(10))
+    assert np.array_equal(a.x, b.x) and np.array_equal(a.labels, b.labels)
+
+
+def _columns(spelled):
+    """Column probabilities that spell ``spelled`` (a list of classes, BLANK included)."""
+    out = np.full((FRAMES, BLANK + 1), 1e-4, np.float32)
+    classes = list(spelled) + [BLANK] * (FRAMES - len(spelled))
+    out[np.arange(FRAMES), classes] = 1.0
+    return out / out.sum(1, keepdims=True)
+
+
+def test_greedy_text_merges_repeats_and_drops_blanks():
+    assert greedy_text(_columns([1, 1, BLANK, 1, 2, 2, BLANK, BLANK, 0])) == [1, 1, 2, 0]
+    assert greedy_text(_columns([])) == []
+
+
+def test_log_likelihood_prefers_what_the_columns_spell():
+    columns = _columns([BLANK, 4, 4, BLANK, 2, BLANK])
+    spelled = log_likelihood(columns, [4, 2])
+    assert -0.1 < spelled <= 0.0
+    assert log_likelihood(columns, [2, 4]) < spelled - 5
+    assert log_likelihood(columns, [4, 4, 2]) < spelled - 5
+    assert log_likelihood(columns, []) == -np.inf
+
+
+def test_best_path_can_be_held_to_given_digits(mnist, recognizer):
+    image, truth = _rows(mnist, 1, seed=22)[0]
+    candidates, pieces, _, _ = preprocess.number_candidates(image)
+    probs = recognizer.probabilities(np.stack([c.digit.x28 for c in candidates]))
+    free = best_path(candidates, probs, len(pieces))
+    read = [int(probs[k].argmax()) for k in free]
+    assert best_path(candidates, probs, len(pieces), digits=read) == free
+    held = best_path(candidates, probs, len(pieces), digits=[int(d) for d in truth])
+    assert len(held) == len(truth)
+    assert [candidates[k].first for k in held] == sorted(candidates[k].first for k in held)
+    assert best_path(candidates, probs, len(pieces), digits=[1] * (len(pieces) + 1)) == []
+
+
+@pytest.mark.skipif(not SHIPPED_ROW_READER.exists(), reason="no shipped row reader")
+def test_the_row_reader_reads_more_numbers_exactly(mnist, recognizer):
+    """Rows of test digits (touching, broken: render_number's defaults), read with the
+    shipped row reader and without it (both with the verifier)."""
+    assert recognizer.row_reader is not None and recognizer.verifier is not None
+    without = Recognizer(recognizer.model, recognizer.path, recognizer.card, runtime="tf",
+                         verifier=recognizer.verifier)
+    rows = _rows(mnist, 60, seed=23)
+    alone = sum(greedy_text(recognizer.row_reader(preprocess.row_strip(image))) == [int(d) for d in truth]
+                for image, truth in rows)
+    with_it = sum(recognizer.read_number(image).text == truth for image, truth in rows)
+    base = sum(without.read_number(image).text == truth for image, truth in rows)
+    assert alone >= 36, alone  # the network by itself reads most rows
+    assert with_it >= base + 2, (with_it, base)
+
+
+@pytest.mark.skipif(not SHIPPED_ROW_READER.exists(), reason="no shipped row reader")
+def test_a_reading_from_the_row_reader_keeps_a_box_per_digit(mnist, recognizer):
+    for image, truth in _rows(mnist, 12, seed=24):
+        number = recognizer.read_number(image)
+        assert len(number.digits) == len(number.text)
+        xs = [d.box[0] for d in number.digits]
+        assert xs == sorted(xs)
+        h, w = image.shape[:2]
+        assert all(0 <= d.box[0] < w and 0 <= d.box[1] < h for d in number.digits)
+
+
+@pytest.mark.slow
+def test_a_brief_training_saves_a_row_reader_and_its_card(mnist, tmp_path):
+    out = tmp_path / "r.keras"
+    cfg = RowReaderConfig(numbers=60, epochs=1, held_out=10, out=str(out), workers=1, data=str(data_dir()))
+    path, card = train_row_reader(cfg, verbose=0)
+    assert path == out and out.exists() and out.with_suffix(".json").exists()
+    assert card["format"] == "digitrec-row-reader-card/1"
+    assert card["examples"]["rows"] == 60 and card["examples"]["source"] == "MNIST training digits only"
+    assert 0.0 <= card["held_out"]["read_exactly"] <= 1.0
+    columns = RowReader.load(out)(preprocess.row_strip(_rows(mnist, 1, seed=25)[0][0]))
+    assert columns.shape == (FRAMES, BLANK + 1)
+    np.testing.assert_allclose(columns.sum(1), 1.0, atol=1e-4)
+
+
+def test_train_row_reader_command_line_defaults():
+    args = cli.build_parser().parse_args(["train-row-reader"])
+    assert args.func is cli._cmd_train_row_reader
+    assert (args.numbers, args.epochs, args.out) == (RowReaderConfig.numbers, RowReaderConfig.epochs, None)
+
+
+def test_a_missing_row_reader_file_is_reported(tmp_path):
+    with pytest.raises(FileNotFoundError, match="row reader file"):
+        RowReader.load(tmp_path / "nothing.keras")
+
+
+@pytest.mark.skipif(not SHIPPED_ROW_READER.exists(), reason="no shipped row reader")
+def test_every_recognizer_shares_one_loaded_row_reader(recognizer):
+    assert row_reader.shipped() is row_reader.shipped() is recognizer.row_reader
