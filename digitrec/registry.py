@@ -10,6 +10,7 @@ reader sees the old model or the new one, never half a file. No TensorFlow, no S
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -181,3 +182,20 @@ def cache_key(path: str | os.PathLike | None = None) -> tuple[str, float]:
     except OSError:
         mtime = 0.0
     return str(path), mtime
+
+
+def load_once(path: Path, load):
+    """``load(path)``, once per version of the file (its modification time), shared by
+    every caller; None where there is no file. The number reader's companion networks
+    (:mod:`digitrec.verifier`, :mod:`digitrec.row_reader`) are loaded so: the app keeps
+    several Recognizers, and all of them use the same ones."""
+    try:
+        version = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+    return _loaded(path, version, load)
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded(path: Path, version: int, load):
+    return load(path)

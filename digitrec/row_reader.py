@@ -23,7 +23,6 @@ Like the verifier, it does not depend on the digit model.
 """
 from __future__ import annotations
 
-import functools
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -170,12 +169,6 @@ class RowReader:
 def shipped() -> RowReader | None:
     """The shipped row reader, or None where there is none (the reader goes without).
     Loaded once per version of the file and shared by every Recognizer."""
-    try:
-        return _load_once(SHIPPED_ROW_READER.stat().st_mtime_ns)
-    except FileNotFoundError:
-        return None
+    from digitrec import registry
 
-
-@functools.lru_cache(maxsize=1)
-def _load_once(mtime_ns: int) -> RowReader:
-    return RowReader.load(SHIPPED_ROW_READER)
+    return registry.load_once(SHIPPED_ROW_READER, RowReader.load)

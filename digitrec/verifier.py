@@ -18,7 +18,6 @@ with the same shipped verifier.
 """
 from __future__ import annotations
 
-import functools
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -144,12 +143,6 @@ class Verifier:
 def shipped() -> Verifier | None:
     """The shipped verifier, or None where there is none (the reader then goes without).
     Loaded once per version of the file: every Recognizer (the app keeps several) shares it."""
-    try:
-        return _load_once(SHIPPED_VERIFIER.stat().st_mtime_ns)
-    except FileNotFoundError:
-        return None
+    from digitrec import registry
 
-
-@functools.lru_cache(maxsize=1)
-def _load_once(mtime_ns: int) -> Verifier:
-    return Verifier.load(SHIPPED_VERIFIER)
+    return registry.load_once(SHIPPED_VERIFIER, Verifier.load)
