@@ -67,6 +67,18 @@ def test_log_likelihood_prefers_what_the_columns_spell():
     assert log_likelihood(columns, []) == -np.inf
 
 
+def test_log_likelihood_is_the_training_loss_negated():
+    """The NumPy forward pass used at reading time gives what TensorFlow's CTC loss, the
+    training objective, gives: repeated digits (which need a blank between them) included."""
+    rng = np.random.default_rng(3)
+    columns = rng.dirichlet(np.full(BLANK + 1, 0.3), size=FRAMES).astype(np.float32)
+    for digits in ([4, 2], [7], [3, 3, 3], [1, 2, 1, 2, 0, 0, 9, 8]):
+        labels = np.full((1, row_reader.MAX_DIGITS), -1, np.int32)
+        labels[0, : len(digits)] = digits
+        loss = float(row_reader.ctc_loss(labels, columns[None])[0])
+        assert abs(log_likelihood(columns, digits) + loss) < 1e-3 * max(1.0, loss), digits
+
+
 def test_best_path_can_be_held_to_given_digits(mnist, recognizer):
     image, truth = _rows(mnist, 1, seed=22)[0]
     candidates, pieces, _, _ = preprocess.number_candidates(image)
