@@ -111,13 +111,16 @@ def run(model=None, n=200, seed=0, failures=None, out=sys.stdout, verifier=True,
     num_right = [0, 0, 0]
     lengths = list(range(2, 9))
     per_len = {k: [0, 0] for k in lengths}
+    number_ms = []
     for j in range(n):
         rng = np.random.default_rng([seed, 1000 + j])
         k = lengths[j % len(lengths)]
         idx = take(k)
         image, cond, _ = synth.render_number([mnist.x_test[i] for i in idx], rng)
         truth = "".join(str(int(mnist.y_test[i])) for i in idx)
+        tic = time.perf_counter()
         got = rec.read_number(image).text
+        number_ms.append(1000 * (time.perf_counter() - tic))
         ok = got == truth
         num_right[0] += ok
         num_right[2] += 1
@@ -158,6 +161,8 @@ def run(model=None, n=200, seed=0, failures=None, out=sys.stdout, verifier=True,
         a, m = per_len[k]
         w(f"| numbers of {k} digits | {_pct(a, m)} | | {m} |\n")
     w(f"| **blanks given a digit** (lower is better) | **{_pct(*blank_digit)}** | 100.0% | {blank_digit[1]} |\n")
+    w(f"\nread_number: median {np.median(number_ms):.0f} ms, 95th percentile "
+      f"{np.percentile(number_ms, 95):.0f} ms, slowest {max(number_ms):.0f} ms a number.\n")
     w(f"\n{seconds:.0f} s in all.\n")
     if failures:
         failure_grid(fails, failures)
