@@ -40,6 +40,7 @@ with frozen_imports():
 BLANK = 10  # CTC's "no digit in this column" class
 FRAMES = ROW_WIDTH // 4  # columns the network reads the row as
 MAX_DIGITS = 8
+PROB_FLOOR = 1e-7  # added to column probabilities before their log, in training and reading alike
 SHIPPED_ROW_READER = Path(__file__).resolve().parent.parent / "models" / "row_reader.keras"
 
 
@@ -67,7 +68,7 @@ def ctc_loss(labels, probs):
     lengths = tf.reduce_sum(tf.cast(labels >= 0, tf.int32), 1)
     frames = tf.fill([tf.shape(probs)[0]], tf.shape(probs)[1])
     # keras.ops.ctc_loss takes logits; the log of a softmax is its own log-softmax
-    return keras.ops.ctc_loss(tf.maximum(labels, 0), tf.math.log(probs + 1e-7), lengths, frames,
+    return keras.ops.ctc_loss(tf.maximum(labels, 0), tf.math.log(probs + PROB_FLOOR), lengths, frames,
                               mask_index=BLANK)
 
 
@@ -84,7 +85,7 @@ def log_likelihood(probs: np.ndarray, digits: list[int]) -> float:
     TensorFlow's ctc_loss costs hundreds of milliseconds a call in eager mode)."""
     if not digits or len(digits) > MAX_DIGITS:
         return -np.inf
-    logp = np.log(np.asarray(probs, np.float64) + 1e-7)  # as in training (ctc_loss)
+    logp = np.log(np.asarray(probs, np.float64) + PROB_FLOOR)
     states = np.full(2 * len(digits) + 1, BLANK)
     states[1::2] = digits
     # a state may be entered from two back when it is a digit unlike the one two back
