@@ -62,7 +62,7 @@ def _cmd_train_row_reader(args) -> int:
     from digitrec.row_reader import RowReaderConfig, train_row_reader
 
     cfg = RowReaderConfig(numbers=args.numbers, epochs=args.epochs, seed=args.seed, data=args.data,
-                          out=args.out, command="python -m digitrec " + shlex.join(sys.argv[1:]))
+                          out=args.out, init=args.init, learning_rate=args.lr, command="python -m digitrec " + shlex.join(sys.argv[1:]))
     path, card = train_row_reader(cfg, verbose=1 if sys.stdout.isatty() else 2)
     held = card["held_out"]
     if held:
@@ -196,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--seed", type=int, default=1)
     w.add_argument("--data", help=data_help)
     w.add_argument("--out", help="where to write it (default: the shipped models/row_reader.keras)")
+    w.add_argument("--init", metavar="READER.keras",
+                   help="start from this reader's weights and train it on new rows (use another --seed)")
+    w.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (warm-up, then cosine)")
     w.set_defaults(func=_cmd_train_row_reader)
 
     e = sub.add_parser("evaluate", help="accuracy, loss, per-class accuracy, confusion matrix")

@@ -111,6 +111,7 @@ class RowReaderConfig:
     data: str | None = None  # MNIST directory (default: $DIGITREC_DATA)
     out: str | None = None  # default: the shipped models/row_reader.keras
     workers: int | None = None  # processes that render the rows (default: one per CPU)
+    init: str | None = None  # start from this reader's weights (train on more rows), not at random
     command: str | None = None  # the command line, for the card
 
 
@@ -129,6 +130,12 @@ def train_row_reader(cfg: RowReaderConfig, verbose: int = 2) -> tuple[Path, dict
     steps = cfg.epochs * int(np.ceil((len(y) - held) / cfg.batch_size))
     warmup = max(1, steps // 10)
     model = build(cfg.seed)
+    if cfg.init:
+        base = keras.models.load_model(cfg.init, compile=False, safe_mode=True)
+        try:
+            model.set_weights(base.get_weights())
+        except ValueError as exc:
+            raise ValueError(f"{cfg.init} is not a row reader: {exc}") from None
     model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
         cfg.learning_rate / 20, max(1, steps - warmup), alpha=0.01, warmup_target=cfg.learning_rate,
         warmup_steps=warmup)), loss=ctc_loss)
@@ -150,12 +157,27 @@ def train_row_reader(cfg: RowReaderConfig, verbose: int = 2) -> tuple[Path, dict
         "examples": {"numbers": rows.numbers, "rows": int(len(y)), "render_seconds": rows.seconds,
                      "source": "MNIST training digits only"},
         "held_out": report,
+        **({"init": _init_card(cfg.init)} if cfg.init else {}),
         "train_seconds": round(fit_seconds, 1),
         "total_seconds": round(time.time() - start, 1),
         "machine": machine(),
     }
     path = save_atomic(model, cfg.out or SHIPPED_ROW_READER, card)
     return path, card
+
+
+def _init_card(init: str) -> dict:
+    """What the card says of the reader a run started from: file, digest, how it was made
+    (and, if it too was trained on from another reader, that one's, and so on)."""
+    import hashlib
+    import json
+
+    base = Path(init).with_suffix(".json")
+    card = json.loads(base.read_text()) if base.exists() else {}
+    return {"path": str(init), "sha256": hashlib.sha256(Path(init).read_bytes()).hexdigest(),
+            "command": card.get("options", {}).get("command"), "held_out": card.get("held_out"),
+            "rows": card.get("examples", {}).get("rows"),
+            **({"init": card["init"]} if "init" in card else {})}
 
 
 class RowReader:

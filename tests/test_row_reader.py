@@ -133,6 +133,19 @@ def test_a_brief_training_saves_a_row_reader_and_its_card(mnist, tmp_path):
     np.testing.assert_allclose(columns.sum(1), 1.0, atol=1e-4)
 
 
+@pytest.mark.slow
+def test_training_can_start_from_a_trained_reader(mnist, tmp_path):
+    """--init: the run starts from the shipped reader's weights (a tiny learning rate keeps
+    them), where a run from scratch reads nothing after one epoch on 50 rows."""
+    out = tmp_path / "r.keras"
+    cfg = RowReaderConfig(numbers=60, epochs=1, held_out=10, out=str(out), workers=1, seed=7,
+                          data=str(data_dir()), init=str(SHIPPED_ROW_READER), learning_rate=1e-9)
+    _, card = train_row_reader(cfg, verbose=0)
+    assert card["held_out"]["read_exactly"] >= 0.7
+    assert card["init"]["path"] == str(SHIPPED_ROW_READER) and len(card["init"]["sha256"]) == 64
+    assert card["init"]["rows"] > 1000  # what the shipped reader was trained on
+
+
 def test_train_row_reader_command_line_defaults():
     args = cli.build_parser().parse_args(["train-row-reader"])
     assert args.func is cli._cmd_train_row_reader
