@@ -409,7 +409,7 @@ WHOLE_WEIGHT = 0.25  # x the verifier's log-odds that a candidate is one whole d
 WHOLE_CLIP = 1e-4  # its probabilities are kept within [this, 1 - this]
 
 
-ROW_READER_WEIGHT = 0.5  # x the row reader's log P(digits | row), beside a path's score
+ROW_READER_WEIGHT = 1.0  # x the row reader's log P(digits | row), beside a path's score
 
 
 def _only(p: np.ndarray, digit: int) -> np.ndarray:
