@@ -62,7 +62,8 @@ def _cmd_train_row_reader(args) -> int:
     from digitrec.row_reader import RowReaderConfig, train_row_reader
 
     cfg = RowReaderConfig(numbers=args.numbers, epochs=args.epochs, seed=args.seed, data=args.data,
-                          out=args.out, init=args.init, learning_rate=args.lr, command="python -m digitrec " + shlex.join(sys.argv[1:]))
+                          out=args.out, init=args.init, learning_rate=args.lr,
+                          command="python -m digitrec " + shlex.join(sys.argv[1:]))
     path, card = train_row_reader(cfg, verbose=1 if sys.stdout.isatty() else 2)
     held = card["held_out"]
     if held:

@@ -353,7 +353,7 @@ class Recognizer:
         Where the row reader (:mod:`digitrec.row_reader`) reads the row otherwise, the
         best path that reads as it does competes with that reading (:meth:`_second_reading`)."""
         try:
-            candidates, pieces, height, _ = preprocess.number_candidates(image)
+            candidates, pieces, height, ink = preprocess.number_candidates(image)
         except preprocess.NoDigit as exc:
             return Number(reason=str(exc))
         probs = self.probabilities(np.stack([c.digit.x28 for c in candidates]))
@@ -361,14 +361,15 @@ class Recognizer:
         path = best_path(candidates, probs, len(pieces), whole)
         digits = [int(probs[k].argmax()) for k in path]
         if self.row_reader is not None and path:
-            path, digits = self._second_reading(image, candidates, probs, len(pieces), whole, path, digits)
+            path, digits = self._second_reading(image, ink, candidates, probs, len(pieces), whole,
+                                                path, digits)
         out = [Prediction(d, float(probs[k][d]), probs[k], candidates[k].digit.x28, box=candidates[k].digit.box)
                for k, d in zip(path, digits)]
         if not out:
             return Number(reason="only specks or lines: no digit-sized stroke found")
         return Number(out)
 
-    def _second_reading(self, image, candidates, probs, n, whole, path, digits):
+    def _second_reading(self, image, ink, candidates, probs, n, whole, path, digits):
         """(path, digits): the path's reading, or the row reader's where the two together
         prefer it. Each reading is scored by its best path's total :func:`candidate_score`
         plus ROW_READER_WEIGHT x the row reader's log P(digits | row); the row reader's
@@ -378,7 +379,7 @@ class Recognizer:
 
         if len(digits) > MAX_DIGITS:  # longer than any row it was trained on
             return path, digits
-        columns = self.row_reader(preprocess.row_strip(image))
+        columns = self.row_reader(preprocess.row_strip(image, ink))
         other = greedy_text(columns)
         if other == digits or not other or len(other) > MAX_DIGITS:
             return path, digits

@@ -766,13 +766,14 @@ ROW_HEIGHT, ROW_WIDTH = 32, 256  # row_strip: the row reader's input, in pixels
 ROW_MARGIN = 2  # pixels left empty above, below and left of the ink
 
 
-def row_strip(image: np.ndarray) -> np.ndarray:
+def row_strip(image: np.ndarray, ink: Ink | None = None) -> np.ndarray:
     """A row of digits as the row reader (:mod:`digitrec.row_reader`) sees it: the ink
     that :func:`number_candidates` groups into digits (specks, lines and paper edges
     dropped), cropped, scaled to fill ROW_HEIGHT less the margins (or narrower, when the
     row is longer than ROW_WIDTH allows), left-aligned on black: (ROW_HEIGHT, ROW_WIDTH)
-    uint8, ink bright. Raises NoDigit as number_candidates does."""
-    _, _, labels = _groups(ink_mask(image, number=True).mask)
+    uint8, ink bright. Raises NoDigit as number_candidates does. ``ink``: the Ink that
+    number_candidates already found in ``image`` (it is not found again)."""
+    _, _, labels = _groups((ink or ink_mask(image, number=True)).mask)
     ys, xs = np.nonzero(labels)
     if len(ys) == 0:
         raise NoDigit("only specks or lines: no digit-sized stroke found")

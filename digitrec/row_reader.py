@@ -119,7 +119,7 @@ def train_row_reader(cfg: RowReaderConfig, verbose: int = 2) -> tuple[Path, dict
     """Render the rows; fit with CTC; save the model and its card beside it."""
     from digitrec.data import load_mnist
     from digitrec.pipeline_data import row_examples
-    from digitrec.train import machine, save_atomic
+    from digitrec.train import init_card, load_weights, machine, save_atomic
 
     start = time.time()
     mnist = load_mnist(cfg.data)
@@ -131,11 +131,7 @@ def train_row_reader(cfg: RowReaderConfig, verbose: int = 2) -> tuple[Path, dict
     warmup = max(1, steps // 10)
     model = build(cfg.seed)
     if cfg.init:
-        base = keras.models.load_model(cfg.init, compile=False, safe_mode=True)
-        try:
-            model.set_weights(base.get_weights())
-        except ValueError as exc:
-            raise ValueError(f"{cfg.init} is not a row reader: {exc}") from None
+        load_weights(model, cfg.init, "a row reader")
     model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
         cfg.learning_rate / 20, max(1, steps - warmup), alpha=0.01, warmup_target=cfg.learning_rate,
         warmup_steps=warmup)), loss=ctc_loss)
@@ -157,7 +153,7 @@ def train_row_reader(cfg: RowReaderConfig, verbose: int = 2) -> tuple[Path, dict
         "examples": {"numbers": rows.numbers, "rows": int(len(y)), "render_seconds": rows.seconds,
                      "source": "MNIST training digits only"},
         "held_out": report,
-        **({"init": _init_card(cfg.init)} if cfg.init else {}),
+        **({"init": init_card(cfg.init, _lineage)} if cfg.init else {}),
         "train_seconds": round(fit_seconds, 1),
         "total_seconds": round(time.time() - start, 1),
         "machine": machine(),
@@ -166,17 +162,10 @@ def train_row_reader(cfg: RowReaderConfig, verbose: int = 2) -> tuple[Path, dict
     return path, card
 
 
-def _init_card(init: str) -> dict:
-    """What the card says of the reader a run started from: file, digest, how it was made
-    (and, if it too was trained on from another reader, that one's, and so on)."""
-    import hashlib
-    import json
-
-    base = Path(init).with_suffix(".json")
-    card = json.loads(base.read_text()) if base.exists() else {}
-    return {"path": str(init), "sha256": hashlib.sha256(Path(init).read_bytes()).hexdigest(),
-            "command": card.get("options", {}).get("command"), "held_out": card.get("held_out"),
-            "rows": card.get("examples", {}).get("rows"),
+def _lineage(card: dict) -> dict:
+    """What a reader's card tells of it when another run starts from it: its held-out
+    figure, its rows, and the reader it started from in turn (and so on)."""
+    return {"held_out": card.get("held_out"), "rows": card.get("examples", {}).get("rows"),
             **({"init": card["init"]} if "init" in card else {})}
 
 

@@ -199,22 +199,28 @@ def initial_model(preset: str, init: str | None, dtype=None) -> keras.Model:
     """A fresh model for ``preset``, holding the weights of the model file ``init`` if given."""
     model = build_model(preset, dtype=dtype, for_training=True)
     if init:
-        base = keras.models.load_model(init, compile=False, safe_mode=True)
-        try:
-            model.set_weights(base.get_weights())
-        except ValueError as exc:
-            raise ValueError(f"{init} is not a {preset!r} model: {exc}") from None
+        load_weights(model, init, f"a {preset!r} model")
     return model
 
 
-def init_card(init: str) -> dict:
-    """What the card says of the model a run started from: file, digest, how it was made."""
+def load_weights(model: keras.Model, init: str, what: str) -> None:
+    """Give ``model`` the weights of the model file ``init``, which must be ``what``."""
+    base = keras.models.load_model(init, compile=False, safe_mode=True)
+    try:
+        model.set_weights(base.get_weights())
+    except ValueError as exc:
+        raise ValueError(f"{init} is not {what}: {exc}") from None
+
+
+def init_card(init: str, summary=lambda card: {"test": card.get("test")}) -> dict:
+    """What the card says of the model a run started from: file, digest, how it was made
+    (the command, at the card's top or among its options), and ``summary(card)``."""
     import hashlib
 
     base = card_path(init)
     card = json.loads(base.read_text()) if base.exists() else {}
     return {"path": str(init), "sha256": hashlib.sha256(Path(init).read_bytes()).hexdigest(),
-            "command": card.get("command"), "test": card.get("test")}
+            "command": card.get("command") or card.get("options", {}).get("command"), **summary(card)}
 
 
 def settle_batch_norm(model: keras.Model, x: np.ndarray, steps: int, batch_size: int,
