@@ -63,6 +63,8 @@ def _cmd_train_row_reader(args) -> int:
 
     cfg = RowReaderConfig(numbers=args.numbers, epochs=args.epochs, seed=args.seed, data=args.data,
                           out=args.out, init=args.init, learning_rate=args.lr,
+                          conditions=args.conditions.split(",") if args.conditions else None,
+                          blocks=args.blocks, rnn_layers=args.rnn_layers,
                           command="python -m digitrec " + shlex.join(sys.argv[1:]))
     path, card = train_row_reader(cfg, verbose=1 if sys.stdout.isatty() else 2)
     held = card["held_out"]
@@ -200,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--init", metavar="READER.keras",
                    help="start from this reader's weights and train it on new rows (use another --seed)")
     w.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (warm-up, then cosine)")
+    w.add_argument("--conditions", metavar="C1,C2,...",
+                   help="the conditions to render rows in, in turn (default: all; name one twice to "
+                        "have it twice as often)")
+    w.add_argument("--blocks", type=int, default=0,
+                   help="a larger reader: this many residual convolution blocks more (--init may name a smaller one)")
+    w.add_argument("--rnn-layers", type=int, default=1, help="a larger reader: bidirectional GRUs")
     w.set_defaults(func=_cmd_train_row_reader)
 
     e = sub.add_parser("evaluate", help="accuracy, loss, per-class accuracy, confusion matrix")

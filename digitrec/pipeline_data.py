@@ -120,14 +120,19 @@ class NumberDigits:
     seconds: float
 
 
-def _rows(x28: np.ndarray, count: int, seed: int, stream: int):
+def _rows(x28: np.ndarray, count: int, seed: int, stream: int, conditions=None):
     """``count`` rows of 2 to 8 digits drawn at random from ``x28``, each with one of
-    render_number's conditions in turn: (lengths, conditions, source indices, tasks of
-    :data:`NUMBER_CHUNK` rows, each with its own generator)."""
+    ``conditions`` in turn (default: all of render_number's; a name given twice comes twice
+    as often): (lengths, conditions, source indices, tasks of :data:`NUMBER_CHUNK` rows,
+    each with its own generator)."""
     from digitrec.synth import NUMBER_CONDITIONS
 
+    cycle = tuple(conditions or NUMBER_CONDITIONS)
+    unknown = sorted(set(cycle) - set(NUMBER_CONDITIONS))
+    if unknown:
+        raise ValueError(f"unknown number conditions {unknown}; choose from {NUMBER_CONDITIONS}")
     lengths = np.asarray(NUMBER_LENGTHS)[np.arange(count) % len(NUMBER_LENGTHS)]
-    conditions = np.asarray(NUMBER_CONDITIONS)[np.arange(count) % len(NUMBER_CONDITIONS)]
+    conditions = np.asarray(cycle)[np.arange(count) % len(cycle)]
     rng = np.random.default_rng([seed, stream])
     source = rng.choice(len(x28), size=int(lengths.sum()), replace=lengths.sum() > len(x28))
     ends = np.cumsum(lengths)
@@ -316,14 +321,15 @@ def _row_chunk(task):
 
 
 def row_examples(x28: np.ndarray, y: np.ndarray, numbers: int, seed: int,
-                 workers: int | None = None) -> RowExamples:
+                 workers: int | None = None, conditions=None) -> RowExamples:
     """``numbers`` rows of 2 to 8 digits drawn at random from ``x28`` (training digits),
-    rendered by :func:`digitrec.synth.render_number` in each of its conditions, as
-    :func:`digitrec.preprocess.row_strip` makes them, with their digits.
+    rendered by :func:`digitrec.synth.render_number` in each of its conditions (or in
+    ``conditions``, cycled), as :func:`digitrec.preprocess.row_strip` makes them, with
+    their digits.
 
     Deterministic for a given ``seed`` whatever the number of ``workers``."""
     start = time.time()
-    lengths, _, source, tasks = _rows(x28, numbers, seed, 8)
+    lengths, _, source, tasks = _rows(x28, numbers, seed, 8, conditions)
     ends = np.cumsum(lengths)
     labels = [np.asarray(y)[source[e - k: e]].astype(np.int32) for e, k in zip(ends, lengths)]
     tasks = [(rows, labels[i * NUMBER_CHUNK: i * NUMBER_CHUNK + len(rows)], conditions, s)

@@ -44,22 +44,60 @@ PROB_FLOOR = 1e-7  # added to column probabilities before their log, in training
 SHIPPED_ROW_READER = Path(__file__).resolve().parent.parent / "models" / "row_reader.keras"
 
 
-def build(seed: int = 1) -> keras.Model:
+def build(seed: int = 1, blocks: int = 0, rnn_layers: int = 1) -> keras.Model:
     """Row strip in, (FRAMES, 11) probabilities out: four 3x3 convolutions with batch norm,
-    pooled to 2 rows of 64 columns, then a bidirectional GRU. About 390,000 parameters."""
+    pooled to 2 rows of 64 columns, then a bidirectional GRU. About 390,000 parameters.
+
+    A larger reader has ``blocks`` residual blocks (two 3x3 convolutions) after the third
+    convolution and ``rnn_layers`` - 1 more bidirectional GRUs, each added to what it reads.
+    Their last layer starts at zero, so a larger reader started from a smaller one's
+    weights (:func:`grow`) reads as the smaller one did until it trains."""
     keras.utils.set_random_seed(seed)
     strip = keras.Input((ROW_HEIGHT, ROW_WIDTH, 1), name="strip")
     h = strip
-    for filters, pool in ((32, (2, 2)), (64, (2, 2)), (96, (2, 1)), (128, (2, 1))):
+    for stage, (filters, pool) in enumerate(((32, (2, 2)), (64, (2, 2)), (96, (2, 1)), (128, (2, 1)))):
         h = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(h)
         h = keras.layers.BatchNormalization(momentum=0.9)(h)
         h = keras.layers.Activation("relu")(h)
         h = keras.layers.MaxPooling2D(pool)(h)
+        for b in range(blocks if stage == 2 else 0):
+            r = h
+            for i, gamma in enumerate(("ones", "zeros")):
+                r = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{EXTRA}conv{b}_{i}")(r)
+                r = keras.layers.BatchNormalization(momentum=0.9, gamma_initializer=gamma, name=f"{EXTRA}bn{b}_{i}")(r)
+                if i == 0:
+                    r = keras.layers.Activation("relu")(r)
+            h = keras.layers.Activation("relu")(keras.layers.Add()([h, r]))
     h = keras.layers.Permute((2, 1, 3))(h)  # columns first: (FRAMES, 2, 128)
     h = keras.layers.Reshape((FRAMES, -1))(h)
     h = keras.layers.Bidirectional(keras.layers.GRU(96, return_sequences=True))(h)
+    for i in range(rnn_layers - 1):
+        r = keras.layers.Bidirectional(keras.layers.GRU(96, return_sequences=True), name=f"{EXTRA}gru{i}")(h)
+        r = keras.layers.Dense(192, kernel_initializer="zeros", name=f"{EXTRA}gru{i}_out")(r)
+        h = keras.layers.Add()([h, r])
     out = keras.layers.Dense(BLANK + 1, activation="softmax", name="columns")(h)
     return keras.Model(strip, out, name="row_reader")
+
+
+EXTRA = "extra_"  # names of the layers a larger reader adds to the smallest one
+
+
+def grow(model: keras.Model, init: str) -> None:
+    """Give ``model`` the weights of the reader file ``init``: all of them where the two
+    are built alike; else ``init`` must be a smaller reader (fewer blocks or GRUs), whose
+    weights go to the layers they share, the added layers keeping their starting weights."""
+    from digitrec.train import load_weights
+
+    base = keras.models.load_model(init, compile=False, safe_mode=True)
+    if len(base.weights) == len(model.weights):
+        return load_weights(model, init, "a row reader")
+    ours = [layer for layer in model.layers if layer.weights and not layer.name.startswith(EXTRA)]
+    theirs = [layer for layer in base.layers if layer.weights and not layer.name.startswith(EXTRA)]
+    shapes = lambda layers: [tuple(w.shape) for layer in layers for w in layer.weights]
+    if shapes(ours) != shapes(theirs) or len(base.weights) > len(model.weights):
+        raise ValueError(f"{init} is not a row reader this one can grow from")
+    for a, b in zip(ours, theirs):
+        a.set_weights(b.get_weights())
 
 
 def ctc_loss(labels, probs):
@@ -112,6 +150,9 @@ class RowReaderConfig:
     out: str | None = None  # default: the shipped models/row_reader.keras
     workers: int | None = None  # processes that render the rows (default: one per CPU)
     init: str | None = None  # start from this reader's weights (train on more rows), not at random
+    conditions: list[str] | None = None  # render_number conditions, cycled (repeat one to weight it); default all
+    blocks: int = 0  # residual convolution blocks beyond the smallest reader's (see build)
+    rnn_layers: int = 1  # bidirectional GRUs
     command: str | None = None  # the command line, for the card
 
 
@@ -119,19 +160,19 @@ def train_row_reader(cfg: RowReaderConfig, verbose: int = 2) -> tuple[Path, dict
     """Render the rows; fit with CTC; save the model and its card beside it."""
     from digitrec.data import load_mnist
     from digitrec.pipeline_data import row_examples
-    from digitrec.train import init_card, load_weights, machine, save_atomic
+    from digitrec.train import init_card, machine, save_atomic
 
     start = time.time()
     mnist = load_mnist(cfg.data)
-    rows = row_examples(mnist.x_train, mnist.y_train, cfg.numbers, cfg.seed, cfg.workers)
+    rows = row_examples(mnist.x_train, mnist.y_train, cfg.numbers, cfg.seed, cfg.workers, cfg.conditions)
     x = rows.x[..., None].astype(np.float32) / 255.0
     y = rows.labels
     held = min(cfg.held_out, len(y) // 10)
     steps = cfg.epochs * int(np.ceil((len(y) - held) / cfg.batch_size))
     warmup = max(1, steps // 10)
-    model = build(cfg.seed)
+    model = build(cfg.seed, cfg.blocks, cfg.rnn_layers)
     if cfg.init:
-        load_weights(model, cfg.init, "a row reader")
+        grow(model, cfg.init)
     model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
         cfg.learning_rate / 20, max(1, steps - warmup), alpha=0.01, warmup_target=cfg.learning_rate,
         warmup_steps=warmup)), loss=ctc_loss)

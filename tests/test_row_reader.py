@@ -45,6 +45,38 @@ def test_row_examples_are_labelled_and_reproducible(mnist):
     assert np.array_equal(a.x, b.x) and np.array_equal(a.labels, b.labels)
 
 
+def test_rows_can_be_rendered_in_chosen_conditions(mnist):
+    """--conditions: the conditions come in turn (a name given twice, twice as often);
+    an unknown one is refused before anything is rendered."""
+    from digitrec.pipeline_data import _rows
+
+    _, conditions, _, _ = _rows(mnist.x_train[:300], 6, seed=2, stream=8, conditions=["chalk", "pencil", "chalk"])
+    assert list(conditions) == ["chalk", "pencil", "chalk"] * 2
+    chalk = row_examples(mnist.x_train[:300], mnist.y_train[:300], numbers=3, seed=2, workers=1,
+                         conditions=["chalk"])
+    scan = row_examples(mnist.x_train[:300], mnist.y_train[:300], numbers=3, seed=2, workers=1,
+                        conditions=["scan"])
+    assert np.array_equal(chalk.labels, scan.labels) and not np.array_equal(chalk.x, scan.x)
+    with pytest.raises(ValueError, match="crayon"):
+        row_examples(mnist.x_train[:300], mnist.y_train[:300], numbers=3, seed=2, conditions=["crayon"])
+
+
+@pytest.mark.skipif(not SHIPPED_ROW_READER.exists(), reason="no shipped row reader")
+def test_a_larger_reader_grown_from_a_smaller_one_reads_as_it_did(mnist, tmp_path):
+    """--blocks / --rnn-layers with --init: the added layers start at zero, so the grown
+    reader's columns are the smaller reader's until it trains; a smaller reader cannot
+    take a larger one's weights."""
+    strip = preprocess.row_strip(_rows(mnist, 1, seed=26)[0][0])
+    small = RowReader.load()
+    big = row_reader.build(blocks=1, rnn_layers=2)
+    assert big.count_params() > small.model.count_params()
+    row_reader.grow(big, str(SHIPPED_ROW_READER))
+    np.testing.assert_allclose(RowReader(big)(strip), small(strip), atol=1e-5)
+    big.save(tmp_path / "big.keras")
+    with pytest.raises(ValueError, match="grow"):
+        row_reader.grow(row_reader.build(rnn_layers=2), str(tmp_path / "big.keras"))
+
+
 def _columns(spelled):
     """Column probabilities that spell ``spelled`` (a list of classes, BLANK included)."""
     out = np.full((FRAMES, BLANK + 1), 1e-4, np.float32)
@@ -150,6 +182,7 @@ def test_train_row_reader_command_line_defaults():
     args = cli.build_parser().parse_args(["train-row-reader"])
     assert args.func is cli._cmd_train_row_reader
     assert (args.numbers, args.epochs, args.out) == (RowReaderConfig.numbers, RowReaderConfig.epochs, None)
+    assert (args.conditions, args.blocks, args.rnn_layers) == (None, 0, 1)
 
 
 def test_a_missing_row_reader_file_is_reported(tmp_path):
