@@ -112,6 +112,7 @@ def run(model=None, n=200, seed=0, failures=None, out=sys.stdout, verifier=True,
     lengths = list(range(2, 9))
     per_len = {k: [0, 0] for k in lengths}
     number_ms = []
+    marked = [0, 0]  # numbers marked low confidence: read right, misread
     for j in range(n):
         rng = np.random.default_rng([seed, 1000 + j])
         k = lengths[j % len(lengths)]
@@ -119,9 +120,12 @@ def run(model=None, n=200, seed=0, failures=None, out=sys.stdout, verifier=True,
         image, cond, _ = synth.render_number([mnist.x_test[i] for i in idx], rng)
         truth = "".join(str(int(mnist.y_test[i])) for i in idx)
         tic = time.perf_counter()
-        got = rec.read_number(image).text
+        number = rec.read_number(image)
         number_ms.append(1000 * (time.perf_counter() - tic))
+        got = number.text
         ok = got == truth
+        if number.low_confidence or not number.digits:
+            marked[0 if ok else 1] += 1
         num_right[0] += ok
         num_right[2] += 1
         per_len[k][0] += ok
@@ -160,6 +164,11 @@ def run(model=None, n=200, seed=0, failures=None, out=sys.stdout, verifier=True,
     for k in lengths:
         a, m = per_len[k]
         w(f"| numbers of {k} digits | {_pct(a, m)} | | {m} |\n")
+    wrong = num_right[2] - num_right[0]
+    unmarked = num_right[2] - sum(marked)
+    w(f"| numbers marked low confidence (or no digits) | {_pct(sum(marked), num_right[2])} | | {num_right[2]} |\n")
+    w(f"| misread numbers among them | {_pct(marked[1], wrong)} | | {wrong} |\n")
+    w(f"| numbers not marked, exact | {_pct(unmarked - (wrong - marked[1]), unmarked)} | | {unmarked} |\n")
     w(f"| **blanks given a digit** (lower is better) | **{_pct(*blank_digit)}** | 100.0% | {blank_digit[1]} |\n")
     w(f"\nread_number: median {np.median(number_ms):.0f} ms, 95th percentile "
       f"{np.percentile(number_ms, 95):.0f} ms, slowest {max(number_ms):.0f} ms a number.\n")
@@ -167,6 +176,7 @@ def run(model=None, n=200, seed=0, failures=None, out=sys.stdout, verifier=True,
     if failures:
         failure_grid(fails, failures)
     return {"digits": total[0] / total[2], "numbers": num_right[0] / num_right[2],
+            "numbers_marked": sum(marked) / num_right[2], "misread_marked": marked[1] / max(wrong, 1),
             "blanks": blank_digit[0] / blank_digit[1]}
 
 

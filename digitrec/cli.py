@@ -145,6 +145,8 @@ def _cmd_read(args) -> int:
         number = recognizer.read_number(image)
         record = {"file": file, **number.to_dict()}
         text = f"{file}: {number.text}" if number.text else f"{file}: no digits ({number.reason})"
+        if number.low_confidence:
+            text += f"  (low confidence: {'; '.join(number.doubts)})"
         _emit(args, record, text)
     return 1 if failed else 0
 

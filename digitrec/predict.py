@@ -31,6 +31,7 @@ SHIPPED_MODEL = MODELS_DIR / "digitrec.keras"
 LITE_CACHE = Path.home() / ".cache" / "digitrec" / "tflite"
 NUM_CLASSES = 10
 LOW_CONFIDENCE = 0.6  # below this a reading is shown, but marked as unsure
+ROW_LOW_CONFIDENCE = 0.5  # a number the row reader finds less likely than this is marked as unsure
 
 
 @dataclass
@@ -61,10 +62,25 @@ class Prediction:
 class Number:
     digits: list[Prediction] = field(default_factory=list)
     reason: str | None = None
+    row_probability: float | None = None  # the row reader's P(this reading | row), where it read the row
 
     @property
     def text(self) -> str:
         return "".join(str(d.digit) for d in self.digits)
+
+    @property
+    def doubts(self) -> list[str]:
+        """Why the reading may be wrong: digits the model is unsure of, and a row reader
+        that finds the reading less likely than not. Empty when neither."""
+        out = [f"digit {i + 1} ({d.digit}) read at {d.confidence:.0%}"
+               for i, d in enumerate(self.digits) if d.low_confidence]
+        if self.digits and self.row_probability is not None and self.row_probability < ROW_LOW_CONFIDENCE:
+            out.append(f"the row reader gives this reading {self.row_probability:.0%}")
+        return out
+
+    @property
+    def low_confidence(self) -> bool:
+        return bool(self.doubts)
 
     def to_dict(self) -> dict:
         out = {
@@ -73,6 +89,10 @@ class Number:
                         "box": list(d.box), "low_confidence": d.low_confidence}
                        for d in self.digits],
         }
+        if self.digits:
+            out["low_confidence"] = self.low_confidence
+            out["row_probability"] = (None if self.row_probability is None
+                                      else round(float(self.row_probability), 4))
         if self.reason:
             out["reason"] = self.reason
         return out
@@ -360,42 +380,48 @@ class Recognizer:
         whole = self.verifier(candidates) if self.verifier is not None else None
         path = best_path(candidates, probs, len(pieces), whole)
         digits = [int(probs[k].argmax()) for k in path]
+        row_probability = None
         if self.row_reader is not None and path:
-            path, digits = self._second_reading(image, ink, candidates, probs, len(pieces), whole,
-                                                path, digits)
+            path, digits, row_probability = self._second_reading(image, ink, candidates, probs, len(pieces),
+                                                                 whole, path, digits)
         out = [Prediction(d, float(probs[k][d]), probs[k], candidates[k].digit.x28, box=candidates[k].digit.box)
                for k, d in zip(path, digits)]
         if not out:
             return Number(reason="only specks or lines: no digit-sized stroke found")
-        return Number(out)
+        return Number(out, row_probability=row_probability)
 
     def _second_reading(self, image, ink, candidates, probs, n, whole, path, digits):
-        """(path, digits): the path's reading, or the row reader's where the two together
-        prefer it. Each reading is scored by its best path's total :func:`candidate_score`
-        plus ROW_READER_WEIGHT x the row reader's log P(digits | row); the row reader's
-        reading counts only when some path through the candidates reads it, so its digits
-        keep boxes."""
+        """(path, digits, P(digits | row)): the path's reading, or the row reader's where
+        the two together prefer it, and the row reader's probability of the reading kept
+        (None where it does not read the row). Each reading is scored by its best path's
+        total :func:`candidate_score` plus ROW_READER_WEIGHT x the row reader's
+        log P(digits | row); the row reader's reading counts only when some path through
+        the candidates reads it, so its digits keep boxes."""
         from digitrec.row_reader import MAX_DIGITS, greedy_text, log_likelihood
 
         if len(digits) > MAX_DIGITS:  # longer than any row it was trained on
-            return path, digits
+            return path, digits, None
         columns = self.row_reader(preprocess.row_strip(image, ink))
+        likelihood = {}
+
+        def log_p(d):
+            if tuple(d) not in likelihood:
+                likelihood[tuple(d)] = log_likelihood(columns, d)
+            return likelihood[tuple(d)]
+
         other = greedy_text(columns)
-        if other == digits or not other or len(other) > MAX_DIGITS:
-            return path, digits
-        other_path = best_path(candidates, probs, n, whole, digits=other)
-        if not other_path:
-            return path, digits
+        other_path = (best_path(candidates, probs, n, whole, digits=other)
+                      if other and other != digits and len(other) <= MAX_DIGITS else [])
+        if other_path:
+            def total(p, d):
+                only = [_only(probs[k], c) for k, c in zip(p, d)]
+                return (sum(candidate_score(candidates[k], q, None if whole is None else whole[k])
+                            for k, q in zip(p, only))
+                        + ROW_READER_WEIGHT * log_p(d))
 
-        def total(p, d):
-            only = [_only(probs[k], c) for k, c in zip(p, d)]
-            return (sum(candidate_score(candidates[k], q, None if whole is None else whole[k])
-                        for k, q in zip(p, only))
-                    + ROW_READER_WEIGHT * log_likelihood(columns, d))
-
-        if total(other_path, other) > total(path, digits):
-            return other_path, other
-        return path, digits
+            if total(other_path, other) > total(path, digits):
+                path, digits = other_path, other
+        return path, digits, float(np.exp(log_p(digits)))
 
 
 DIGIT_BONUS = 0.3  # read_number: log-probability credited per digit (a sum of logs favours few)

@@ -54,6 +54,8 @@ def show_number(image: np.ndarray, suffix: str) -> None:
                 count = len(number.digits)
                 ui.big_text(number.text, f"{count} digit{'s' if count > 1 else ''}, the least "
                             f"sure at {min(d.confidence for d in number.digits):.1%}")
+                if number.low_confidence:
+                    st.warning(f"Unsure of this reading: {'; '.join(number.doubts)}. Check it.")
                 st.image([ui.model_input(d.input28, 2) for d in number.digits],
                          caption=[str(d.digit) for d in number.digits])
                 st.caption("What the model saw (28×28 each)")

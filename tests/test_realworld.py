@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from digitrec import cli, synth
-from digitrec.predict import LOW_CONFIDENCE, Prediction
+from digitrec.predict import LOW_CONFIDENCE, ROW_LOW_CONFIDENCE, Number, Prediction
 
 # Test digits the model reads on plain MNIST, one of each class.
 PICKS = None
@@ -73,6 +73,19 @@ def test_low_confidence_is_marked():
     assert p.low_confidence and p.to_dict()["low_confidence"] is True
 
 
+def test_a_number_is_marked_unsure_by_its_digits_or_by_the_row_reader():
+    sure = [Prediction(d, 0.98, np.full(10, 0.1), box=(10 * i, 0, 8, 10)) for i, d in enumerate((4, 2))]
+    assert not Number(sure, row_probability=0.9).low_confidence
+    assert not Number(sure).low_confidence  # no row reader: the digits alone decide
+    doubted = Number(sure, row_probability=ROW_LOW_CONFIDENCE / 2)
+    assert doubted.low_confidence and "row reader" in doubted.doubts[0]
+    assert doubted.to_dict()["low_confidence"] is True and doubted.to_dict()["row_probability"] < 0.5
+    unsure_digit = Number([sure[0], Prediction(7, LOW_CONFIDENCE / 2, np.full(10, 0.1), box=(20, 0, 8, 10))],
+                          row_probability=0.9)
+    assert unsure_digit.doubts == [f"digit 2 (7) read at {LOW_CONFIDENCE / 2:.0%}"]
+    assert "low_confidence" not in Number(reason="blank").to_dict()
+
+
 def test_cli_read_json_contract(tmp_path, mnist, recognizer, capsys):
     idx = _picks(mnist, recognizer)
     image, _, _ = synth.render_number([mnist.x_test[idx[d]] for d in (2, 0, 2, 6)],
@@ -93,6 +106,8 @@ def test_cli_read_json_contract(tmp_path, mnist, recognizer, capsys):
     for d in first["digits"]:
         assert 0 <= d["confidence"] <= 1 and len(d["box"]) == 4
     assert [d["box"][0] for d in first["digits"]] == sorted(d["box"][0] for d in first["digits"])
+    assert first["low_confidence"] is False  # a clear scan of four digits
+    assert first["row_probability"] is None or first["row_probability"] >= 0.5
     assert lines[1]["text"] is None and lines[1]["digits"] == [] and lines[1]["reason"]
     assert lines[2]["text"] is None and "error" in lines[2]
 

@@ -141,6 +141,22 @@ def test_the_row_reader_reads_more_numbers_exactly(mnist, recognizer):
 
 
 @pytest.mark.skipif(not SHIPPED_ROW_READER.exists(), reason="no shipped row reader")
+def test_numbers_marked_unsure_hold_most_misread_ones(mnist, recognizer):
+    """Number.low_confidence (a digit the model is unsure of, or a reading the row reader
+    finds less likely than not) on rows of test digits: the numbers it marks are read
+    wrong far more often than those it leaves unmarked, and it marks most misread ones."""
+    read = [(recognizer.read_number(image), truth) for image, truth in _rows(mnist, 60, seed=23)]
+    marked = [n.text == truth for n, truth in read if n.low_confidence]
+    unmarked = [n.text == truth for n, truth in read if not n.low_confidence]
+    misread = sum(n.text != truth for n, truth in read)
+    assert misread >= 2, misread  # render_number's defaults are hard enough to misread some
+    assert marked.count(False) >= misread / 2, (marked.count(False), misread)
+    assert np.mean(unmarked) > np.mean(marked) + 0.2, (np.mean(unmarked), np.mean(marked))
+    assert len(marked) < len(read) / 2  # it does not mark everything
+    assert all(n.row_probability is not None and 0 <= n.row_probability <= 1 for n, _ in read)
+
+
+@pytest.mark.skipif(not SHIPPED_ROW_READER.exists(), reason="no shipped row reader")
 def test_a_reading_from_the_row_reader_keeps_a_box_per_digit(mnist, recognizer):
     for image, truth in _rows(mnist, 12, seed=24):
         number = recognizer.read_number(image)
