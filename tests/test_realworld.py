@@ -3,6 +3,7 @@ the shipped model, numbers, blanks, and the ``read --json`` CLI contract."""
 from __future__ import annotations
 
 import json
+import re
 
 import cv2
 import numpy as np
@@ -110,6 +111,21 @@ def test_cli_read_json_contract(tmp_path, mnist, recognizer, capsys):
     assert first["row_probability"] is None or first["row_probability"] >= 0.5
     assert lines[1]["text"] is None and lines[1]["digits"] == [] and lines[1]["reason"]
     assert lines[2]["text"] is None and "error" in lines[2]
+
+
+def test_cli_read_says_why_a_number_is_unsure(tmp_path, mnist, recognizer, capsys):
+    """A 7 and a 9 drawn over each other between a 4 and a 7: `read` gives its reading and why it is unsure."""
+    from conftest import paper_digit
+
+    idx = _picks(mnist, recognizer)
+    page = {d: paper_digit(mnist.x_test[idx[d]]) for d in (4, 7, 9)}
+    row = np.concatenate([page[4][:, 60:300], np.minimum(page[7], page[9])[:, 60:300], page[7][:, 60:300]], axis=1)
+    assert recognizer.read_number(row).low_confidence
+    path = tmp_path / "unsure.png"
+    cv2.imwrite(str(path), row)
+    assert cli.main(["read", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert re.match(rf"{re.escape(str(path))}: \d{{3}}  \(low confidence: .*(read at|row reader)", out), out
 
 
 def test_cli_predict_blank_json(tmp_path, capsys):

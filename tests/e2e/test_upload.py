@@ -85,8 +85,24 @@ def test_whole_number(page, mnist, recognizer, tmp_path):
         [{"name": "number.png", "mimeType": "image/png", "buffer": encode(row, "PNG")}])
     text = wait_hook(page, "prediction-0", lambda t: bool(first_token(t)))
     assert first_token(text) == "417", text
+    assert "Unsure" not in text, text
     page.locator(".st-key-confidences-0").wait_for()
     page.screenshot(path=str(tmp_path / "number.png"))
+
+
+def test_an_unsure_number_is_marked(page, mnist, recognizer):
+    """A 7 and a 9 drawn over each other between a 4 and a 7: the page shows its reading
+    and says why it is unsure."""
+    digits = readable_digits(mnist, recognizer, {4, 7, 9})
+    overlay = np.minimum(digits[7], digits[9])  # the ink of both
+    row = np.concatenate([digits[4][:, 60:300], overlay[:, 60:300], digits[7][:, 60:300]], axis=1)
+    assert recognizer.read_number(row).low_confidence
+    page.goto("/upload")
+    page.get_by_test_id("stRadioGroup").get_by_text("a whole number").click()
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(
+        [{"name": "unsure.png", "mimeType": "image/png", "buffer": encode(row, "PNG")}])
+    text = wait_hook(page, "prediction-0", lambda t: "Unsure" in t)
+    assert len(first_token(text)) == 3 and "Check it" in text, text
 
 
 def test_webcam_snapshot(page):
