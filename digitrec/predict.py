@@ -402,26 +402,22 @@ class Recognizer:
         if len(digits) > MAX_DIGITS:  # longer than any row it was trained on
             return path, digits, None
         columns = self.row_reader(preprocess.row_strip(image, ink))
-        likelihood = {}
-
-        def log_p(d):
-            if tuple(d) not in likelihood:
-                likelihood[tuple(d)] = log_likelihood(columns, d)
-            return likelihood[tuple(d)]
-
         other = greedy_text(columns)
-        other_path = (best_path(candidates, probs, n, whole, digits=other)
-                      if other and other != digits and len(other) <= MAX_DIGITS else [])
-        if other_path:
-            def total(p, d):
-                only = [_only(probs[k], c) for k, c in zip(p, d)]
-                return (sum(candidate_score(candidates[k], q, None if whole is None else whole[k])
-                            for k, q in zip(p, only))
-                        + ROW_READER_WEIGHT * log_p(d))
+        readings = [(path, digits)]
+        if other and other != digits and len(other) <= MAX_DIGITS:
+            other_path = best_path(candidates, probs, n, whole, digits=other)
+            if other_path:
+                readings.append((other_path, other))
+        log_p = [log_likelihood(columns, d) for _, d in readings]
 
-            if total(other_path, other) > total(path, digits):
-                path, digits = other_path, other
-        return path, digits, float(np.exp(log_p(digits)))
+        def total(i):
+            p, d = readings[i]
+            return (sum(candidate_score(candidates[k], _only(probs[k], c), None if whole is None else whole[k])
+                        for k, c in zip(p, d))
+                    + ROW_READER_WEIGHT * log_p[i])
+
+        best = max(range(len(readings)), key=total)  # the path's reading on a tie
+        return (*readings[best], float(np.exp(log_p[best])))
 
 
 DIGIT_BONUS = 0.3  # read_number: log-probability credited per digit (a sum of logs favours few)

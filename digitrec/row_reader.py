@@ -90,7 +90,7 @@ def grow(model: keras.Model, init: str) -> None:
 
     base = keras.models.load_model(init, compile=False, safe_mode=True)
     if len(base.weights) == len(model.weights):
-        return load_weights(model, init, "a row reader")
+        return load_weights(model, init, "a row reader", base)
     ours = [layer for layer in model.layers if layer.weights and not layer.name.startswith(EXTRA)]
     theirs = [layer for layer in base.layers if layer.weights and not layer.name.startswith(EXTRA)]
     shapes = lambda layers: [tuple(w.shape) for layer in layers for w in layer.weights]

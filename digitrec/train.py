@@ -203,9 +203,10 @@ def initial_model(preset: str, init: str | None, dtype=None) -> keras.Model:
     return model
 
 
-def load_weights(model: keras.Model, init: str, what: str) -> None:
-    """Give ``model`` the weights of the model file ``init``, which must be ``what``."""
-    base = keras.models.load_model(init, compile=False, safe_mode=True)
+def load_weights(model: keras.Model, init: str, what: str, base: keras.Model | None = None) -> None:
+    """Give ``model`` the weights of the model file ``init`` (``base``, where the caller
+    has loaded it already), which must be ``what``."""
+    base = base or keras.models.load_model(init, compile=False, safe_mode=True)
     try:
         model.set_weights(base.get_weights())
     except ValueError as exc:
