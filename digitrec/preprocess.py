@@ -39,6 +39,7 @@ GROUP_CLOSE = 0.08  # digit_groups: gaps this much of the digit height are close
 SOFT_BORDER_ONLY = True
 SOFT_EDGE = 0.2  # outline gradient / mean ink below this: a shadow's edge, not a stroke
 MIN_CONTRAST = 0.08  # ink fainter than this (of full scale) is no ink
+POLARITY_WINDOW = 0.5  # _polarity: the light is a median over this much of the short side
 WEAK = 0.8  # lines are looked for in ink above this x the threshold (a faint line stays whole)
 
 
@@ -98,9 +99,12 @@ def _polarity(gray: np.ndarray) -> bool:
     if min(gray.shape) >= FLATTEN_MIN:  # judge the tails after taking out slow light changes
         f = min(1.0, 96 / max(gray.shape))
         small = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else gray
-        light = cv2.GaussianBlur(cv2.resize(small, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA),
-                                 (0, 0), 0.05 * min(small.shape))
-        detail = small - cv2.resize(light, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_LINEAR)
+        # The light is a median over half the picture: strokes are a minority in any such
+        # window, and a shadow's edge stays sharp in it. (A blur smears that edge, and its
+        # bright side then outweighs faint pencil: the paper was taken for the ink.)
+        k = max(5, int(POLARITY_WINDOW * min(small.shape)) | 1)
+        light = cv2.medianBlur(np.clip(small * 255 + 0.5, 0, 255).astype(np.uint8), k)
+        detail = small - light.astype(np.float32) / 255
     else:
         detail = gray - med
     lo, hi = np.percentile(detail, (0.3, 99.7))
