@@ -45,6 +45,13 @@ def paper_digit(mnist_digit: np.ndarray, size: int = 200, canvas=(300, 400), ink
     return page.clip(0, 255).astype(np.uint8)
 
 
+def unsure_row(pages: dict) -> np.ndarray:
+    """A 7 and a 9 drawn over each other between a 4 and a 7 (``pages``: paper_digit pages
+    of 4, 7 and 9): a number the reader should mark as unsure."""
+    overlay = np.minimum(pages[7], pages[9])  # the ink of both
+    return np.concatenate([pages[4][:, 60:300], overlay[:, 60:300], pages[7][:, 60:300]], axis=1)
+
+
 @pytest.fixture
 def models_dir(tmp_path, monkeypatch):
     """A temporary models directory for the registry (and MNIST from data_dir())."""

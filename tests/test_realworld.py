@@ -115,11 +115,10 @@ def test_cli_read_json_contract(tmp_path, mnist, recognizer, capsys):
 
 def test_cli_read_says_why_a_number_is_unsure(tmp_path, mnist, recognizer, capsys):
     """A 7 and a 9 drawn over each other between a 4 and a 7: `read` gives its reading and why it is unsure."""
-    from conftest import paper_digit
+    from conftest import paper_digit, unsure_row
 
     idx = _picks(mnist, recognizer)
-    page = {d: paper_digit(mnist.x_test[idx[d]]) for d in (4, 7, 9)}
-    row = np.concatenate([page[4][:, 60:300], np.minimum(page[7], page[9])[:, 60:300], page[7][:, 60:300]], axis=1)
+    row = unsure_row({d: paper_digit(mnist.x_test[idx[d]]) for d in (4, 7, 9)})
     assert recognizer.read_number(row).low_confidence
     path = tmp_path / "unsure.png"
     cv2.imwrite(str(path), row)

@@ -126,23 +126,22 @@ def test_best_path_can_be_held_to_given_digits(mnist, recognizer):
 
 @pytest.fixture(scope="module")
 def read_rows(mnist, recognizer):
-    """The 60 rows of seed 23 read by the shipped recognizer, (Number, truth) each: read
-    once for the tests that look at them."""
-    return [(recognizer.read_number(image), truth) for image, truth in _rows(mnist, 60, seed=23)]
+    """The 60 rows of seed 23 read by the shipped recognizer, (image, Number, truth) each:
+    rendered and read once for the tests that look at them."""
+    return [(image, recognizer.read_number(image), truth) for image, truth in _rows(mnist, 60, seed=23)]
 
 
 @pytest.mark.skipif(not SHIPPED_ROW_READER.exists(), reason="no shipped row reader")
-def test_the_row_reader_reads_more_numbers_exactly(mnist, recognizer, read_rows):
+def test_the_row_reader_reads_more_numbers_exactly(recognizer, read_rows):
     """Rows of test digits (touching, broken: render_number's defaults), read with the
     shipped row reader and without it (both with the verifier)."""
     assert recognizer.row_reader is not None and recognizer.verifier is not None
     without = Recognizer(recognizer.model, recognizer.path, recognizer.card, runtime="tf",
                          verifier=recognizer.verifier)
-    rows = _rows(mnist, 60, seed=23)
     alone = sum(greedy_text(recognizer.row_reader(preprocess.row_strip(image))) == [int(d) for d in truth]
-                for image, truth in rows)
-    with_it = sum(number.text == truth for number, truth in read_rows)
-    base = sum(without.read_number(image).text == truth for image, truth in rows)
+                for image, _, truth in read_rows)
+    with_it = sum(number.text == truth for _, number, truth in read_rows)
+    base = sum(without.read_number(image).text == truth for image, _, truth in read_rows)
     assert alone >= 36, alone  # the network by itself reads most rows
     assert with_it >= base + 2, (with_it, base)
 
@@ -152,7 +151,7 @@ def test_numbers_marked_unsure_hold_most_misread_ones(read_rows):
     """Number.low_confidence (a digit the model is unsure of, or a reading the row reader
     finds less likely than not) on rows of test digits: the numbers it marks are read
     wrong far more often than those it leaves unmarked, and it marks most misread ones."""
-    read = read_rows
+    read = [(number, truth) for _, number, truth in read_rows]
     marked = [n.text == truth for n, truth in read if n.low_confidence]
     unmarked = [n.text == truth for n, truth in read if not n.low_confidence]
     misread = sum(n.text != truth for n, truth in read)

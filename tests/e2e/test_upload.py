@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import paper_digit
+from tests.conftest import paper_digit, unsure_row
 from tests.e2e.conftest import SCREENSHOTS
 from tests.e2e.helpers import wait_hook
 
@@ -93,9 +93,7 @@ def test_whole_number(page, mnist, recognizer, tmp_path):
 def test_an_unsure_number_is_marked(page, mnist, recognizer):
     """A 7 and a 9 drawn over each other between a 4 and a 7: the page shows its reading
     and says why it is unsure."""
-    digits = readable_digits(mnist, recognizer, {4, 7, 9})
-    overlay = np.minimum(digits[7], digits[9])  # the ink of both
-    row = np.concatenate([digits[4][:, 60:300], overlay[:, 60:300], digits[7][:, 60:300]], axis=1)
+    row = unsure_row(readable_digits(mnist, recognizer, {4, 7, 9}))
     assert recognizer.read_number(row).low_confidence
     page.goto("/upload")
     page.get_by_test_id("stRadioGroup").get_by_text("a whole number").click()
