@@ -2,39 +2,23 @@
 show a prediction. Streamlit only; the logic lives in digitrec/."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
-
-# TensorFlow in the app's process uses one thread per op (unless the operator says
-# otherwise): here it only loads models (predictions run in TFLite, trainings in a process
-# of their own, see digitrec.jobs), and leaves the cores to the visitors' predictions.
-# Read by TensorFlow when its runtime starts, so set before any model is loaded.
-os.environ.setdefault("TF_NUM_INTRAOP_THREADS", os.environ.get("DIGITREC_APP_TF_THREADS", "1"))
-os.environ.setdefault("TF_NUM_INTEROP_THREADS", os.environ.get("DIGITREC_APP_TF_THREADS", "1"))
 
 import numpy as np
 import streamlit as st
 
-from digitrec import registry
+from digitrec import store
+from digitrec.reading.digits import Recognizer
+from digitrec.server import registry
 
 BLUE, GREY = "#1f77b4", "#c4c9d0"
 
-
-def _keep_keras_session() -> None:
-    """Stop Streamlit from calling ``keras.backend.clear_session()`` after every script
-    run (its ``_clean_problem_modules``). That call resets Keras's global state for every
-    thread of the process and runs a full garbage collection, on every rerun of every
-    session. This app builds no model in its scripts (models are loaded once, cached;
-    trainings run in their own process), so it has nothing to clean up."""
-    try:
-        from streamlit.runtime.scriptrunner import script_runner
-    except ImportError:
-        return
-    if hasattr(script_runner, "_clean_problem_modules"):
-        script_runner._clean_problem_modules = lambda: None
-
-
-_keep_keras_session()
+# The app's pages, in the navigation's order: file, title, icon, URL path.
+PAGES = (
+    ("pages/draw.py", "Draw", ":material/draw:", "draw"),
+    ("pages/upload.py", "Upload", ":material/upload:", "upload"),
+    ("pages/train.py", "Train", ":material/model_training:", "train"),
+)
 
 
 _MARKDOWN = set("\\`*_[]()<>#!|~${}")
@@ -46,26 +30,31 @@ def plain(text: str) -> str:
     return "".join("\\" + c if c in _MARKDOWN else c for c in str(text))
 
 
-def use_app_navigation() -> None:
-    """Called first by every page. On a fresh server, a visitor whose first request is a
-    page's URL (``/train``) would get Streamlit's older multipage mode, which runs the
-    script in ``pages/`` alone, without ``streamlit_app.py``'s navigation and sidebar,
-    until someone opens ``/``: ``st.navigation`` turns that mode off, but only once it has
-    run. Turn it off here and run again, through ``streamlit_app.py``."""
-    from streamlit.runtime.pages_manager import PagesManager
+def navigation():
+    """The app's navigation (``st.navigation`` over :data:`PAGES`), called by
+    ``streamlit_app.py`` alone; returns the page to run."""
+    pages = {url: st.Page(file, title=title, icon=icon, url_path=url, default=url == "draw")
+             for file, title, icon, url in PAGES}
+    chosen = st.navigation(list(pages.values()))
+    st.session_state["framed"] = True
+    wanted = st.session_state.pop("wanted", None)
+    if wanted in pages and chosen.url_path != wanted:
+        st.switch_page(pages[wanted])
+    return chosen
 
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+
+def in_frame(url_path: str) -> None:
+    """Called first by every page. With a ``pages/`` folder beside it, Streamlit runs a
+    fresh server's first visitor's page URL (``/train``) as a script of its own, without
+    ``streamlit_app.py``'s navigation and sidebar, until ``st.navigation`` has run once.
+    Such a run goes to the entry script, which comes back to this page."""
+    if not st.session_state.get("framed"):
+        st.session_state["wanted"] = url_path
+        st.switch_page("streamlit_app.py")
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the model…")
-def _load(path: str, mtime: float):
-    from digitrec.runtime import frozen_imports
-
-    with frozen_imports():  # before any model: a model replaced later is still collected
-        from digitrec.predict import Recognizer
-
+def _load(path: str, mtime: float) -> Recognizer:
     if not registry.is_allowed(path):  # models load only from the models directory
         raise registry.OutsideModelsDir(f"{path} is outside the models directory")
     return Recognizer.load(path)
@@ -81,7 +70,7 @@ def recognizer():
     active path and its mtime, so activating or replacing a model switches everyone.
 
     When the active model cannot be used (pointer broken, file gone, outside the models
-    directory, corrupt, refused by Keras's safe mode) the shipped model answers instead
+    directory, corrupt) the shipped model answers instead
     and the page shows a warning that names the problem."""
     path, problem = registry.active_status()
     key = registry.cache_key(path)
@@ -98,7 +87,7 @@ def recognizer():
             _broken[key] = problem
     st.warning(f"Using the shipped model: {problem}. Train a new model or restore the "
                "shipped one on the Train page.", icon=":material/warning:")
-    return _load(*registry.cache_key(registry.shipped_model()))
+    return _load(*registry.cache_key(store.DIGIT_MODEL))
 
 
 def model_label(path, card: dict | None = None) -> str:

@@ -8,7 +8,7 @@ Measured here, on the cores this process may use (2 on the project machines):
 * model only, batch 1 (one 28x28 digit): latency percentiles for the seeds' path
   (``model.predict`` on the seeds' model) and for each of our candidates on the shipped
   model: ``model.predict``, a traced ``tf.function``, the same with XLA, TFLite, and the
-  path :class:`digitrec.predict.Recognizer` chooses;
+  path :class:`digitrec.reading.digits.Recognizer` chooses;
 * model only, 10,000 images: throughput of the same paths;
 * pixels to probabilities: ``preprocess.normalize`` alone, and ``Recognizer.predict`` on a
   320x320 RGBA canvas image (black ink on white, as the Draw page sends it) and on a
@@ -93,8 +93,8 @@ def one_core(args) -> dict:
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from digitrec.model import build_best
-    from digitrec.predict import Recognizer
+    from digitrec.reading.digits import Recognizer
+    from digitrec.training.networks import build_best
 
     x1 = np.random.default_rng(0).random((1, 28, 28), dtype=np.float32)
     out = {}
@@ -132,9 +132,9 @@ def main(argv=None) -> int:
     import tensorflow as tf
 
     from digitrec import preprocess
-    from digitrec.data import load_mnist
-    from digitrec.model import build_seed
-    from digitrec.predict import Recognizer, _LiteRunner, convert_to_lite
+    from digitrec.reading.digits import Recognizer, _LiteRunner, convert_to_lite
+    from digitrec.training.datasets import load_mnist
+    from digitrec.training.networks import build_seed
 
     mnist = load_mnist(_common.data_dir(args.data))
     xb = mnist.x_test[: args.batch].astype(np.float32)[..., None] / 255.0
@@ -153,8 +153,9 @@ def main(argv=None) -> int:
     lite2 = _LiteRunner(flat, threads=2)
 
     def lite_batch(threads):
-        from digitrec.predict import _interpreter_class
         import warnings
+
+        from digitrec.reading.digits import _interpreter_class
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             it = _interpreter_class()(model_content=flat, num_threads=threads)

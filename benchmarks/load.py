@@ -84,7 +84,7 @@ class Server:
 
 
 def children(pid: int) -> list[int]:
-    """The server's child processes: its trainings (digitrec.worker)."""
+    """The server's child processes: its trainings (digitrec.server.worker)."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -358,7 +358,7 @@ def report(args, stats: Stats, samples, load_before: str, server_log: str,
                   + (", ".join(f"{m.min():.0f}" for m in minutes if len(m)) or "n/a")]
         child = np.array([c[1] for c in child_samples])
         if len(child):
-            lines += ["", "The trainings' processes (digitrec.worker, the server's children; each "
+            lines += ["", "The trainings' processes (digitrec.server.worker, the server's children; each "
                       f"ends with its training): highest {child.max():.0f} MB; running in "
                       f"{(child > 0).mean():.0%} of the samples"]
         step = max(1, len(samples) // 20)

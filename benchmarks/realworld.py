@@ -1,5 +1,5 @@
 """Real-world benchmark (issue 4): MNIST *test* digits rendered as the pictures users
-upload, read through digitrec.preprocess, beside the seeds' pipeline (gray, resize the
+upload, read through digitrec.reading.normalize, beside the seeds' pipeline (gray, resize the
 whole image to 28x28, /255).
 
     python benchmarks/realworld.py [--model PATH] [--n 200] [--seed 0] [--failures grid.png]
@@ -22,9 +22,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from digitrec import synth  # noqa: E402
-from digitrec.data import load_mnist  # noqa: E402
-from digitrec.predict import Recognizer  # noqa: E402
+from digitrec.reading.digits import Recognizer  # noqa: E402
+from digitrec.training import synth  # noqa: E402
+from digitrec.training.datasets import load_mnist  # noqa: E402
 
 
 def _pct(k, n):
@@ -70,7 +70,7 @@ def run(model=None, n=200, seed=0, failures=None, out=sys.stdout, verifier=True,
     mnist = load_mnist(os.environ.get("DIGITREC_DATA"))
     rec = Recognizer.load(model, verifier=verifier, row_reader=row_reader is True)
     if row_reader not in (True, False, None):  # a path: that row reader
-        from digitrec.row_reader import RowReader
+        from digitrec.training.row_reader import RowReader
         rec.row_reader = RowReader.load(row_reader)
     rng_pick = np.random.default_rng(seed)
     order = rng_pick.permutation(len(mnist.y_test))  # test digits only, never training digits
@@ -152,7 +152,7 @@ def run(model=None, n=200, seed=0, failures=None, out=sys.stdout, verifier=True,
     judge = f"verifier `{rec.verifier.path}`" if rec.verifier else "no whole-digit verifier"
     judge += f", row reader `{rec.row_reader.path}`" if rec.row_reader else ", no row reader"
     w(f"Model `{rec.path}`, {judge}, {n} MNIST test digits per condition, seed {seed}.\n\n")
-    w("| condition | digitrec.preprocess | seeds' pipeline | n |\n|---|---:|---:|---:|\n")
+    w("| condition | digitrec.reading.normalize | seeds' pipeline | n |\n|---|---:|---:|---:|\n")
     for cond, a, b, k in rows:
         w(f"| {cond} | {_pct(a, k)} | {_pct(b, k)} | {k} |\n")
     w(f"| **all single digits** | **{_pct(total[0], total[2])}** | {_pct(total[1], total[2])} | {total[2]} |\n")
@@ -187,9 +187,9 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--failures", help="write a PNG grid of misread inputs and their 28x28")
     ap.add_argument("--no-verifier", dest="verifier", action="store_false",
-                    help="read numbers without the whole-digit verifier (digitrec.verifier)")
+                    help="read numbers without the whole-digit verifier (digitrec.training.verifier)")
     ap.add_argument("--no-row-reader", dest="row_reader", action="store_false",
-                    help="read numbers without the row reader (digitrec.row_reader)")
+                    help="read numbers without the row reader (digitrec.training.row_reader)")
     ap.add_argument("--row-reader", dest="row_reader", metavar="PATH",
                     help="read numbers with this row reader (default: the shipped one)")
     ap.set_defaults(row_reader=True)

@@ -40,8 +40,8 @@ def seed_child(args) -> None:
     sys.path.insert(0, str(_common.ROOT))
     import keras
 
-    from digitrec.data import load_mnist
-    from digitrec.model import build_seed
+    from digitrec.training.datasets import load_mnist
+    from digitrec.training.networks import build_seed
 
     mnist = load_mnist(args.data)
     x_train = mnist.x_train.astype("float32")[..., None] / 255.0

@@ -1,16 +1,15 @@
 """digitrec: read handwritten digits, drawn, photographed or scanned, with a CNN trained on MNIST.
 
-The path from pixels to a prediction:
-    imageio.load_image -> preprocess.normalize -> predict.Recognizer -> Prediction
+The path from pixels to an answer (:mod:`digitrec.reading`, no TensorFlow):
+
+    load_image -> normalize -> Recognizer (LiteRT) -> Prediction / Number
+
+    >>> from digitrec import Recognizer, load_image
+    >>> Recognizer.load().predict(load_image("seven.png")).digit
 """
-from digitrec.imageio import ImageError, load_image
-from digitrec.preprocess import NoDigit, normalize
+from digitrec.reading.decode import ImageError, load_image
+from digitrec.reading.digits import Recognizer
+from digitrec.reading.normalize import NoDigit, normalize
+from digitrec.reading.results import Number, Prediction
 
-__all__ = ["ImageError", "NoDigit", "load_image", "normalize", "Recognizer", "read_number"]
-
-
-def __getattr__(name):  # the model side imports TensorFlow: load it only when asked
-    if name in ("Recognizer", "read_number", "Prediction", "Number"):
-        from digitrec import predict
-        return getattr(predict, name)
-    raise AttributeError(name)
+__all__ = ["ImageError", "NoDigit", "Number", "Prediction", "Recognizer", "load_image", "normalize"]

@@ -1,87 +1,111 @@
-"""Command line: ``python -m digitrec train | train-verifier | train-row-reader | evaluate |
-predict | read``."""
+"""Command line: ``python -m digitrec predict | read | evaluate | train | train-verifier |
+train-row-reader | export``.
+
+``predict`` and ``read`` run on the reading path alone (LiteRT, no TensorFlow); the
+training commands import TensorFlow when they run. Every default comes from the config
+dataclasses in :mod:`digitrec.training.recipes`.
+"""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import os
 import shlex
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from digitrec.training.recipes import PRESETS, RowReaderConfig, TrainConfig, VerifierConfig
 
 
-def _cmd_train(args) -> int:
-    from concurrent.futures import ThreadPoolExecutor
-
-    from digitrec.data import load_mnist
-    from digitrec.runtime import frozen_imports
-
-    # MNIST is read and checked (gunzip, SHA-256: both let go of the GIL) while TensorFlow
-    # and Keras import: about 0.3 s of the fast preset's 10 s process.
-    with ThreadPoolExecutor(1) as pool:
-        loading = pool.submit(load_mnist, args.data)
-        with frozen_imports():
-            from digitrec.train import TrainConfig, train
-        from digitrec.plots import plot_history
-        mnist = loading.result()
-
-    cfg = TrainConfig(
-        preset=args.preset, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.lr, augment=args.augment, seed=args.seed, limit=args.limit,
-        validation=args.validation, pipeline_mix=args.pipeline_mix,
-        number_mix=args.number_mix, init=args.init,
-        data=args.data, out=args.out,
-        command="python -m digitrec " + shlex.join(sys.argv[1:]),
-    )
-    result = train(cfg, mnist=mnist, verbose=1 if sys.stdout.isatty() else 2)
-    curves = result.path.with_suffix(".curves.png")
-    plot_history(result.history).savefig(curves, dpi=100)
-    test = result.card["test"]
-    print(f"test accuracy {test['accuracy']:.4f}, loss {test['loss']:.4f} "
-          f"after {result.card['train_seconds']:.0f} s")
-    print(f"saved {result.path}, card {result.path.with_suffix('.json')}, curves {curves}")
-    return 0
+def _command() -> str:
+    return "python -m digitrec " + shlex.join(sys.argv[1:])
 
 
-def _cmd_train_verifier(args) -> int:
-    from digitrec.verifier import VerifierConfig, train_verifier
-
-    cfg = VerifierConfig(numbers=args.numbers, epochs=args.epochs, seed=args.seed, data=args.data,
-                         out=args.out, command="python -m digitrec " + shlex.join(sys.argv[1:]))
-    path, card = train_verifier(cfg, verbose=1 if sys.stdout.isatty() else 2)
-    held = card["held_out"]
-    if held:
-        print(f"held-out accuracy {held['accuracy']:.4f} on {held['held_out']} candidates")
-    print(f"saved {path}, card {path.with_suffix('.json')}")
-    return 0
+def _config(cls, args, **renamed):
+    """``cls`` from the parsed arguments that share its field names (``renamed``: field
+    name -> argument name), the command line recorded for the card."""
+    values = {f.name: getattr(args, renamed.get(f.name, f.name)) for f in dataclasses.fields(cls)
+              if f.name != "command" and hasattr(args, renamed.get(f.name, f.name))}
+    return cls(**values, command=_command())
 
 
-def _cmd_train_row_reader(args) -> int:
-    from digitrec.row_reader import RowReaderConfig, train_row_reader
+def _default(cls, name: str):
+    return {f.name: f.default for f in dataclasses.fields(cls)}[name]
 
-    cfg = RowReaderConfig(numbers=args.numbers, epochs=args.epochs, seed=args.seed, data=args.data,
-                          out=args.out, init=args.init, learning_rate=args.lr,
-                          conditions=args.conditions.split(",") if args.conditions else None,
-                          blocks=args.blocks, rnn_layers=args.rnn_layers,
-                          command="python -m digitrec " + shlex.join(sys.argv[1:]))
-    path, card = train_row_reader(cfg, verbose=1 if sys.stdout.isatty() else 2)
-    held = card["held_out"]
-    if held:
-        print(f"held-out rows read exactly: {held['read_exactly']:.4f} of {held['rows']}")
-    print(f"saved {path}, card {path.with_suffix('.json')} after {card['total_seconds']:.0f} s")
-    return 0
+
+def _verbosity() -> int:
+    return 1 if sys.stdout.isatty() else 2
+
+
+# --- reading ----------------------------------------------------------------------------
+
+def _recognizer(args):
+    from digitrec.reading.digits import Recognizer
+
+    return Recognizer.load(args.model)
+
+
+def _cmd_predict(args) -> int:
+    from digitrec.reading.decode import ImageError, load_image
+
+    recognizer = _recognizer(args)
+    failed = False
+    for i, file in enumerate(args.files):
+        try:
+            image = load_image(file)
+        except ImageError as exc:
+            failed = True
+            _emit(args, {"file": file, "digit": None, "error": str(exc)}, f"{file}: error: {exc}")
+            continue
+        pred = recognizer.predict(image)
+        if pred.digit is None:
+            text = f"{file}: no digit ({pred.reason})"
+        else:
+            flag = "  (low confidence)" if pred.low_confidence else ""
+            text = f"{file}: {pred.digit}  confidence {pred.confidence:.3f}{flag}"
+        _emit(args, {"file": file, **pred.to_dict()}, text)
+        if args.show:
+            from digitrec.training.plots import plot_prediction
+
+            out = Path(args.show)
+            if len(args.files) > 1:
+                out = out.with_name(f"{out.stem}-{i}{out.suffix}")
+            plot_prediction(image, pred).savefig(out, dpi=100)
+    return 1 if failed else 0
+
+
+def _cmd_read(args) -> int:
+    from digitrec.reading.decode import ImageError, load_image
+
+    recognizer = _recognizer(args)
+    failed = False
+    for file in args.files:
+        try:
+            image = load_image(file)
+        except ImageError as exc:
+            failed = True
+            _emit(args, {"file": file, "text": None, "digits": [], "error": str(exc)}, f"{file}: error: {exc}")
+            continue
+        number = recognizer.read_number(image)
+        text = f"{file}: {number.text}" if number.text else f"{file}: no digits ({number.reason})"
+        if number.low_confidence:
+            text += f"  (low confidence: {'; '.join(number.doubts)})"
+        _emit(args, {"file": file, **number.to_dict()}, text)
+    return 1 if failed else 0
+
+
+def _emit(args, record: dict, text: str) -> None:
+    print(json.dumps(record) if args.json else text, flush=True)
 
 
 def _cmd_evaluate(args) -> int:
-    from digitrec.data import load_mnist
-    from digitrec.evaluate import evaluate
-    from digitrec.plots import plot_confusion
-    from digitrec.predict import Recognizer
+    from digitrec.training.datasets import load_mnist
+    from digitrec.training.evaluate import evaluate
+    from digitrec.training.plots import plot_confusion
 
-    recognizer = Recognizer.load(args.model)
-    report = evaluate(recognizer, load_mnist(args.data))
+    recognizer = _recognizer(args)
+    mnist = load_mnist(args.data)
+    report = evaluate(recognizer.probabilities, mnist.x_test, mnist.y_test)
     out = Path(args.confusion or Path(recognizer.path).with_suffix(".confusion.png"))
     try:
         plot_confusion(report["confusion"]).savefig(out, dpi=100)
@@ -99,151 +123,153 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-def _cmd_predict(args) -> int:
-    from digitrec.imageio import ImageError, load_image
-    from digitrec.predict import Recognizer
+# --- training ---------------------------------------------------------------------------
 
-    recognizer = Recognizer.load(args.model)
-    failed = False
-    for i, file in enumerate(args.files):
-        try:
-            image = load_image(file)
-        except ImageError as exc:
-            failed = True
-            _emit(args, {"file": file, "digit": None, "error": str(exc)}, f"{file}: error: {exc}")
-            continue
-        pred = recognizer.predict(image)
-        record = {"file": file, **pred.to_dict()}
-        if pred.digit is None:
-            text = f"{file}: no digit ({pred.reason})"
-        else:
-            flag = "  (low confidence)" if pred.low_confidence else ""
-            text = f"{file}: {pred.digit}  confidence {pred.confidence:.3f}{flag}"
-        _emit(args, record, text)
-        if args.show:
-            from digitrec.plots import plot_prediction
-            out = Path(args.show)
-            if len(args.files) > 1:
-                out = out.with_name(f"{out.stem}-{i}{out.suffix}")
-            plot_prediction(image, pred).savefig(out, dpi=100)
-    return 1 if failed else 0
+def _cmd_train(args) -> int:
+    from digitrec.training.plots import plot_history
+    from digitrec.training.train import train
+
+    result = train(_config(TrainConfig, args, learning_rate="lr"), verbose=_verbosity())
+    curves = result.path.with_suffix(".curves.png")
+    plot_history(result.history).savefig(curves, dpi=100)
+    test = result.card["test"]
+    print(f"test accuracy {test['accuracy']:.4f}, loss {test['loss']:.4f} "
+          f"after {result.card['train_seconds']:.0f} s")
+    print(f"saved {result.path} with its .tflite and card; curves {curves}")
+    return 0
 
 
-def _cmd_read(args) -> int:
-    from digitrec.imageio import ImageError, load_image
-    from digitrec.predict import Recognizer
+def _cmd_train_verifier(args) -> int:
+    from digitrec.training.verifier import train_verifier
 
-    recognizer = Recognizer.load(args.model)
-    failed = False
+    path, card = train_verifier(_config(VerifierConfig, args), verbose=_verbosity())
+    held = card["held_out"]
+    if held:
+        print(f"held-out accuracy {held['accuracy']:.4f} on {held['held_out']} candidates")
+    print(f"saved {path} with its .tflite and card")
+    return 0
+
+
+def _cmd_train_row_reader(args) -> int:
+    from digitrec.training.row_reader import train_row_reader
+
+    args.conditions = args.conditions.split(",") if args.conditions else None
+    path, card = train_row_reader(_config(RowReaderConfig, args, learning_rate="lr"), verbose=_verbosity())
+    held = card["held_out"]
+    if held:
+        print(f"held-out rows read exactly: {held['read_exactly']:.4f} of {held['rows']}")
+    print(f"saved {path} with its .tflite and card after {card['total_seconds']:.0f} s")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from digitrec.training.export import export_file
+
     for file in args.files:
-        try:
-            image = load_image(file)
-        except ImageError as exc:
-            failed = True
-            _emit(args, {"file": file, "text": None, "digits": [], "error": str(exc)}, f"{file}: error: {exc}")
-            continue
-        number = recognizer.read_number(image)
-        record = {"file": file, **number.to_dict()}
-        text = f"{file}: {number.text}" if number.text else f"{file}: no digits ({number.reason})"
-        if number.low_confidence:
-            text += f"  (low confidence: {'; '.join(number.doubts)})"
-        _emit(args, record, text)
-    return 1 if failed else 0
+        print(f"wrote {export_file(file)}")
+    return 0
 
 
-def _emit(args, record: dict, text: str) -> None:
-    print(json.dumps(record) if args.json else text, flush=True)
-
+# --- the parser -------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m digitrec", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m digitrec", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     data_help = "MNIST directory (default: $DIGITREC_DATA)"
-
-    from digitrec.presets import PRESETS
-
-    t = sub.add_parser("train", help="train a model and save it with its card and curves")
-    t.add_argument("--preset", default="best", choices=list(PRESETS))
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--lr", type=float, help="peak learning rate")
-    t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
-    t.add_argument("--seed", type=int, default=1)
-    t.add_argument("--limit", type=int, help="train on the first N training images only")
-    t.add_argument("--validation", type=int, default=0, help="hold out N training images")
-    t.add_argument("--pipeline-mix", type=float, default=0.0, metavar="F",
-                   help="add F x the training images, rendered as photos, scans and canvases "
-                        "and read back through the preprocessing (training digits only)")
-    t.add_argument("--number-mix", type=float, default=0.0, metavar="F",
-                   help="add F x the training images, cut out of numbers rendered from them "
-                        "as the number reader cuts its candidate digits (training digits only)")
-    t.add_argument("--init", metavar="PATH",
-                   help="start from this .keras model's weights (fine-tune; same preset)")
-    t.add_argument("--data", help=data_help)
-    t.add_argument("--out", help="where to write the model (default: a new file in "
-                   "models/user/, so that the shipped models/digitrec.keras is replaced only "
-                   "when named)")
-    t.set_defaults(func=_cmd_train)
-
-    v = sub.add_parser("train-verifier", help="train the number reader's whole-digit verifier "
-                       "on candidates cut from numbers rendered from training digits")
-    v.add_argument("--numbers", type=int, default=16000, help="rows of 2-8 digits to render")
-    v.add_argument("--epochs", type=int, default=4)
-    v.add_argument("--seed", type=int, default=1)
-    v.add_argument("--data", help=data_help)
-    v.add_argument("--out", help="where to write it (default: the shipped models/verifier.keras)")
-    v.set_defaults(func=_cmd_train_verifier)
-
-    w = sub.add_parser("train-row-reader", help="train the number reader's whole-row reader (CTC) "
-                       "on numbers rendered from training digits")
-    w.add_argument("--numbers", type=int, default=36000, help="rows of 2-8 digits to render")
-    w.add_argument("--epochs", type=int, default=8)
-    w.add_argument("--seed", type=int, default=1)
-    w.add_argument("--data", help=data_help)
-    w.add_argument("--out", help="where to write it (default: the shipped models/row_reader.keras)")
-    w.add_argument("--init", metavar="READER.keras",
-                   help="start from this reader's weights and train it on new rows (use another --seed)")
-    w.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (warm-up, then cosine)")
-    w.add_argument("--conditions", metavar="C1,C2,...",
-                   help="the conditions to render rows in, in turn (default: all; name one twice to "
-                        "have it twice as often)")
-    w.add_argument("--blocks", type=int, default=0,
-                   help="a larger reader: this many residual convolution blocks more (--init may name a smaller one)")
-    w.add_argument("--rnn-layers", type=int, default=1, help="a larger reader: bidirectional GRUs")
-    w.set_defaults(func=_cmd_train_row_reader)
-
-    e = sub.add_parser("evaluate", help="accuracy, loss, per-class accuracy, confusion matrix")
-    e.add_argument("--model", help="a .keras file (default: the shipped model)")
-    e.add_argument("--data", help=data_help)
-    e.add_argument("--json", action="store_true")
-    e.add_argument("--confusion", help="where to write the confusion-matrix PNG")
-    e.set_defaults(func=_cmd_evaluate)
+    model_help = "a model's .keras or .tflite file (default: the shipped model)"
 
     p = sub.add_parser("predict", help="read one digit per image file")
     p.add_argument("files", nargs="+")
-    p.add_argument("--model")
+    p.add_argument("--model", help=model_help)
     p.add_argument("--json", action="store_true", help="one JSON object per line per file")
     p.add_argument("--show", help="write original, 28x28 input and confidences to this PNG")
     p.set_defaults(func=_cmd_predict)
 
     r = sub.add_parser("read", help="read a handwritten number (one row of digits) per file")
     r.add_argument("files", nargs="+")
-    r.add_argument("--model")
-    r.add_argument("--json", action="store_true")
+    r.add_argument("--model", help=model_help)
+    r.add_argument("--json", action="store_true", help="one JSON object per line per file")
     r.set_defaults(func=_cmd_read)
+
+    e = sub.add_parser("evaluate", help="accuracy, loss, per-class accuracy, confusion matrix")
+    e.add_argument("--model", help=model_help)
+    e.add_argument("--data", help=data_help)
+    e.add_argument("--json", action="store_true")
+    e.add_argument("--confusion", help="where to write the confusion-matrix PNG")
+    e.set_defaults(func=_cmd_evaluate)
+
+    t = sub.add_parser("train", help="train a model and save it (.keras, .tflite, card, curves)")
+    t.add_argument("--preset", default=_default(TrainConfig, "preset"), choices=list(PRESETS))
+    t.add_argument("--epochs", type=int, help="default: the preset's")
+    t.add_argument("--batch-size", type=int, help="default: the preset's")
+    t.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
+    t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
+    t.add_argument("--seed", type=int, default=_default(TrainConfig, "seed"))
+    t.add_argument("--limit", type=int, help="train on the first N training images only")
+    t.add_argument("--validation", type=int, default=_default(TrainConfig, "validation"),
+                   help="hold out N training images")
+    t.add_argument("--pipeline-mix", type=float, default=_default(TrainConfig, "pipeline_mix"), metavar="F",
+                   help="add F x the training images, rendered as photos, scans and canvases "
+                        "and read back through the preprocessing (training digits only)")
+    t.add_argument("--number-mix", type=float, default=_default(TrainConfig, "number_mix"), metavar="F",
+                   help="add F x the training images, cut out of numbers rendered from them "
+                        "as the number reader cuts its candidate digits (training digits only)")
+    t.add_argument("--init", metavar="PATH",
+                   help="start from this .keras model's weights (fine-tune; same preset)")
+    t.add_argument("--data", help=data_help)
+    t.add_argument("--out", help="where to write the model (default: a new file in "
+                   "models/user/, so that the shipped model is replaced only when named)")
+    t.set_defaults(func=_cmd_train)
+
+    v = sub.add_parser("train-verifier", help="train the number reader's whole-digit verifier "
+                       "on candidates cut from numbers rendered from training digits")
+    v.add_argument("--numbers", type=int, default=_default(VerifierConfig, "numbers"),
+                   help="rows of 2-8 digits to render")
+    v.add_argument("--epochs", type=int, default=_default(VerifierConfig, "epochs"))
+    v.add_argument("--seed", type=int, default=_default(VerifierConfig, "seed"))
+    v.add_argument("--data", help=data_help)
+    v.add_argument("--out", help="where to write it (default: the shipped models/verifier.keras)")
+    v.set_defaults(func=_cmd_train_verifier)
+
+    w = sub.add_parser("train-row-reader", help="train the number reader's whole-row reader (CTC) "
+                       "on numbers rendered from training digits")
+    w.add_argument("--numbers", type=int, default=_default(RowReaderConfig, "numbers"),
+                   help="rows of 2-8 digits to render")
+    w.add_argument("--epochs", type=int, default=_default(RowReaderConfig, "epochs"))
+    w.add_argument("--seed", type=int, default=_default(RowReaderConfig, "seed"))
+    w.add_argument("--data", help=data_help)
+    w.add_argument("--out", help="where to write it (default: the shipped models/row_reader.keras)")
+    w.add_argument("--init", metavar="READER.keras",
+                   help="start from this reader's weights and train it on new rows (use another --seed)")
+    w.add_argument("--lr", type=float, default=_default(RowReaderConfig, "learning_rate"),
+                   help="peak learning rate (warm-up, then cosine)")
+    w.add_argument("--conditions", metavar="C1,C2,...",
+                   help="the conditions to render rows in, in turn (default: all; name one twice to "
+                        "have it twice as often)")
+    w.add_argument("--blocks", type=int, default=_default(RowReaderConfig, "blocks"),
+                   help="a larger reader: this many residual convolution blocks more (--init may name a smaller one)")
+    w.add_argument("--rnn-layers", type=int, default=_default(RowReaderConfig, "rnn_layers"),
+                   help="a larger reader: bidirectional GRUs")
+    w.set_defaults(func=_cmd_train_row_reader)
+
+    x = sub.add_parser("export", help="write the .tflite that reading loads beside a .keras model "
+                       "(models saved by this version have one already)")
+    x.add_argument("files", nargs="+", metavar="MODEL.keras")
+    x.set_defaults(func=_cmd_export)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.func is not _cmd_train:  # which imports them beside reading MNIST
-        from digitrec.runtime import frozen_imports
+    from digitrec.reading.engine import ModelError
 
-        with frozen_imports():
-            import digitrec.model  # noqa: F401  (TensorFlow and Keras)
-    from digitrec.data import DataError
+    errors: tuple = (ModelError,)
+    if args.func not in (_cmd_predict, _cmd_read):  # reading loads no dataset code
+        from digitrec.training.datasets import DataError
+
+        errors += (DataError,)
     try:
         return args.func(args)
-    except DataError as exc:
+    except errors as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -3,7 +3,7 @@ import streamlit as st
 
 import app_shared as ui
 
-ui.use_app_navigation()
+ui.in_frame("draw")
 
 st.title("Draw a digit")
 st.write("Draw one digit, 0 to 9, anywhere in the white box: the reading updates after "

@@ -3,14 +3,13 @@ import pandas as pd
 import streamlit as st
 
 import app_shared as ui
-from digitrec import jobs, registry
-from digitrec.presets import PRESETS
-from digitrec.train import TrainConfig
+from digitrec.server import jobs, registry
+from digitrec.training.recipes import PRESETS, TrainConfig
 
-ui.use_app_navigation()
+ui.in_frame("train")
 
 REFRESH_SECONDS = 1.0
-BATCH_SIZES = [16, 32, 64, 128, 256, 512]
+BATCH_SIZES = [2 ** k for k in range(16) if jobs.BATCH_RANGE[0] <= 2 ** k <= jobs.BATCH_RANGE[1]]
 
 st.title("Train a model")
 st.write("Retrain the network on MNIST here and watch it learn; when it ends, compare it "
@@ -30,11 +29,11 @@ preset = st.selectbox("Network", list(PRESETS), index=list(PRESETS).index("fast"
                       format_func=lambda p: f"{p}: {PRESETS[p].description}", key="preset")
 recipe = PRESETS[preset]
 epochs_col, batch_col, images_col = st.columns(3)
-epochs = epochs_col.slider("Epochs", 1, 30, recipe.epochs, key=f"epochs-{preset}")
+epochs = epochs_col.slider("Epochs", 1, jobs.MAX_EPOCHS, recipe.epochs, key=f"epochs-{preset}")
 batch_size = batch_col.select_slider("Batch size", BATCH_SIZES, recipe.batch_size,
                                      key=f"batch-{preset}")
 images = images_col.number_input(
-    "Training images", min_value=200, max_value=jobs.TRAIN_IMAGES, value=jobs.TRAIN_IMAGES,
+    "Training images", min_value=jobs.MIN_IMAGES, max_value=jobs.TRAIN_IMAGES, value=jobs.TRAIN_IMAGES,
     step=1000, key="images", help="Fewer images train faster, for a quick try; "
     "a sixth of them (at most 2,000) are held out to draw the validation curves.")
 augment = st.toggle("Augmentation: show the network rotated, zoomed, shifted, thicker and "

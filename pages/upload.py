@@ -4,11 +4,9 @@ import numpy as np
 import streamlit as st
 
 import app_shared as ui
-from digitrec.imageio import FORMATS, MAX_BYTES, ImageError, load_image
+from digitrec.reading.decode import EXTENSIONS, FORMATS, MAX_BYTES, ImageError, load_image
 
-ui.use_app_navigation()
-
-EXTENSIONS = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
+ui.in_frame("upload")
 
 st.title("Upload a picture")
 st.write("Upload photos or scans of handwritten digits (or take a webcam snapshot): each "
@@ -81,7 +79,7 @@ def show(name: str, data: bytes, suffix: str) -> None:
         image = load_image(data)
     except ImageError as exc:
         with st.container(key=f"prediction{suffix}"):
-            st.error(ui.plain(f"No digit found: cannot read {name}: {exc}"))
+            st.error(ui.plain(f"Cannot read {name}: {exc}"))
         return
     (show_number if mode == "a whole number" else show_digit)(image, suffix)
 

@@ -19,7 +19,7 @@ def data_dir() -> Path | None:
 
 @pytest.fixture(scope="session")
 def mnist():
-    from digitrec.data import load_mnist
+    from digitrec.training.datasets import load_mnist
 
     directory = data_dir()
     if directory is None:
@@ -29,7 +29,7 @@ def mnist():
 
 @pytest.fixture(scope="session")
 def recognizer():
-    from digitrec.predict import Recognizer
+    from digitrec.reading.digits import Recognizer
 
     return Recognizer.load()
 
@@ -55,7 +55,7 @@ def unsure_row(pages: dict) -> np.ndarray:
 @pytest.fixture
 def models_dir(tmp_path, monkeypatch):
     """A temporary models directory for the registry (and MNIST from data_dir())."""
-    from digitrec import registry
+    from digitrec.server import registry
 
     monkeypatch.setenv(registry.ENV_VAR, str(tmp_path / "models"))
     if data_dir() is not None:
@@ -65,11 +65,11 @@ def models_dir(tmp_path, monkeypatch):
 
 @pytest.fixture
 def fake_worker(monkeypatch):
-    """Make digitrec.jobs start tests/fake_worker.py (same protocol, no TensorFlow) in the
+    """Make digitrec.server.jobs start tests/fake_worker.py (same protocol, no TensorFlow) in the
     given mode: ``fake_worker("wait")``."""
     import sys
 
-    from digitrec import jobs
+    from digitrec.server import jobs
 
     def use(mode: str) -> None:
         monkeypatch.setattr(jobs, "WORKER", [sys.executable, str(ROOT / "tests" / "fake_worker.py"), mode])

@@ -1,4 +1,4 @@
-"""A stand-in for ``python -m digitrec.worker`` in the jobs tests: it speaks the same
+"""A stand-in for ``python -m digitrec.server.worker`` in the jobs tests: it speaks the same
 protocol (a config line in; progress, result or error lines out) without TensorFlow.
 
     python tests/fake_worker.py MODE     MODE: wait | fail | done | crash

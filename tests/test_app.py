@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import sys
-import threading
 import time
 import types
 
@@ -16,7 +15,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from digitrec import jobs, registry
+from digitrec.server import jobs, registry
 from tests.conftest import ROOT, paper_digit
 
 TIMEOUT = 120  # seconds for one script run: 2 shared cores, first model load

@@ -1,4 +1,4 @@
-"""digitrec.data: IDX parsing, checksum verification, data directory lookup."""
+"""digitrec.training.datasets: IDX parsing, checksum verification, data directory lookup."""
 import gzip
 import shutil
 import struct
@@ -6,8 +6,8 @@ import struct
 import numpy as np
 import pytest
 
-from digitrec import data
-from digitrec.data import DataError, load_mnist, parse_idx
+from digitrec.training import datasets as data
+from digitrec.training.datasets import DataError, load_mnist, parse_idx
 
 
 def idx_bytes(arr: np.ndarray) -> bytes:

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitrec import jobs, registry
-from digitrec.train import TrainConfig
+from digitrec.server import jobs, registry
+from digitrec.training.train import TrainConfig
 from tests.conftest import ROOT, data_dir, paper_digit
 
 TIMEOUT = 180
@@ -182,7 +182,7 @@ def test_decompression_bomb_peak_memory_is_bounded():
 
     script = "import resource, struct, tracemalloc, zlib\n" + inspect.getsource(png_declaring) + \
         textwrap.dedent("""
-        from digitrec.imageio import ImageError, load_image
+        from digitrec.reading.decode import ImageError, load_image
         raw = png_declaring(50_000, 50_000)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         tracemalloc.start()
@@ -206,7 +206,7 @@ def test_decompression_bomb_peak_memory_is_bounded():
 
 
 def test_upload_limits_are_enforced_by_the_server():
-    from digitrec.imageio import MAX_BYTES
+    from digitrec.reading.decode import MAX_BYTES
 
     config = (ROOT / ".streamlit" / "config.toml").read_text()
     assert "maxUploadSize = 10" in config.replace(" ", " ")  # MB, refused by Streamlit's server
@@ -245,7 +245,7 @@ def copy_shipped(models_dir, name="mine.keras"):
 
 CHILD = """
 import os, sys, threading, time
-from digitrec import train as T
+from digitrec.training import train as T
 mode, out, data = sys.argv[1:4]
 if mode == "save":  # stop inside save_atomic, with the temporary files written
     real_replace = os.replace
@@ -274,7 +274,7 @@ def test_training_killed_leaves_the_active_model_intact(models_dir, mode):
     temporary files are cleaned."""
     if data_dir() is None:
         pytest.skip("MNIST not available")
-    from digitrec.predict import Recognizer
+    from digitrec.reading.digits import Recognizer
 
     active = copy_shipped(models_dir)
     registry.set_active(active)
@@ -372,7 +372,7 @@ def lambda_model(path):
 
 
 def test_safe_mode_refuses_a_lambda_layer(tmp_path):
-    from digitrec.predict import Recognizer
+    from digitrec.reading.digits import Recognizer
 
     path = lambda_model(tmp_path / "lambda.keras")
     with pytest.raises(ValueError, match="(?i)lambda.*safe_mode|safe_mode.*lambda"):
@@ -416,8 +416,8 @@ def test_unusable_active_model_falls_back_with_a_warning(models_dir, tmp_path, p
 def test_corrupt_mnist_is_caught_before_training(tmp_path, monkeypatch):
     import gzip
 
-    from digitrec import train as train_mod
-    from digitrec.data import CHECKSUMS, DataError
+    from digitrec.training import train as train_mod
+    from digitrec.training.datasets import CHECKSUMS, DataError
 
     source = data_dir()
     if source is None:
@@ -491,7 +491,7 @@ def test_training_bounds_are_enforced_server_side(monkeypatch, settings, message
     def must_not_train(*a, **k):
         raise AssertionError("trained with settings out of bounds")
 
-    monkeypatch.setattr("digitrec.train.train", must_not_train)
+    monkeypatch.setattr("digitrec.training.train.train", must_not_train)
     before = jobs.current()
     with pytest.raises(jobs.Refused, match=message):
         jobs.start(TrainConfig(**({"preset": "fast"} | settings)))
@@ -511,7 +511,7 @@ def test_train_page_reports_a_refused_setting(monkeypatch):
 
 
 def test_presets_fit_the_bounds():
-    from digitrec.model import PRESETS
+    from digitrec.training.networks import PRESETS
 
     for name in PRESETS:
         jobs.check(jobs.plan(TrainConfig(preset=name)))

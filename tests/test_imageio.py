@@ -1,4 +1,4 @@
-"""digitrec.imageio and the library's bad-input contract: every bad file gets a clear
+"""digitrec.reading.decode and the library's bad-input contract: every bad file gets a clear
 ImageError (never a traceback or a hang); odd but valid formats decode right."""
 import io
 import struct
@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 from PIL import Image
 
-from digitrec.imageio import MAX_BYTES, ImageError, load_image
-from digitrec.preprocess import NoDigit, normalize
+from digitrec.reading.decode import MAX_BYTES, ImageError, load_image
+from digitrec.reading.normalize import NoDigit, normalize
 
 
 def encode(image: Image.Image, fmt: str, **kw) -> bytes:

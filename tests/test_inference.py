@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from digitrec import predict
-from digitrec.model import build_fast
-from digitrec.predict import Recognizer
+from digitrec.reading.digits import Recognizer
+from digitrec.training.networks import build_fast
 
 ATOL = 1e-5
 

@@ -1,8 +1,8 @@
-"""digitrec.model: every preset builds, takes 28x28x1 and returns ten probabilities."""
+"""digitrec.training.networks: every preset builds, takes 28x28x1 and returns ten probabilities."""
 import numpy as np
 import pytest
 
-from digitrec.model import PRESETS, build_model, describe
+from digitrec.training.networks import PRESETS, build_model, describe
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))

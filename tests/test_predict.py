@@ -1,7 +1,7 @@
 """The shipped model: loads, is as accurate as its card says, reads generated digits."""
 import numpy as np
 
-from digitrec.predict import Recognizer
+from digitrec.reading.digits import Recognizer
 from tests.conftest import paper_digit
 
 

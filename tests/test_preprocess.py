@@ -1,4 +1,4 @@
-"""digitrec.preprocess on small generated images: no model needed, a few seconds in all."""
+"""digitrec.reading.normalize on small generated images: no model needed, a few seconds in all."""
 from __future__ import annotations
 
 import io
@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from digitrec import preprocess, synth
-from digitrec.imageio import load_image
-from digitrec.preprocess import NoDigit
+from digitrec.reading.decode import load_image
+from digitrec.reading.normalize import NoDigit
 
 
 def _page(h=200, w=200, paper=235):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from digitrec import cli, synth
-from digitrec.predict import LOW_CONFIDENCE, ROW_LOW_CONFIDENCE, Number, Prediction
+from digitrec.reading.digits import LOW_CONFIDENCE, ROW_LOW_CONFIDENCE, Number, Prediction
 
 # Test digits the model reads on plain MNIST, one of each class.
 PICKS = None
@@ -164,8 +164,8 @@ def test_dashed_squared_paper_is_no_digit(recognizer):
 
 
 def test_best_path_prefers_the_surest_grouping():
-    from digitrec.predict import best_path
-    from digitrec.preprocess import Candidate, Normalized
+    from digitrec.reading.digits import best_path
+    from digitrec.reading.normalize import Candidate, Normalized
 
     def cand(first, last, height=1.0, cut=0.0):
         return Candidate(first, last, Normalized(np.zeros((28, 28), np.float32), (0, 0, 1, 1)),

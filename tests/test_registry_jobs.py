@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from digitrec import jobs, registry
-from digitrec.train import TrainConfig
+from digitrec.server import jobs, registry
+from digitrec.training.train import TrainConfig
 
 
 @pytest.fixture(autouse=True)
@@ -99,7 +99,7 @@ def test_a_training_process_that_dies_is_reported(fake_worker):
 
 
 def test_the_worker_refuses_a_missing_config():
-    out = subprocess.run([sys.executable, "-m", "digitrec.worker"], input="", text=True,
+    out = subprocess.run([sys.executable, "-m", "digitrec.server.worker"], input="", text=True,
                          capture_output=True, env=jobs.worker_env(), timeout=60)
     assert out.returncode == 2
     assert json.loads(out.stdout) == {"error": "ValueError: no training settings on stdin"}

@@ -1,17 +1,25 @@
-"""The number reader's row reader (digitrec.row_reader): its input strip, its training
+"""The number reader's row reader (digitrec.training.row_reader): its input strip, its training
 rows, CTC decoding and likelihood, the constrained path search, and what the shipped
 reader does for read_number on rows of MNIST *test* digits."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import data_dir
+
 from digitrec import cli, preprocess, row_reader, synth
-from digitrec.pipeline_data import row_examples
-from digitrec.predict import Recognizer, best_path
-from digitrec.row_reader import (BLANK, FRAMES, SHIPPED_ROW_READER, RowReader, RowReaderConfig, greedy_text,
-                                 log_likelihood, train_row_reader)
+from digitrec.reading.digits import Recognizer, best_path
+from digitrec.training.number_data import row_examples
+from digitrec.training.row_reader import (
+    BLANK,
+    FRAMES,
+    SHIPPED_ROW_READER,
+    RowReader,
+    RowReaderConfig,
+    greedy_text,
+    log_likelihood,
+    train_row_reader,
+)
 
 
 def _rows(mnist, count, seed):
@@ -48,7 +56,7 @@ def test_row_examples_are_labelled_and_reproducible(mnist):
 def test_rows_can_be_rendered_in_chosen_conditions(mnist):
     """--conditions: the conditions come in turn (a name given twice, twice as often);
     an unknown one is refused before anything is rendered."""
-    from digitrec.pipeline_data import _rows
+    from digitrec.training.number_data import _rows
 
     _, conditions, _, _ = _rows(mnist.x_train[:300], 6, seed=2, stream=8, conditions=["chalk", "pencil", "chalk"])
     assert list(conditions) == ["chalk", "pencil", "chalk"] * 2

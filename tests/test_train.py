@@ -1,12 +1,21 @@
-"""digitrec.train: the pipeline, a brief real training run, the card, atomic saves."""
+"""digitrec.training.train: the pipeline, a brief real training run, the card, atomic saves."""
 import json
 
 import numpy as np
 import pytest
 
-from digitrec.predict import Recognizer
-from digitrec.train import (Progress, TrainConfig, add_number_digits, add_pipeline_digits, initial_model,
-                            make_dataset, run_training, save_atomic, train)
+from digitrec.reading.digits import Recognizer
+from digitrec.training.train import (
+    Progress,
+    TrainConfig,
+    add_number_digits,
+    add_pipeline_digits,
+    initial_model,
+    make_dataset,
+    run_training,
+    save_atomic,
+    train,
+)
 
 
 def test_dataset_scales_and_augments(mnist):
@@ -24,7 +33,7 @@ def test_dataset_scales_and_augments(mnist):
 
 
 def test_config_takes_preset_defaults_and_overrides():
-    from digitrec.model import PRESETS
+    from digitrec.training.networks import PRESETS
     cfg = TrainConfig(preset="fast", epochs=7).resolved()
     assert cfg.epochs == 7 and cfg.batch_size == PRESETS["fast"].batch_size
     with pytest.raises(ValueError, match="unknown preset"):
@@ -68,7 +77,7 @@ def test_stop_flag_ends_training_early(mnist, tmp_path):
 def test_training_loop_records_points_on_schedule_and_learns(mnist):
     import keras
 
-    from digitrec.model import build_model
+    from digitrec.training.networks import build_model
 
     x, y = mnist.x_train[:1000], mnist.y_train[:1000]
     model = build_model("fast")
@@ -92,8 +101,8 @@ def test_training_loop_records_points_on_schedule_and_learns(mnist):
 def test_training_loop_stops_after_the_call_in_which_it_is_asked(mnist):
     import keras
 
-    from digitrec.model import build_model
-    from digitrec.train import STEPS_PER_CALL
+    from digitrec.training.networks import build_model
+    from digitrec.training.train import STEPS_PER_CALL
 
     x, y = mnist.x_train[:512], mnist.y_train[:512]
     progress = Progress(total_steps=3 * 16)
@@ -104,8 +113,8 @@ def test_training_loop_stops_after_the_call_in_which_it_is_asked(mnist):
 
 
 def test_default_output_is_a_new_file_never_the_shipped_model(mnist, models_dir):
-    from digitrec import registry
-    from digitrec.predict import SHIPPED_MODEL
+    from digitrec.reading.digits import SHIPPED_MODEL
+    from digitrec.server import registry
 
     shipped = SHIPPED_MODEL.read_bytes()
     result = train(TrainConfig(preset="fast", limit=600), mnist=mnist)
@@ -115,7 +124,7 @@ def test_default_output_is_a_new_file_never_the_shipped_model(mnist, models_dir)
 
 
 def test_failed_save_keeps_the_previous_model(tmp_path, monkeypatch):
-    from digitrec.model import build_model
+    from digitrec.training.networks import build_model
     model = build_model("fast")
     target = tmp_path / "m.keras"
     save_atomic(model, target, {"v": 1})
@@ -137,9 +146,9 @@ def test_failed_save_keeps_the_previous_model(tmp_path, monkeypatch):
 # --- pipeline-made digits and fine-tuning --------------------------------------------------
 
 def test_pipeline_digits_are_training_digits_read_back_through_the_pipeline(mnist):
-    from digitrec import synth
-    from digitrec.pipeline_data import pipeline_digits
-    from digitrec.preprocess import NoDigit, normalize
+    from digitrec.reading.normalize import NoDigit, normalize
+    from digitrec.training import synth
+    from digitrec.training.number_data import pipeline_digits
 
     x, y = mnist.x_train[:300], mnist.y_train[:300]
     made = pipeline_digits(x, y, 56, seed=3, workers=1)  # every (condition, size) once
@@ -164,7 +173,7 @@ def test_pipeline_digits_are_training_digits_read_back_through_the_pipeline(mnis
 def render_plan(n_digits, n, seed):
     """Source digit, condition and size of every render of pipeline_digits(x, y, n, seed)
     with len(x) == n_digits, the dropped ones too."""
-    from digitrec.pipeline_data import plan
+    from digitrec.training.number_data import plan
 
     source = np.random.default_rng([seed, 4]).choice(n_digits, size=n, replace=n > n_digits)
     conditions, sizes = plan(n)
@@ -172,7 +181,7 @@ def render_plan(n_digits, n, seed):
 
 
 def test_pipeline_digits_do_not_depend_on_the_number_of_workers(mnist):
-    from digitrec.pipeline_data import pipeline_digits
+    from digitrec.training.number_data import pipeline_digits
 
     x, y = mnist.x_train[:400], mnist.y_train[:400]
     one = pipeline_digits(x, y, 300, seed=5, workers=1)
@@ -193,9 +202,9 @@ def test_add_pipeline_digits_appends_plain_images(mnist):
 
 
 def test_number_digits_are_the_reader_crops_of_training_digits(mnist):
-    from digitrec import synth
-    from digitrec.pipeline_data import NUMBER_LENGTHS, number_digits
-    from digitrec.preprocess import number_candidates
+    from digitrec.reading.normalize import number_candidates
+    from digitrec.training import synth
+    from digitrec.training.number_data import NUMBER_LENGTHS, number_digits
 
     x, y = mnist.x_train[:500], mnist.y_train[:500]
     one = number_digits(x, y, 40, seed=2, workers=1)  # 8 numbers, 2 to 8 digits
@@ -238,7 +247,7 @@ def test_augmentation_leaves_plain_images_alone(mnist):
 
 
 def test_initial_model_takes_the_weights_of_init(tmp_path):
-    from digitrec.model import build_model
+    from digitrec.training.networks import build_model
     base = build_model("fast")
     base.save(tmp_path / "base.keras")
     model = initial_model("fast", str(tmp_path / "base.keras"))
@@ -267,7 +276,7 @@ def test_fine_tuning_with_pipeline_digits(mnist, tmp_path):
 def test_settle_batch_norm_sets_the_average_of_the_batches():
     import keras
 
-    from digitrec.train import settle_batch_norm
+    from digitrec.training.train import settle_batch_norm
 
     inputs = keras.Input((28, 28, 1))
     norm = keras.layers.BatchNormalization(momentum=0.9)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitrec.model import build_fast, build_model
+from digitrec.training.networks import build_fast, build_model
 
 
 def test_make_dataset_visits_every_image_once_per_epoch():
-    from digitrec.train import make_dataset
+    from digitrec.training.train import make_dataset
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (300, 28, 28), dtype=np.uint8)
@@ -41,7 +41,7 @@ def test_bfloat16_weights_move_into_a_float32_model():
 def test_fast_preset_saves_a_float32_model(mnist, tmp_path):
     import keras
 
-    from digitrec.train import TrainConfig, train
+    from digitrec.training.train import TrainConfig, train
 
     out = tmp_path / "f.keras"
     result = train(TrainConfig(preset="fast", limit=2048, out=str(out)), mnist=mnist)
@@ -57,7 +57,7 @@ def test_fused_batch_norm_is_keras_batch_normalization(dtype):
     """Same outputs in training and inference, same moving statistics, same weights."""
     import keras
 
-    from digitrec.model import FusedBatchNorm
+    from digitrec.training.networks import FusedBatchNorm
 
     rng = np.random.default_rng(0)
     x = (rng.normal(2.0, 3.0, (16, 7, 7, 8))).astype(np.float32)
@@ -81,7 +81,7 @@ def test_fused_batch_norm_is_keras_batch_normalization(dtype):
 
 
 def test_fast_trains_with_fused_batch_norm_and_saves_the_plain_layer():
-    from digitrec.model import FusedBatchNorm
+    from digitrec.training.networks import FusedBatchNorm
 
     trained = build_model("fast", dtype="mixed_bfloat16", for_training=True)
     plain = build_model("fast")

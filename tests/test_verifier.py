@@ -1,16 +1,16 @@
-"""The number reader's whole-digit verifier (digitrec.verifier): its labels, its training
+"""The number reader's whole-digit verifier (digitrec.training.verifier): its labels, its training
 data, the shipped verifier's judgement on rows of MNIST *test* digits, and what it does
 for read_number."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import data_dir
 
 from digitrec import cli, preprocess, synth
-from digitrec.pipeline_data import candidate_examples, whole_label
-from digitrec.predict import Recognizer
-from conftest import data_dir
-from digitrec.verifier import FEATURES, SHIPPED_VERIFIER, Verifier, VerifierConfig, train_verifier
+from digitrec.reading.digits import Recognizer
+from digitrec.training.number_data import candidate_examples, whole_label
+from digitrec.training.verifier import FEATURES, SHIPPED_VERIFIER, Verifier, VerifierConfig, train_verifier
 
 ROW = [(10, 5, 30, 40), (45, 6, 8, 40), (56, 4, 28, 41)]  # a digit, a narrow 1, a digit
 

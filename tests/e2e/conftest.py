@@ -62,7 +62,6 @@ def server(chromium, tmp_path_factory):
 def fake_camera(tmp_path_factory, mnist):
     """A y4m video of a handwritten 7 on paper, for Chromium's fake webcam."""
     from tests.conftest import paper_digit
-
     from tests.e2e.helpers import write_y4m
 
     index = int(next(i for i, y in enumerate(mnist.y_test) if y == 7))

@@ -8,8 +8,9 @@
                      ruled / squared lines and paper edges removed (Hough), specks dropped
       -> to_mnist    crop to the ink, strokes brought near MNIST's width, fit 20x20
                      keeping the aspect ratio, centre of mass at the centre of 28x28
-    normalize(image) does all of it for one digit; segment(image) splits a row of digits
-    (digit_boxes) for read_number(), each digit then going through the same to_mnist().
+    normalize(image) does all of it for one digit; the number reader
+    (:mod:`digitrec.reading.numbers`) finds a row's ink with ink_mask(image, number=True)
+    and sends each candidate digit through the same to_mnist().
 
 Anything that is not a digit raises :class:`NoDigit` with a reason a person can read.
 """
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from digitrec.imageio import ImageError, check_array
+from digitrec.reading.decode import check_array
 
 WORK_SIZE = 160  # one digit: larger images are shrunk to this many pixels on their long side
 NUMBER_LONG, NUMBER_SHORT = 1200, 160  # a row of digits: caps on the long and short side
@@ -28,15 +29,10 @@ BOX = 20  # MNIST digits are fitted in a 20x20 box...
 SIZE = 28  # ...and centred by centre of mass in 28x28
 MNIST_STROKE = 2.2  # median MNIST stroke width, in pixels of the 20x20 box (2*area/perimeter)
 STROKE_RANGE = (1.5, 3.4)  # thinner strokes are redrawn, thicker ones thinned, to MNIST_STROKE
-SEED = 0.7
 FLATTEN_MIN = 32  # pictures this many pixels or more on their short side get their light
 # flattened (ink_map) and their polarity judged after it (_polarity); smaller ones are
 # crops such as MNIST's own 28x28, where the digit is most of the picture
-DIGIT_ASPECT = 0.75  # a typical handwritten digit's width / height
 ACROSS = 0.8  # a ruled line runs across this much of the picture (at least one of them)
-STACK = True  # digit_groups: join short pieces stacked one above the other (a broken 1 or 7)
-GROUP_CLOSE = 0.08  # digit_groups: gaps this much of the digit height are closed
-SOFT_BORDER_ONLY = True
 SOFT_EDGE = 0.2  # outline gradient / mean ink below this: a shadow's edge, not a stroke
 MIN_CONTRAST = 0.08  # ink fainter than this (of full scale) is no ink
 POLARITY_WINDOW = 0.5  # _polarity: the light is a median over this much of the short side
@@ -153,13 +149,16 @@ def _noise_level(ink: np.ndarray) -> float:
     return med + 2.0 * 1.4826 * float(np.median(np.abs(sample - med)))
 
 
-def _remove_lines(mask: np.ndarray, weak: np.ndarray | None = None) -> np.ndarray:
+def _remove_lines(mask: np.ndarray, weak: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Drop ruled / squared lines and paper edges: thin straight runs from one side of the
     picture to the other, nearly horizontal or vertical (tilted photos included). Ink of a
     digit crossing a line is put back where the line cut through it.
 
     ``weak`` (a mask at a lower threshold, holding ``mask``) is where lines are looked
-    for: a faint line the threshold breaks into dashes is still whole there."""
+    for: a faint line the threshold breaks into dashes is still whole there.
+
+    Returns the mask without the lines, and the band around the lines found (None where
+    there are none), where specks are judged more strictly."""
     h, w = mask.shape
     if min(h, w) < 40:
         return mask, None
@@ -288,7 +287,7 @@ def _drop_soft(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
     keep = np.ones(n, bool)
     for i in range(1, n):
         x, y, bw, bh = stats[i, :4]
-        if SOFT_BORDER_ONLY and not (x == 0 or y == 0 or x + bw == w or y + bh == h):
+        if not (x == 0 or y == 0 or x + bw == w or y + bh == h):
             continue
         sl = (slice(y, y + bh), slice(x, x + bw))
         mine = labels[sl] == i
@@ -316,17 +315,9 @@ def ink_mask(image: np.ndarray, number: bool = False) -> Ink:
         raise NoDigit("blank image: no ink found")
     level = max(0.42 * peak, 2.5 * noise, MIN_CONTRAST * 0.75)
     mask = (smooth > level).astype(np.uint8)
-    if SEED < 1:
-        # Hysteresis: a piece of ink must reach well into the strokes' contrast somewhere;
-        # the faint edge of a shadow does not.
-        n, labels = cv2.connectedComponents(mask, connectivity=8)
-        seeded = np.zeros(n, bool)
-        seeded[np.unique(labels[smooth > max(SEED * peak, level)])] = True
-        seeded[0] = False
-        mask = seeded[labels].astype(np.uint8)
     if mask.mean() > (0.35 if min(mask.shape) >= 80 else 0.5):
         raise NoDigit("no clear digit: the image is mostly ink or noise")
-    weak = (smooth > max(WEAK * level, 2.0 * noise)).astype(np.uint8) if WEAK < 1 and min(mask.shape) >= 64 else None
+    weak = (smooth > max(WEAK * level, 2.0 * noise)).astype(np.uint8) if min(mask.shape) >= 64 else None
     mask, ruled = _remove_lines(mask, weak)
     mask = _drop_soft(mask, smooth)
     mask = _drop_specks(mask, number, ruled)
@@ -335,16 +326,15 @@ def ink_mask(image: np.ndarray, number: bool = False) -> Ink:
         raise NoDigit("no clear digit: scattered specks or noise")
     if not mask.any():
         raise NoDigit("only specks or lines: no digit-sized stroke found")
-    if True:
-        ys, xs = np.nonzero(mask)
-        tall = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
-        stats = _components(mask)[2][1:]
-        biggest = int(np.maximum(stats[:, 2], stats[:, 3]).max())
-        least = 0.2 * min(mask.shape) if number else 0.08 * max(mask.shape)
-        if biggest < max(4, least) and max(mask.shape) >= 48:
-            raise NoDigit("only a speck: no digit-sized stroke found")
-        if tall < 2.2 * _stroke_width(mask) and tall < 0.3 * max(mask.shape):
-            raise NoDigit("only a dot or a blot: no digit-shaped stroke found")
+    ys, xs = np.nonzero(mask)
+    tall = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
+    stats = _components(mask)[2][1:]
+    biggest = int(np.maximum(stats[:, 2], stats[:, 3]).max())
+    least = 0.2 * min(mask.shape) if number else 0.08 * max(mask.shape)
+    if biggest < max(4, least) and max(mask.shape) >= 48:
+        raise NoDigit("only a speck: no digit-sized stroke found")
+    if tall < 2.2 * _stroke_width(mask) and tall < 0.3 * max(mask.shape):
+        raise NoDigit("only a dot or a blot: no digit-shaped stroke found")
     return Ink(ink=smooth, mask=mask, scale=scale, inverted=inverted)
 
 
@@ -471,325 +461,3 @@ def normalize(image: np.ndarray) -> Normalized:
     if not ink.mask.any():
         raise NoDigit("only specks or lines: no digit-sized stroke found")
     return Normalized(x28=to_mnist(ink.mask, ink.ink), box=_box(ink.mask, ink.scale))
-
-
-# --- rows of digits --------------------------------------------------------------------
-
-def _split_points(cols: np.ndarray, parts: int, spread: float = 3.0) -> list[int]:
-    """Where to cut a run of touching digits: the columns with the least ink near the
-    evenly spaced guesses (within w / (spread * parts) of them)."""
-    w = len(cols)
-    cuts = [0]
-    for k in range(1, parts):
-        guess = int(k * w / parts)
-        reach = max(1, int(w / (spread * parts)))
-        lo, hi = max(cuts[-1] + 1, guess - reach), min(w - 1, guess + reach)
-        if hi > lo:
-            window = cols[lo: hi + 1]
-            best = np.flatnonzero(window == window.min())
-            cuts.append(lo + int(best[np.argmin(np.abs(best + lo - guess))]))
-        else:
-            cuts.append(guess)
-    cuts.append(w)
-    return cuts
-
-
-def _row_height(stats: np.ndarray) -> float:
-    """A row's digit height: the median height of its tall pieces."""
-    heights = stats[:, 3].astype(float)
-    tall = heights[heights >= 0.5 * heights.max()]
-    return float(np.median(tall))
-
-
-def digit_groups(mask: np.ndarray) -> tuple[list[tuple[int, int, int, int]], float]:
-    """See :func:`_groups` (which also says which pixels belong to which group)."""
-    boxes, height, _ = _groups(mask)
-    return boxes, height
-
-
-def _groups(mask: np.ndarray):
-    """The ink of a row of digits grouped into pieces that belong together, left to right,
-    and the row's digit height.
-
-    Fragments (pencil grain, chalk, a skipped stroke) are joined by a small closing; a
-    piece shorter than a digit joins the digit it overlaps horizontally (a 5 whose top
-    stroke is apart, the dot of a broken stroke). Two full-height pieces stay apart even
-    when they overlap a little (a slanted 1 under a 7's bar).
-
-    Returns (boxes, height, groups): ``groups`` labels each ink pixel of ``mask`` with its
-    group's index + 1 (0 where there is no ink, or the ink was dropped as a speck)."""
-    n, _, stats = _components(mask)
-    if n <= 1:
-        return [], 0.0, np.zeros(mask.shape, np.int32)
-    height = _row_height(stats[1:])
-    k = max(3, int(round(GROUP_CLOSE * height)) | 1)
-    joined = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    n, labels, stats = _components(joined)
-    order = sorted(range(1, n), key=lambda i: stats[i, 0] + stats[i, 2] / 2)
-    boxes = [list(map(int, stats[i, :4])) for i in order]
-    height = _row_height(stats[1:])
-    merged: list[list[int]] = []
-    members: list[list[int]] = []
-    for label, box in zip(order, boxes):
-        x, y, w, h = box
-        best, best_overlap = None, 0.0
-        for j in range(max(0, len(merged) - 2), len(merged)):
-            mx, my, mw, mh = merged[j]
-            overlap = (min(mx + mw, x + w) - max(mx, x)) / max(1, min(w, mw))
-            both_tall = h >= 0.7 * height and mh >= 0.7 * height
-            if overlap > (0.75 if both_tall else 0.3) and overlap > best_overlap:
-                best, best_overlap = j, overlap
-            # Two short pieces one above the other, side by side within a stroke or two:
-            # a digit broken across (a 1 or a 7 whose pen skipped).
-            gap_x = max(mx, x) - min(mx + mw, x + w)
-            union_h = max(my + mh, y + h) - min(my, y)
-            if (not both_tall and gap_x < 0.15 * height and union_h <= 1.25 * height
-                    and (y >= my + 0.6 * mh or my >= y + 0.6 * h) and best is None and STACK):
-                best, best_overlap = j, 0.01
-        if best is not None:
-            mx, my, mw, mh = merged[best]
-            nx, ny = min(mx, x), min(my, y)
-            merged[best] = [nx, ny, max(mx + mw, x + w) - nx, max(my + mh, y + h) - ny]
-            members[best].append(label)
-        else:
-            merged.append(box)
-            members.append([label])
-    keep = [i for i, b in enumerate(merged) if max(b[2], b[3]) >= 0.3 * height]  # specks between digits
-    lut = np.zeros(n, np.int32)
-    for g, i in enumerate(keep):
-        lut[members[i]] = g + 1
-    groups = lut[labels] * (mask > 0)
-    return [tuple(merged[i]) for i in keep], height, groups
-
-
-def split_group(mask: np.ndarray, box, parts: int, spread: float = 3.0) -> list[tuple[int, int, int, int]]:
-    """Cut a group of touching digits into ``parts`` boxes at its thinnest columns."""
-    x, y, w, h = box
-    if parts <= 1:
-        return [tuple(box)]
-    cols = mask[y: y + h, x: x + w].sum(axis=0).astype(np.float32)
-    cuts = _split_points(cols, parts, spread)
-    out = []
-    for a, b in zip(cuts, cuts[1:]):
-        sub = mask[y: y + h, x + a: x + b]
-        ys = np.nonzero(sub.any(axis=1))[0]
-        if len(ys):
-            out.append((x + a, y + int(ys[0]), b - a, int(ys[-1] - ys[0] + 1)))
-    return out
-
-
-def expected_parts(box, height: float) -> float:
-    """How many digits a group's width suggests (from a typical digit's width / height)."""
-    return box[2] / (DIGIT_ASPECT * max(box[3], height))
-
-
-def digit_boxes(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Split a row of handwritten digits into boxes (x, y, w, h), left to right: the
-    groups of :func:`digit_groups`, a group much wider than a digit cut at its thinnest
-    columns (touching digits)."""
-    groups, height = digit_groups(mask)
-    out = []
-    for box in groups:
-        out += split_group(mask, box, max(1, int(round(expected_parts(box, height) - 0.15))))
-    return out
-
-
-def _normalized(mask: np.ndarray, ink: Ink, box) -> Normalized | None:
-    x, y, w, h = box
-    sub = mask[y: y + h, x: x + w]
-    if not sub.any():
-        return None
-    bx, by, bw, bh = _box(sub, 1.0)
-    s = ink.scale
-    box = (int((x + bx) / s), int((y + by) / s), int(np.ceil(bw / s)), int(np.ceil(bh / s)))
-    return Normalized(x28=to_mnist(sub, ink.ink[y: y + h, x: x + w]), box=box)
-
-
-def segment(image: np.ndarray) -> tuple[list[Normalized], Ink]:
-    """A row of digits -> one Normalized per digit, left to right. Raises NoDigit."""
-    ink = ink_mask(image, number=True)
-    digits = [d for d in (_normalized(ink.mask, ink, b) for b in digit_boxes(ink.mask)) if d]
-    if not digits:
-        raise NoDigit("only specks or lines: no digit-sized stroke found")
-    return digits, ink
-
-
-# --- over-segmentation: pieces and the digits they can make --------------------------
-
-PIECE_MIN = 0.08  # a cut leaves at least this much of the row's height on either side
-PIECE_SPACING = 0.15  # cuts inside a group are at least this far apart (x row height)
-MAX_DIGIT_WIDTH = 1.3  # a candidate digit's ink is at most this wide (x row height)
-MAX_PIECES = 6  # ...and made of at most this many pieces
-SLANT = False  # number_candidates: cut along the row's slant (dev set: 77% -> 73%, so off)
-MAX_JOIN_GAP = 0.5  # groups further apart than this (x row height) are never one digit
-
-
-@dataclass
-class Candidate:
-    """Consecutive pieces ``first``..``last`` of a row read as one digit."""
-
-    first: int
-    last: int
-    digit: Normalized
-    width: float  # ink width / the row's digit height
-    height: float  # ink height / the row's digit height
-    groups: int  # how many groups of ink it takes pieces of
-    gap: float  # the widest blank gap between those groups / the row's digit height
-    cut_left: float  # strokes its left edge cuts through (0: a gap between groups)
-    cut_right: float
-
-
-def _cuts(cols: np.ndarray, height: float, extra: list[int]) -> list[int]:
-    """Where a group of touching digits may be cut: the valleys of its column profile
-    (where two digits meet one stroke crosses the column), at least PIECE_SPACING of the
-    row height apart, the emptiest first, plus ``extra`` (cuts at even spacing)."""
-    w = len(cols)
-    lo = max(2, int(PIECE_MIN * height))
-    if w < 2 * lo:
-        return []
-    smooth = np.convolve(cols, np.ones(3, np.float32) / 3, mode="same")
-    r = max(1, int(0.04 * height))
-    valleys = [i for i in range(lo, w - lo + 1) if smooth[i] <= smooth[max(0, i - r): i + r + 1].min() + 1e-6]
-    valleys = sorted(set(valleys), key=lambda i: (smooth[i], i))
-    spacing = max(2, PIECE_SPACING * height)
-    chosen: list[int] = []
-    for i in [e for e in extra if lo <= e <= w - lo] + valleys:
-        if all(abs(i - c) >= spacing for c in chosen):
-            chosen.append(i)
-    limit = int(np.ceil(w / (0.12 * height))) + 1
-    return sorted(chosen[:limit])
-
-
-SLANTS = np.linspace(-0.6, 0.6, 13)  # shears tried for a row's slant (x shift per pixel up)
-
-
-def row_slant(ys: np.ndarray, xs: np.ndarray) -> float:
-    """The shear that makes a row's strokes most upright: the one whose column histogram
-    of sheared ink is peakiest (sum of squares), x' = x + slant * (y - centre)."""
-    if len(xs) == 0:
-        return 0.0
-    yc = float(ys.mean())
-    best, best_score = 0.0, -1.0
-    for slant in SLANTS:
-        xp = np.floor(xs + slant * (ys - yc)).astype(np.int64)
-        hist = np.bincount(xp - xp.min())
-        score = float((hist.astype(np.float64) ** 2).sum())
-        if score > best_score + 1e-9 * score:
-            best, best_score = float(slant), score
-    return best
-
-
-def number_candidates(image: np.ndarray):
-    """A row of digits over-segmented: its groups of ink (:func:`digit_groups`) cut into
-    pieces at every plausible place where touching digits meet, and every run of
-    consecutive pieces that could be one digit (at most MAX_DIGIT_WIDTH row heights
-    wide), each normalized for the model.
-
-    Cuts follow the row's slant (:func:`row_slant`): they are vertical in the sheared
-    picture, so two slanted digits that touch are parted along their slant.
-
-    Returns (candidates, pieces, height, ink); pieces are (group, x0, x1), sheared
-    columns, left to right. The reader (:meth:`digitrec.predict.Recognizer.read_number`)
-    scores every candidate with the model and picks the best path through the pieces."""
-    ink = ink_mask(image, number=True)
-    mask = ink.mask
-    boxes, height, labels = _groups(mask)
-    if not boxes:
-        raise NoDigit("only specks or lines: no digit-sized stroke found")
-    # The digit height from the groups (a digit's broken pieces are joined by now).
-    height = _row_height(np.array(boxes, np.int64).reshape(-1, 4))
-    ys, xs = np.nonzero(labels)
-    gs = labels[ys, xs] - 1
-    slant = row_slant(ys, xs) if SLANT else 0.0
-    xp = np.floor(xs + slant * (ys - float(ys.mean()))).astype(np.int64)
-    xp -= xp.min()
-    per_group = []
-    for g in range(len(boxes)):
-        sel = gs == g
-        per_group.append((ys[sel], xs[sel], xp[sel]))
-    pieces: list[tuple[int, int, int]] = []
-    strokes: dict[tuple[int, int], float] = {}
-    for g, (gy, gx, gp) in enumerate(per_group):
-        if len(gp) == 0:
-            continue
-        x0 = int(gp.min())
-        cols = np.bincount(gp - x0).astype(np.float32)
-        x1 = x0 + len(cols)
-        parts = max(1, int(round((x1 - x0) / (DIGIT_ASPECT * height))))
-        extra = [c for p in range(2, parts + 2) for c in _split_points(cols, p)[1:-1]]
-        edges = [0] + _cuts(cols, height, extra) + [x1 - x0]
-        pieces += [(g, x0 + a, x0 + b) for a, b in zip(edges, edges[1:])]
-        for e in edges[1:-1]:  # how many strokes each cut crosses (2 or more: inside a digit)
-            near = np.unique(gy[(gp >= x0 + e - 1) & (gp < x0 + e + 1)])
-            # runs of ink down the cut, a gap of a few pixels (a ragged edge) closed
-            strokes[(g, x0 + e)] = float(1 + np.count_nonzero(np.diff(near) > max(2.0, 0.06 * height)))
-    candidates = []
-    s = ink.scale
-    for i in range(len(pieces)):
-        for j in range(i, min(len(pieces), i + MAX_PIECES)):
-            run = pieces[i: j + 1]
-            xa, xb = min(p[1] for p in run), max(p[2] for p in run)
-            if xb - xa > MAX_DIGIT_WIDTH * height and j > i:
-                break
-            groups = sorted({p[0] for p in run})
-            gap = 0.0
-            for g0, g1 in zip(groups, groups[1:]):
-                a = max(p[2] for p in run if p[0] == g0)
-                b = min(p[1] for p in run if p[0] == g1)
-                gap = max(gap, (b - a) / height)
-            if gap > MAX_JOIN_GAP:
-                continue
-            py, px, pp = [], [], []
-            for g in groups:
-                a = min(p[1] for p in run if p[0] == g)
-                b = max(p[2] for p in run if p[0] == g)
-                gy, gx, gp = per_group[g]
-                sel = (gp >= a) & (gp < b)
-                py.append(gy[sel])
-                px.append(gx[sel])
-                pp.append(gp[sel])
-            py, px, pp = np.concatenate(py), np.concatenate(px), np.concatenate(pp)
-            if len(py) == 0:
-                continue
-            ya, yb, bx, bx1 = int(py.min()), int(py.max()) + 1, int(px.min()), int(px.max()) + 1
-            sub = np.zeros((yb - ya, bx1 - bx), np.uint8)
-            sub[py - ya, px - bx] = 1
-            box = (int(bx / s), int(ya / s), int(np.ceil(sub.shape[1] / s)), int(np.ceil(sub.shape[0] / s)))
-            x28 = to_mnist(sub, ink.ink[ya: yb, bx: bx1])
-            first, last = run[0], run[-1]
-            candidates.append(Candidate(
-                i, j, Normalized(x28=x28, box=box), (int(pp.max()) + 1 - int(pp.min())) / height,
-                sub.shape[0] / height, len(groups), gap,
-                cut_left=strokes.get((first[0], first[1]), 0.0),
-                cut_right=strokes.get((last[0], last[2]), 0.0)))
-    return candidates, pieces, height, ink
-
-
-
-ROW_HEIGHT, ROW_WIDTH = 32, 256  # row_strip: the row reader's input, in pixels
-ROW_MARGIN = 2  # pixels left empty above, below and left of the ink
-
-
-def row_strip(image: np.ndarray, ink: Ink | None = None) -> np.ndarray:
-    """A row of digits as the row reader (:mod:`digitrec.row_reader`) sees it: the ink
-    that :func:`number_candidates` groups into digits (specks, lines and paper edges
-    dropped), cropped, scaled to fill ROW_HEIGHT less the margins (or narrower, when the
-    row is longer than ROW_WIDTH allows), left-aligned on black: (ROW_HEIGHT, ROW_WIDTH)
-    uint8, ink bright. Raises NoDigit as number_candidates does. ``ink``: the Ink that
-    number_candidates already found in ``image`` (it is not found again)."""
-    _, _, labels = _groups((ink or ink_mask(image, number=True)).mask)
-    ys, xs = np.nonzero(labels)
-    if len(ys) == 0:
-        raise NoDigit("only specks or lines: no digit-sized stroke found")
-    crop = (labels[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1] > 0).astype(np.float32)
-    h, w = crop.shape
-    scale = min((ROW_HEIGHT - 2 * ROW_MARGIN) / h, (ROW_WIDTH - 2 * ROW_MARGIN) / w)
-    nh, nw = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
-    small = cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_AREA)
-    out = np.zeros((ROW_HEIGHT, ROW_WIDTH), np.float32)
-    top = (ROW_HEIGHT - nh) // 2
-    out[top: top + nh, ROW_MARGIN: ROW_MARGIN + nw] = small
-    return np.round(out * 255).astype(np.uint8)
-
-__all__ = ["NoDigit", "ImageError", "normalize", "segment", "to_mnist", "ink_mask", "ink_map",
-           "to_gray", "digit_boxes", "digit_groups", "number_candidates", "row_strip", "Candidate", "Normalized", "Ink"]

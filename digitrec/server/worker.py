@@ -1,6 +1,6 @@
-"""The training process: one training, started and watched by :mod:`digitrec.jobs`.
+"""The training process: one training, started and watched by :mod:`digitrec.server.jobs`.
 
-    python -m digitrec.worker      (digitrec.jobs starts it; not meant to be run by hand)
+    python -m digitrec.server.worker      (digitrec.server.jobs starts it; not meant to be run by hand)
 
 Why a process of its own: a training in the app's server process held Python's GIL for
 its Keras step loop, so every visitor's prediction waited behind it, and TensorFlow kept
@@ -10,7 +10,7 @@ threads, so that all of them inherit it): it gets the cores the visitors leave i
 
 The protocol, one JSON object per line:
 
-* stdin: the :class:`~digitrec.train.TrainConfig` (its fields), then ``stop`` to stop after
+* stdin: the :class:`~digitrec.training.train.TrainConfig` (its fields), then ``stop`` to stop after
   the current batch. End of input (the server went away) stops it too;
 * stdout: ``{"progress": {...}}`` a few times a second while it changes (the new curve
   points only), then ``{"result": {"card": ..., "path": ...}}`` or ``{"error": "..."}``.
@@ -25,8 +25,9 @@ import sys
 import threading
 import traceback
 
+from digitrec.server.jobs import TRAIN_NICE
+
 REPORT_SECONDS = 0.25
-NICE = int(os.environ.get("DIGITREC_TRAIN_NICE", "10"))
 
 
 class Channel:
@@ -50,7 +51,7 @@ def snapshot(progress, sent: int) -> dict:
             "points": list(progress.points[sent:])}
 
 
-def lower_priority(nice: int = NICE) -> None:
+def lower_priority(nice: int = TRAIN_NICE) -> None:
     """This process at nice ``nice``: every thread it has (Linux gives each thread its own
     nice value; importing numpy and OpenCV started some) and, by inheritance, every thread
     started later (TensorFlow's pools, tf.data's)."""
@@ -77,10 +78,8 @@ def main() -> int:
         channel.send(error=f"ValueError: {exc}")
         return 2
 
-    from digitrec.runtime import frozen_imports
-
-    with frozen_imports():
-        from digitrec.train import Progress, TrainConfig, train
+    from digitrec.training.recipes import Progress, TrainConfig
+    from digitrec.training.train import train
 
     progress = Progress()
 

@@ -1,4 +1,4 @@
-"""CNN builders, one per preset (:mod:`digitrec.presets`). Nothing here knows about data
+"""CNN builders, one per preset (:mod:`digitrec.training.recipes`). Nothing here knows about data
 or training.
 
 Every model takes a batch of 28x28x1 float32 images in [0, 1] (ink bright on dark, as
@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from digitrec.presets import PRESETS, Preset  # noqa: F401  (the builders' presets, re-exported)
+from digitrec.training.recipes import PRESETS, Preset  # noqa: F401  (the builders' presets, re-exported)
 
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10

@@ -17,7 +17,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_BYTES = 10 * 1024 * 1024  # 10 MB, the app's upload cap too
 MAX_PIXELS = 40_000_000  # e.g. 6300x6300; a 4000x4000 photo passes
-FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
+# The formats read, each with the file extensions an upload may have.
+FORMATS = {"PNG": ("png",), "JPEG": ("jpg", "jpeg"), "BMP": ("bmp",), "GIF": ("gif",),
+           "WEBP": ("webp",), "TIFF": ("tif", "tiff")}
+EXTENSIONS = [ext for exts in FORMATS.values() for ext in exts]
 
 
 class ImageError(ValueError):

@@ -1,11 +1,11 @@
 """Training in a process of its own, one at a time per server.
 
-The Train page starts a job and polls its :class:`~digitrec.train.Progress`; other pages
+The Train page starts a job and polls its :class:`~digitrec.training.train.Progress`; other pages
 and other browser sessions keep working meanwhile. A second :func:`start` while a job
 runs raises :class:`Busy` with a message for the user. :func:`stop` asks the running job
 to stop after the current batch; the model trained so far is still evaluated and saved.
 
-The training itself runs in :mod:`digitrec.worker`, a child process at a lower CPU
+The training itself runs in :mod:`digitrec.server.worker`, a child process at a lower CPU
 priority: it holds no lock the visitors' predictions need (Python's GIL), it takes the
 cores they leave idle, and its memory goes back to the system when it ends. A thread here
 reads its reports into the job's ``Progress``.
@@ -23,7 +23,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from digitrec.train import Progress, TrainConfig, TrainResult
+from digitrec.training.recipes import Progress, TrainConfig, TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ MIN_IMAGES = 200
 # The nice value of the training process (0 = as the server; 19 = only idle CPU).
 TRAIN_NICE = int(os.environ.get("DIGITREC_TRAIN_NICE", "10"))
 # The command that runs one training (tests put a stand-in here).
-WORKER = [sys.executable, "-m", "digitrec.worker"]
-ROOT = Path(__file__).resolve().parent.parent
+WORKER = [sys.executable, "-m", "digitrec.server.worker"]
+ROOT = Path(__file__).resolve().parents[2]  # the repository: the worker imports digitrec from here
 
 
 class Busy(RuntimeError):
@@ -130,10 +130,9 @@ def current() -> Job | None:
 
 
 def worker_env() -> dict:
-    """The server's environment for the training process, less the app's one-thread limit
-    for TensorFlow (at its lower priority the training may use every core that is idle)."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}
+    """The server's environment for the training process, with its nice value and the
+    repository on its import path."""
+    env = dict(os.environ)
     env["DIGITREC_TRAIN_NICE"] = str(TRAIN_NICE)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     return env
@@ -179,7 +178,7 @@ def start(config: TrainConfig) -> Job:
     :class:`Refused` for settings outside the bounds (epochs, batch size, images)."""
     global _current
     check(config)
-    from digitrec import registry
+    from digitrec.server import registry
 
     registry.clean_stale_temporaries()  # what a killed save left behind, an hour old or more
     with _lock:

@@ -11,59 +11,21 @@ import json
 import os
 import platform
 import sys
-import tempfile
-import threading
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
 
-from digitrec import data as data_mod
-from digitrec.model import PRESETS, build_model, cpu_has_bfloat16, describe
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-
-@dataclass
-class TrainConfig:
-    """Everything that decides a training run. ``None`` means: the preset's value."""
-
-    preset: str = "best"
-    epochs: int | None = None
-    batch_size: int | None = None
-    learning_rate: float | None = None
-    augment: bool | None = None
-    label_smoothing: float | None = None
-    seed: int = 1
-    limit: int | None = None  # train on the first N training images only (tests, demos)
-    validation: int = 0  # hold out N training images to report validation curves
-    eval_every: int = 100  # batches between live validation points (when validation > 0)
-    pipeline_mix: float = 0.0  # add this many x the training images, made by the pipeline
-    number_mix: float = 0.0  # add this many x the training images, cut out of rendered numbers
-    init: str | None = None  # start from this model's weights (fine-tuning), not at random
-    data: str | None = None
-    out: str | None = None  # None: a new file in the models directory's user/ folder
-    command: str = ""
-
-    def resolved(self) -> "TrainConfig":
-        """The config with every ``None`` filled from the preset."""
-        if self.preset not in PRESETS:
-            raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
-        p = PRESETS[self.preset]
-        pick = lambda mine, theirs: theirs if mine is None else mine  # noqa: E731
-        return replace(
-            self,
-            epochs=pick(self.epochs, p.epochs),
-            batch_size=pick(self.batch_size, p.batch_size),
-            learning_rate=pick(self.learning_rate, p.learning_rate),
-            augment=pick(self.augment, p.augment),
-            label_smoothing=pick(self.label_smoothing, p.label_smoothing),
-        )
-
+from digitrec import store
+from digitrec.training import datasets as data_mod
+from digitrec.training.evaluate import scores
+from digitrec.training.export import save_model
+from digitrec.training.networks import PRESETS, build_model, cpu_has_bfloat16, describe
+from digitrec.training.recipes import Progress, TrainConfig, TrainResult
 
 # --- Augmentation -----------------------------------------------------------------------
 # Users' digits are rotated, scaled, shifted, thicker or thinner and blurrier than MNIST's;
@@ -161,8 +123,8 @@ def add_pipeline_digits(x, y, fraction: float, seed: int):
     n = int(round(fraction * len(x)))
     if n <= 0:
         return x, y, np.zeros(len(x), bool), None
-    from digitrec.pipeline_data import pipeline_digits
-    from digitrec.synth import CONDITIONS, SIZES
+    from digitrec.training.number_data import pipeline_digits
+    from digitrec.training.synth import CONDITIONS, SIZES
 
     made = pipeline_digits(x, y, n, seed)
     plain = np.concatenate([np.zeros(len(x), bool), np.ones(len(made.x), bool)])
@@ -174,8 +136,8 @@ def add_pipeline_digits(x, y, fraction: float, seed: int):
 
 def add_number_digits(x, y, plain, fraction: float, seed: int):
     """(x, y, plain) plus ``fraction`` x the training images (``x[~plain]``) cut out of
-    numbers rendered from them, as :meth:`digitrec.predict.Recognizer.read_number` cuts
-    them (:func:`digitrec.pipeline_data.number_digits`; left alone by augmentation).
+    numbers rendered from them, as :meth:`digitrec.reading.digits.Recognizer.read_number` cuts
+    them (:func:`digitrec.training.number_data.number_digits`; left alone by augmentation).
 
     A mix of its own beside the pipeline's: other renders at another cost, sized and
     reported apart. Returns (x, y, plain, info); info is None without any."""
@@ -183,8 +145,8 @@ def add_number_digits(x, y, plain, fraction: float, seed: int):
     n = int(round(fraction * int(base.sum())))
     if n <= 0:
         return x, y, plain, None
-    from digitrec.pipeline_data import MIN_OVERLAP, NUMBER_LENGTHS, number_digits
-    from digitrec.synth import NUMBER_CONDITIONS
+    from digitrec.training.number_data import MIN_OVERLAP, NUMBER_LENGTHS, number_digits
+    from digitrec.training.synth import NUMBER_CONDITIONS
 
     made = number_digits(x[base], y[base], n, seed)
     info = {"images": int(len(made.x)), "numbers": int(made.number.max() + 1) if len(made.x) else 0,
@@ -218,7 +180,7 @@ def init_card(init: str, summary=lambda card: {"test": card.get("test")}) -> dic
     (the command, at the card's top or among its options), and ``summary(card)``."""
     import hashlib
 
-    base = card_path(init)
+    base = store.card_path(init)
     card = json.loads(base.read_text()) if base.exists() else {}
     return {"path": str(init), "sha256": hashlib.sha256(Path(init).read_bytes()).hexdigest(),
             "command": card.get("command") or card.get("options", {}).get("command"), **summary(card)}
@@ -253,32 +215,6 @@ def settle_batch_norm(model: keras.Model, x: np.ndarray, steps: int, batch_size:
 
 
 # --- Progress and stopping --------------------------------------------------------------
-
-@dataclass
-class Progress:
-    """Shared between a training thread and whoever watches it (CLI, Train page)."""
-
-    total_steps: int = 0
-    step: int = 0
-    epoch: int = 0
-    started: float = field(default_factory=time.time)
-    points: list = field(default_factory=list)  # dicts: step, epoch, loss, accuracy[, val_*]
-    stop: threading.Event = field(default_factory=threading.Event)
-    done: bool = False
-    stopped: bool = False
-    error: str | None = None
-    result: "TrainResult | None" = None
-
-    @property
-    def fraction(self) -> float:
-        return self.step / self.total_steps if self.total_steps else 0.0
-
-    def seconds_left(self) -> float | None:
-        if not self.step:
-            return None
-        elapsed = time.time() - self.started
-        return elapsed * (self.total_steps - self.step) / self.step
-
 
 # --- The training loop ------------------------------------------------------------------
 # A plain loop over one traced function that runs up to STEPS_PER_CALL steps, not
@@ -364,34 +300,6 @@ def machine() -> dict:
             "tensorflow": tf.__version__, "keras": keras.__version__}
 
 
-def card_path(model_path: str | os.PathLike) -> Path:
-    """The model card sits beside the weights: models/x.keras -> models/x.json."""
-    return Path(model_path).with_suffix(".json")
-
-
-def save_atomic(model: keras.Model, path: str | os.PathLike, card: dict) -> Path:
-    """Write model and card to temporary files in the target directory, then rename.
-
-    A reader never sees a half-written file, and a failed save leaves the old model.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_model = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
-    os.close(fd)
-    tmp_card = Path(tmp_model).with_suffix(".json.tmp")
-    try:
-        model.save(tmp_model)
-        os.chmod(tmp_model, 0o644)  # mkstemp makes it private; a model is for every reader
-        tmp_card.write_text(json.dumps(card, indent=2) + "\n")
-        os.replace(tmp_model, path)
-        os.replace(tmp_card, card_path(path))
-    finally:
-        for leftover in (tmp_model, tmp_card):
-            if os.path.exists(leftover):
-                os.unlink(leftover)
-    return path
-
-
 # --- Memory across runs -----------------------------------------------------------------
 # Keras's optimizer sums gradients through tf.distribute's all_reduce, which TensorFlow
 # wraps in a custom gradient. Each trace of a training step registers that gradient
@@ -399,14 +307,14 @@ def save_atomic(model: keras.Model, path: str | os.PathLike, card: dict) -> Path
 # holds the traced graph, so every training run in a process keeps about 15 MB alive
 # (tensorflow/tensorflow#80895; keras.backend.clear_session() does not help). A process
 # may train again and again (the tests, benchmarks/train_speed.py; the app's trainings run in
-# a process each, see digitrec.worker), so a run removes what it registered.
+# a process each, see digitrec.server.worker), so a run removes what it registered.
 
 @contextmanager
 def released_custom_gradients():
     """Remove the custom gradients registered inside the block when it ends.
 
     They are needed only while a step is traced; once the run is over nothing looks them
-    up. (One training runs per process at a time: :mod:`digitrec.jobs` allows no more.)"""
+    up. (One training runs per process at a time: :mod:`digitrec.server.jobs` allows no more.)"""
     from tensorflow.python.framework import ops
 
     registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
@@ -421,14 +329,6 @@ def released_custom_gradients():
 
 
 # --- Training ---------------------------------------------------------------------------
-
-@dataclass
-class TrainResult:
-    model: keras.Model
-    card: dict
-    history: list  # Progress.points
-    path: Path | None
-
 
 def train(config: TrainConfig, progress: Progress | None = None, mnist=None,
           verbose: int = 0, save: bool = True) -> TrainResult:
@@ -485,9 +385,7 @@ def _train(config: TrainConfig, progress: Progress | None, mnist, verbose: int,
         model.set_weights(trained.get_weights())
     recalibrated = settle_batch_norm(model, x, progress.step, cfg.batch_size)
 
-    probs = predict_batches(model, mnist.x_test)
-    test_loss = float(keras.losses.sparse_categorical_crossentropy(mnist.y_test, probs).numpy().mean())
-    test_acc = float((probs.argmax(1) == mnist.y_test).mean())
+    test = scores(predict_batches(model, mnist.x_test), mnist.y_test)
 
     card = {
         "format": "digitrec-model-card/1",
@@ -503,15 +401,14 @@ def _train(config: TrainConfig, progress: Progress | None, mnist, verbose: int,
         "training_precision": precision or "float32",
         "batch_norm_recalibrated_on": recalibrated,
         "train_seconds": round(train_seconds, 1),
-        "test": {"accuracy": round(test_acc, 5), "loss": round(test_loss, 5), "n": int(len(mnist.y_test))},
+        "test": {k: test[k] for k in ("accuracy", "loss", "n")},
         "data_sha256": mnist.checksums,
         "command": cfg.command,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine(),
     }
     if save:  # never over the shipped model unless asked to, by name
-        from digitrec import registry
-        path = save_atomic(model, cfg.out or registry.new_model_path(cfg.preset), card)
+        path = save_model(model, cfg.out or store.new_model_path(cfg.preset), card)
     else:
         path = None
     result = TrainResult(model=model, card=card, history=progress.points, path=path)

@@ -1,21 +1,22 @@
-"""A reader of whole rows: the number reader's third opinion (issue 4).
+"""Training the row reader: a CTC network that reads a whole row, the number reader's
+third opinion.
 
-:meth:`digitrec.predict.Recognizer.read_number` cuts a row into candidate digits at
+:func:`digitrec.reading.numbers.read_number` cuts a row into candidate digits at
 columns, reads each with the digit model and picks the best path through them. Where two
 digits touch over a stroke's width (a 1 leaning on a 2) no column parts them, and the
 path reads them as one digit or cuts one in two.
 
 This network reads the row without cutting it. A few convolutions turn the row
-(:func:`digitrec.preprocess.row_strip`, 32x256) into 64 columns of features, a
+(:func:`digitrec.reading.numbers.row_strip`, 32x256) into 64 columns of features, a
 bidirectional GRU reads them left to right and right to left, and each column gets
 P(digit 0-9 or none). Trained with CTC (connectionist temporal classification), it
 learns where the digits are by itself, from rows rendered from MNIST *training* digits
-and their labels only (:func:`digitrec.pipeline_data.row_examples`).
+and their labels only (:func:`digitrec.training.number_data.row_examples`).
 
 The reader keeps the path's boxes: when this network reads the row otherwise than the
 path, read_number finds the best path through the candidates that reads what the network
 reads, and takes whichever of the two readings the two together prefer
-(:func:`choose`).
+(:func:`digitrec.reading.numbers._second_reading`).
 
     python -m digitrec train-row-reader --data DIR --out models/row_reader.keras
 
@@ -23,35 +24,31 @@ Like the verifier, it does not depend on the digit model.
 """
 from __future__ import annotations
 
-import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
 
-from digitrec.preprocess import ROW_HEIGHT, ROW_WIDTH
-from digitrec.runtime import frozen_imports
-
-with frozen_imports():
-    import keras
-    import tensorflow as tf
-
-BLANK = 10  # CTC's "no digit in this column" class
-FRAMES = ROW_WIDTH // 4  # columns the network reads the row as
-MAX_DIGITS = 8
-PROB_FLOOR = 1e-7  # added to column probabilities before their log, in training and reading alike
-SHIPPED_ROW_READER = Path(__file__).resolve().parent.parent / "models" / "row_reader.keras"
+from digitrec import store
+from digitrec.reading.numbers import BLANK, FRAMES, PROB_FLOOR, ROW_HEIGHT, ROW_WIDTH, greedy_text
+from digitrec.training.recipes import RowReaderConfig
 
 
-def build(seed: int = 1, blocks: int = 0, rnn_layers: int = 1) -> keras.Model:
+def build(seed: int = 1, blocks: int = 0, rnn_layers: int = 1, unroll: bool = False) -> keras.Model:
     """Row strip in, (FRAMES, 11) probabilities out: four 3x3 convolutions with batch norm,
     pooled to 2 rows of 64 columns, then a bidirectional GRU. About 390,000 parameters.
 
     A larger reader has ``blocks`` residual blocks (two 3x3 convolutions) after the third
     convolution and ``rnn_layers`` - 1 more bidirectional GRUs, each added to what it reads.
     Their last layer starts at zero, so a larger reader started from a smaller one's
-    weights (:func:`grow`) reads as the smaller one did until it trains."""
+    weights (:func:`grow`) reads as the smaller one did until it trains.
+
+    ``unroll=True`` builds the same network with its GRUs unrolled over the 64 columns:
+    the form exported for reading, since LiteRT runs it with builtin operations (a
+    looping GRU exports to TensorFlow "Flex" ops that plain LiteRT cannot run)."""
     keras.utils.set_random_seed(seed)
     strip = keras.Input((ROW_HEIGHT, ROW_WIDTH, 1), name="strip")
     h = strip
@@ -70,9 +67,9 @@ def build(seed: int = 1, blocks: int = 0, rnn_layers: int = 1) -> keras.Model:
             h = keras.layers.Activation("relu")(keras.layers.Add()([h, r]))
     h = keras.layers.Permute((2, 1, 3))(h)  # columns first: (FRAMES, 2, 128)
     h = keras.layers.Reshape((FRAMES, -1))(h)
-    h = keras.layers.Bidirectional(keras.layers.GRU(96, return_sequences=True))(h)
+    h = keras.layers.Bidirectional(keras.layers.GRU(96, return_sequences=True, unroll=unroll))(h)
     for i in range(rnn_layers - 1):
-        r = keras.layers.Bidirectional(keras.layers.GRU(96, return_sequences=True), name=f"{EXTRA}gru{i}")(h)
+        r = keras.layers.Bidirectional(keras.layers.GRU(96, return_sequences=True, unroll=unroll), name=f"{EXTRA}gru{i}")(h)
         r = keras.layers.Dense(192, kernel_initializer="zeros", name=f"{EXTRA}gru{i}_out")(r)
         h = keras.layers.Add()([h, r])
     out = keras.layers.Dense(BLANK + 1, activation="softmax", name="columns")(h)
@@ -86,7 +83,7 @@ def grow(model: keras.Model, init: str) -> None:
     """Give ``model`` the weights of the reader file ``init``: all of them where the two
     are built alike; else ``init`` must be a smaller reader (fewer blocks or GRUs), whose
     weights go to the layers they share, the added layers keeping their starting weights."""
-    from digitrec.train import load_weights
+    from digitrec.training.train import load_weights
 
     base = keras.models.load_model(init, compile=False, safe_mode=True)
     if len(base.weights) == len(model.weights):
@@ -110,57 +107,12 @@ def ctc_loss(labels, probs):
                               mask_index=BLANK)
 
 
-def greedy_text(probs: np.ndarray) -> list[int]:
-    """The best class of each column, repeats merged, blanks dropped."""
-    best = np.asarray(probs).argmax(-1)
-    keep = (best != BLANK) & np.r_[True, best[1:] != best[:-1]]
-    return [int(d) for d in best[keep]]
-
-
-def log_likelihood(probs: np.ndarray, digits: list[int]) -> float:
-    """log P(digits | row) under the columns' probabilities: CTC's forward algorithm over
-    the digits with a blank before, between and after them (NumPy, a few milliseconds;
-    TensorFlow's ctc_loss costs hundreds of milliseconds a call in eager mode)."""
-    if not digits or len(digits) > MAX_DIGITS:
-        return -np.inf
-    logp = np.log(np.asarray(probs, np.float64) + PROB_FLOOR)
-    states = np.full(2 * len(digits) + 1, BLANK)
-    states[1::2] = digits
-    # a state may be entered from two back when it is a digit unlike the one two back
-    skip = np.zeros(len(states), bool)
-    skip[2:] = (states[2:] != BLANK) & (states[2:] != states[:-2])
-    alpha = np.full(len(states), -np.inf)
-    alpha[:2] = logp[0, states[:2]]
-    for column in logp[1:]:
-        one_back = np.r_[-np.inf, alpha[:-1]]
-        two_back = np.where(skip, np.r_[-np.inf, -np.inf, alpha[:-2]], -np.inf)
-        alpha = np.logaddexp(np.logaddexp(alpha, one_back), two_back) + column[states]
-    return float(np.logaddexp(alpha[-1], alpha[-2]))
-
-
-@dataclass
-class RowReaderConfig:
-    numbers: int = 36000  # rows rendered for training
-    epochs: int = 8
-    batch_size: int = 64
-    learning_rate: float = 2e-3  # peak of a warm-up then cosine schedule
-    held_out: int = 1000  # rows kept apart to report how many are read exactly
-    seed: int = 1
-    data: str | None = None  # MNIST directory (default: $DIGITREC_DATA)
-    out: str | None = None  # default: the shipped models/row_reader.keras
-    workers: int | None = None  # processes that render the rows (default: one per CPU)
-    init: str | None = None  # start from this reader's weights (train on more rows), not at random
-    conditions: list[str] | None = None  # render_number conditions, cycled (repeat one to weight it); default all
-    blocks: int = 0  # residual convolution blocks beyond the smallest reader's (see build)
-    rnn_layers: int = 1  # bidirectional GRUs
-    command: str | None = None  # the command line, for the card
-
-
 def train_row_reader(cfg: RowReaderConfig, verbose: int = 2) -> tuple[Path, dict]:
     """Render the rows; fit with CTC; save the model and its card beside it."""
-    from digitrec.data import load_mnist
-    from digitrec.pipeline_data import row_examples
-    from digitrec.train import init_card, machine, save_atomic
+    from digitrec.training.datasets import load_mnist
+    from digitrec.training.export import save_model
+    from digitrec.training.number_data import row_examples
+    from digitrec.training.train import init_card, machine
 
     start = time.time()
     mnist = load_mnist(cfg.data)
@@ -199,8 +151,16 @@ def train_row_reader(cfg: RowReaderConfig, verbose: int = 2) -> tuple[Path, dict
         "total_seconds": round(time.time() - start, 1),
         "machine": machine(),
     }
-    path = save_atomic(model, cfg.out or SHIPPED_ROW_READER, card)
+    path = save_model(model, cfg.out or store.ROW_READER, card,
+                      reading_model=unrolled(model, cfg.blocks, cfg.rnn_layers))
     return path, card
+
+
+def unrolled(model: keras.Model, blocks: int = 0, rnn_layers: int = 1) -> keras.Model:
+    """``model`` rebuilt with its GRUs unrolled (see :func:`build`), same weights."""
+    out = build(blocks=blocks, rnn_layers=rnn_layers, unroll=True)
+    out.set_weights(model.get_weights())
+    return out
 
 
 def _lineage(card: dict) -> dict:
@@ -208,32 +168,3 @@ def _lineage(card: dict) -> dict:
     figure, its rows, and the reader it started from in turn (and so on)."""
     return {"held_out": card.get("held_out"), "rows": card.get("examples", {}).get("rows"),
             **({"init": card["init"]} if "init" in card else {})}
-
-
-class RowReader:
-    """A loaded row reader: ``reader(strip)`` -> (FRAMES, 11) column probabilities."""
-
-    def __init__(self, model: keras.Model, path: Path | None = None):
-        self.model, self.path = model, path
-        self._forward = tf.function(
-            lambda strip: model(strip, training=False),
-            input_signature=[tf.TensorSpec([None, ROW_HEIGHT, ROW_WIDTH, 1], tf.float32)])
-
-    @classmethod
-    def load(cls, path: str | os.PathLike | None = None) -> "RowReader":
-        path = Path(path) if path else SHIPPED_ROW_READER
-        if not path.exists():
-            raise FileNotFoundError(f"row reader file {path} not found")
-        return cls(keras.models.load_model(path, compile=False, safe_mode=True), path)
-
-    def __call__(self, strip: np.ndarray) -> np.ndarray:
-        x = np.asarray(strip, np.float32)[None, ..., None] / 255.0
-        return self._forward(tf.constant(x)).numpy()[0]
-
-
-def shipped() -> RowReader | None:
-    """The shipped row reader, or None where there is none (the reader goes without).
-    Loaded once per version of the file and shared by every Recognizer."""
-    from digitrec import registry
-
-    return registry.load_once(SHIPPED_ROW_READER, RowReader.load)

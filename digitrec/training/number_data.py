@@ -1,10 +1,10 @@
 """Training digits as the preprocessing pipeline delivers them (issue 4).
 
 At prediction time the model never sees a clean MNIST digit: it sees what
-:func:`digitrec.preprocess.normalize` makes of a photo, a scan or a canvas, with grainy
+:func:`digitrec.reading.normalize.normalize` makes of a photo, a scan or a canvas, with grainy
 chalk, thinned pencil, redrawn pen strokes and the odd remnant of a ruled line. Training
 on such images closes that gap. Each image here is a *training* digit rendered by
-:func:`digitrec.synth.render_digit` into one of its conditions and sizes, then read back
+:func:`digitrec.training.synth.render_digit` into one of its conditions and sizes, then read back
 through ``normalize`` (``to_gray`` -> ``ink_mask`` -> ``to_mnist``).
 
     pipeline_digits(x28, y, n, seed, workers=None) -> PipelineDigits
@@ -48,7 +48,7 @@ def _map(fn, tasks: list, workers: int | None) -> list:
 
 def plan(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Condition and size of the ``n`` renders: every (condition, size) pair equally often."""
-    from digitrec.synth import CONDITIONS, SIZES
+    from digitrec.training.synth import CONDITIONS, SIZES
 
     i = np.arange(n)
     return (np.asarray(CONDITIONS)[i % len(CONDITIONS)],
@@ -59,8 +59,8 @@ def _render_chunk(task) -> tuple[np.ndarray, np.ndarray]:
     """One worker's share: render each digit, normalize it; (uint8 images, ok flags)."""
     import cv2
 
-    from digitrec import synth
-    from digitrec.preprocess import NoDigit, normalize
+    from digitrec.reading.normalize import NoDigit, normalize
+    from digitrec.training import synth
 
     cv2.setNumThreads(1)  # the processes are the parallelism
     digits, conditions, sizes, seed = task
@@ -125,7 +125,7 @@ def _rows(x28: np.ndarray, count: int, seed: int, stream: int, conditions=None):
     ``conditions`` in turn (default: all of render_number's; a name given twice comes twice
     as often): (lengths, conditions, source indices, tasks of :data:`NUMBER_CHUNK` rows,
     each with its own generator)."""
-    from digitrec.synth import NUMBER_CONDITIONS
+    from digitrec.training.synth import NUMBER_CONDITIONS
 
     cycle = tuple(conditions or NUMBER_CONDITIONS)
     unknown = sorted(set(cycle) - set(NUMBER_CONDITIONS))
@@ -155,8 +155,8 @@ def _number_chunk(task) -> tuple[np.ndarray, np.ndarray]:
     for each true digit the candidate nearest its box; (uint8 images, ok flags)."""
     import cv2
 
-    from digitrec import synth
-    from digitrec.preprocess import NoDigit, number_candidates
+    from digitrec.reading.numbers import NoDigit, number_candidates
+    from digitrec.training import synth
 
     cv2.setNumThreads(1)
     numbers, conditions, seed = task
@@ -182,9 +182,9 @@ def _number_chunk(task) -> tuple[np.ndarray, np.ndarray]:
 def number_digits(x28: np.ndarray, y: np.ndarray, n: int, seed: int,
                   workers: int | None = None) -> NumberDigits:
     """About ``n`` digits drawn at random from ``x28`` (labels ``y``), written as numbers of
-    2 to 8 digits by :func:`digitrec.synth.render_number` in each of its conditions, and
-    cut out again as :meth:`digitrec.predict.Recognizer.read_number` cuts them: the
-    candidate of :func:`digitrec.preprocess.number_candidates` whose box overlaps the
+    2 to 8 digits by :func:`digitrec.training.synth.render_number` in each of its conditions, and
+    cut out again as :meth:`digitrec.reading.digits.Recognizer.read_number` cuts them: the
+    candidate of :func:`digitrec.reading.normalize.number_candidates` whose box overlaps the
     digit's true box most, normalized as the reader normalizes it.
 
     Deterministic for a given ``seed`` whatever the number of ``workers``."""
@@ -200,7 +200,7 @@ def number_digits(x28: np.ndarray, y: np.ndarray, n: int, seed: int,
                         dropped=int((~ok).sum()), seconds=round(time.time() - start, 1))
 
 
-# --- candidates labelled whole or not (for digitrec.verifier) -------------------------
+# --- candidates labelled whole or not (for digitrec.training.verifier) -------------------------
 # read_number's candidates are runs of pieces of a row; one is a whole digit when its ink
 # spans one true digit and (almost) nothing of its neighbours. A narrow 1 merged into the
 # 2 beside it barely changes the 2's box, so the label looks at how much of each true
@@ -240,18 +240,11 @@ class CandidateExamples:
     seconds: float
 
 
-def candidate_features(candidates) -> np.ndarray:
-    """The geometry of each candidate (:data:`digitrec.verifier.FEATURES`), in row heights
-    and stroke counts."""
-    return np.array([[c.width, c.height, c.groups - 1, c.gap, c.cut_left, c.cut_right]
-                     for c in candidates], np.float32).reshape(-1, 6)
-
-
 def _candidate_chunk(task):
     import cv2
 
-    from digitrec import synth
-    from digitrec.preprocess import NoDigit, number_candidates
+    from digitrec.reading.numbers import NoDigit, candidate_features, number_candidates
+    from digitrec.training import synth
 
     cv2.setNumThreads(1)
     numbers, conditions, seed = task
@@ -276,8 +269,8 @@ def _candidate_chunk(task):
 def candidate_examples(x28: np.ndarray, numbers: int, seed: int,
                        workers: int | None = None) -> CandidateExamples:
     """``numbers`` rows of 2 to 8 digits drawn at random from ``x28`` (training digits),
-    rendered by :func:`digitrec.synth.render_number` in each of its conditions and
-    over-segmented by :func:`digitrec.preprocess.number_candidates`: every candidate, with
+    rendered by :func:`digitrec.training.synth.render_number` in each of its conditions and
+    over-segmented by :func:`digitrec.reading.normalize.number_candidates`: every candidate, with
     its geometry and :func:`whole_label` (candidates in between are left out).
 
     Deterministic for a given ``seed`` whatever the number of ``workers``."""
@@ -303,8 +296,8 @@ class RowExamples:
 def _row_chunk(task):
     import cv2
 
-    from digitrec import synth
-    from digitrec.preprocess import NoDigit, row_strip
+    from digitrec.reading.numbers import NoDigit, row_strip
+    from digitrec.training import synth
 
     cv2.setNumThreads(1)
     numbers, labels, conditions, seed = task
@@ -323,8 +316,8 @@ def _row_chunk(task):
 def row_examples(x28: np.ndarray, y: np.ndarray, numbers: int, seed: int,
                  workers: int | None = None, conditions=None) -> RowExamples:
     """``numbers`` rows of 2 to 8 digits drawn at random from ``x28`` (training digits),
-    rendered by :func:`digitrec.synth.render_number` in each of its conditions (or in
-    ``conditions``, cycled), as :func:`digitrec.preprocess.row_strip` makes them, with
+    rendered by :func:`digitrec.training.synth.render_number` in each of its conditions (or in
+    ``conditions``, cycled), as :func:`digitrec.reading.normalize.row_strip` makes them, with
     their digits.
 
     Deterministic for a given ``seed`` whatever the number of ``workers``."""
@@ -335,7 +328,7 @@ def row_examples(x28: np.ndarray, y: np.ndarray, numbers: int, seed: int,
     tasks = [(rows, labels[i * NUMBER_CHUNK: i * NUMBER_CHUNK + len(rows)], conditions, s)
              for i, (rows, conditions, s) in enumerate(tasks)]
     results = _map(_row_chunk, tasks, workers)
-    from digitrec.preprocess import ROW_HEIGHT, ROW_WIDTH
+    from digitrec.reading.numbers import ROW_HEIGHT, ROW_WIDTH
 
     xs = [x for r in results for x in r[0]]
     ys = [lab for r in results for lab in r[1]]

@@ -1,14 +1,15 @@
-"""Is this crop of a row one whole digit? The number reader's second opinion (issue 4).
+"""Training the whole-digit verifier: is this crop of a row one whole digit?
 
-:meth:`digitrec.predict.Recognizer.read_number` over-segments a row into candidate digits
+:func:`digitrec.reading.numbers.read_number` over-segments a row into candidate digits
 and lets the digit model read each one. That model was trained on whole digits, and it
 reads anything as one of them: the left half of a broken 0 as a 6, a 1 that touches a 2
 together with the 2 as a 2. Its confidence cannot tell those apart from whole digits.
 
 This small CNN can: it is trained on the candidates themselves, cut out of numbers
-rendered from MNIST *training* digits (:func:`digitrec.pipeline_data.candidate_examples`),
+rendered from MNIST *training* digits (:func:`digitrec.training.number_data.candidate_examples`),
 to tell a whole digit (the crop spans one true digit) from a fragment or a merger. It sees
-the crop as the model does, plus the candidate's geometry in the row (:data:`FEATURES`).
+the crop as the model does, plus the candidate's geometry in the row
+(:data:`digitrec.reading.numbers.FEATURES`).
 The reader adds ``WHOLE_WEIGHT`` x its log-odds to each candidate's score.
 
     python -m digitrec train-verifier --data DIR --out models/verifier.keras
@@ -18,21 +19,16 @@ with the same shipped verifier.
 """
 from __future__ import annotations
 
-import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
+import keras
 import numpy as np
 
-from digitrec.runtime import frozen_imports
-
-with frozen_imports():
-    import keras
-    import tensorflow as tf
-
-FEATURES = ("width", "height", "joined_groups", "gap", "cut_left", "cut_right")
-SHIPPED_VERIFIER = Path(__file__).resolve().parent.parent / "models" / "verifier.keras"
+from digitrec import store
+from digitrec.reading.numbers import FEATURES
+from digitrec.training.recipes import VerifierConfig
 
 
 def build(seed: int = 1) -> keras.Model:
@@ -54,25 +50,12 @@ def build(seed: int = 1) -> keras.Model:
     return keras.Model([crop, geometry], whole, name="verifier")
 
 
-@dataclass
-class VerifierConfig:
-    numbers: int = 16000  # rows rendered for training (about 40 candidates each)
-    epochs: int = 4
-    batch_size: int = 256
-    learning_rate: float = 2e-3
-    held_out: float = 0.04  # share of the candidates kept apart to report accuracy
-    seed: int = 1
-    data: str | None = None  # MNIST directory (default: $DIGITREC_DATA)
-    out: str | None = None  # default: the shipped models/verifier.keras
-    workers: int | None = None  # processes that render the rows (default: one per CPU)
-    command: str | None = None  # the command line, for the card
-
-
 def train_verifier(cfg: VerifierConfig, verbose: int = 2) -> tuple[Path, dict]:
     """Render, cut and label the candidates; fit; save the model and its card beside it."""
-    from digitrec.data import load_mnist
-    from digitrec.pipeline_data import candidate_examples
-    from digitrec.train import machine, save_atomic
+    from digitrec.training.datasets import load_mnist
+    from digitrec.training.export import save_model
+    from digitrec.training.number_data import candidate_examples
+    from digitrec.training.train import machine
 
     start = time.time()
     mnist = load_mnist(cfg.data)
@@ -108,41 +91,5 @@ def train_verifier(cfg: VerifierConfig, verbose: int = 2) -> tuple[Path, dict]:
         "total_seconds": round(time.time() - start, 1),
         "machine": machine(),
     }
-    path = save_atomic(model, cfg.out or SHIPPED_VERIFIER, card)
+    path = save_model(model, cfg.out or store.VERIFIER, card)
     return path, card
-
-
-class Verifier:
-    """A loaded verifier: ``verifier(candidates)`` -> P(whole) for each candidate."""
-
-    def __init__(self, model: keras.Model, path: Path | None = None):
-        self.model, self.path = model, path
-        self._forward = tf.function(
-            lambda crop, geometry: model([crop, geometry], training=False),
-            input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32),
-                             tf.TensorSpec([None, len(FEATURES)], tf.float32)],
-            reduce_retracing=True)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike | None = None) -> "Verifier":
-        path = Path(path) if path else SHIPPED_VERIFIER
-        if not path.exists():
-            raise FileNotFoundError(f"verifier file {path} not found")
-        return cls(keras.models.load_model(path, compile=False, safe_mode=True), path)
-
-    def __call__(self, candidates) -> np.ndarray:
-        from digitrec.pipeline_data import candidate_features
-
-        if not candidates:
-            return np.zeros(0, np.float32)
-        crops = np.stack([c.digit.x28 for c in candidates]).astype(np.float32)[..., None]
-        out = self._forward(tf.constant(crops), tf.constant(candidate_features(candidates)))
-        return out.numpy().reshape(-1)
-
-
-def shipped() -> Verifier | None:
-    """The shipped verifier, or None where there is none (the reader then goes without).
-    Loaded once per version of the file: every Recognizer (the app keeps several) shares it."""
-    from digitrec import registry
-
-    return registry.load_once(SHIPPED_VERIFIER, Verifier.load)

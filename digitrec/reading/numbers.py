@@ -1,0 +1,459 @@
+"""Reading a number: one row of handwritten digits -> a :class:`Number`.
+
+    image -> ink_mask(number=True)   the row's ink (normalize.py): lines, specks gone
+          -> number_candidates       over-segmentation: the ink grouped, groups cut where
+                                     touching digits may meet, every run of pieces that
+                                     could be one digit normalized to 28x28
+          -> digit model             P(digit) for every candidate, in one batch
+          -> verifier                P(one whole digit) for every candidate (its crop
+                                     and candidate_features)
+          -> best_path               dynamic programming: the reading the model is surest
+                                     of, with priors on width, height, cuts and joins
+          -> row reader              a CTC network reads row_strip(image) whole; where it
+                                     reads otherwise, the better of the two readings wins
+
+Every tuning constant of the reader sits at the top of this module. The networks are
+exported ``.tflite`` files run by :mod:`digitrec.reading.engine`; how they are trained
+lives in :mod:`digitrec.training` (``verifier``, ``row_reader``, ``number_data``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from digitrec.reading.normalize import Ink, NoDigit, Normalized, _components, ink_mask, to_mnist
+from digitrec.reading.results import Number, Prediction
+
+NUM_CLASSES = 10
+DIGIT_ASPECT = 0.75  # a typical handwritten digit's width / height
+GROUP_CLOSE = 0.08  # gaps this much of the digit height are closed when grouping ink
+PIECE_MIN = 0.08  # a cut leaves at least this much of the row's height on either side
+PIECE_SPACING = 0.15  # cuts inside a group are at least this far apart (x row height)
+MAX_DIGIT_WIDTH = 1.3  # a candidate digit's ink is at most this wide (x row height)
+MAX_PIECES = 6  # ...and made of at most this many pieces
+MAX_JOIN_GAP = 0.5  # groups further apart than this (x row height) are never one digit
+DIGIT_BONUS = 0.3  # read_number: log-probability credited per digit (a sum of logs favours few)
+CUT_COST = 0.4  # per edge of a digit cut through ink, plus CUT_STROKE_COST per stroke beyond one
+CUT_STROKE_COST = 0.25
+JOIN_COST = 0.3  # per extra group of ink a digit joins, plus JOIN_GAP_COST x gap / height
+JOIN_GAP_COST = 2.0
+SHORT = 0.75  # a digit shorter than this x the row's height is suspect (a fragment)
+NARROW = 0.3  # a digit other than 1 narrower than this x the row's height is suspect
+WIDE = 1.0  # any digit wider than this x the row's height is suspect
+WHOLE_WEIGHT = 0.25  # x the verifier's log-odds that a candidate is one whole digit
+WHOLE_CLIP = 1e-4  # its probabilities are kept within [this, 1 - this]
+ROW_READER_WEIGHT = 1.0  # x the row reader's log P(digits | row), beside a path's score
+SKIP_HEIGHT = 0.5  # a group of ink shorter than this x the row's height may be no digit...
+SKIP_COST = 1.0  # ...at this cost
+
+# The row reader's columns (CTC): 10 digits and a blank.
+ROW_HEIGHT, ROW_WIDTH = 32, 256  # row_strip: the row reader's input, in pixels
+ROW_MARGIN = 2  # pixels left empty above, below and left of the ink
+BLANK = 10  # CTC's "no digit in this column" class
+FRAMES = ROW_WIDTH // 4  # columns the row reader reads the row as
+MAX_DIGITS = 8  # the longest row the row reader was trained on
+PROB_FLOOR = 1e-7  # added to column probabilities before their log, in training and reading alike
+
+# The verifier's geometry of a candidate, in this order (its second input).
+FEATURES = ("width", "height", "joined_groups", "gap", "cut_left", "cut_right")
+
+
+def candidate_features(candidates) -> np.ndarray:
+    """The geometry of each candidate (:data:`FEATURES`), in row heights and stroke counts."""
+    return np.array([[c.width, c.height, c.groups - 1, c.gap, c.cut_left, c.cut_right]
+                     for c in candidates], np.float32).reshape(-1, len(FEATURES))
+
+
+# --- a row's ink, grouped --------------------------------------------------------------------
+
+def _split_points(cols: np.ndarray, parts: int, spread: float = 3.0) -> list[int]:
+    """Where to cut a run of touching digits: the columns with the least ink near the
+    evenly spaced guesses (within w / (spread * parts) of them)."""
+    w = len(cols)
+    cuts = [0]
+    for k in range(1, parts):
+        guess = int(k * w / parts)
+        reach = max(1, int(w / (spread * parts)))
+        lo, hi = max(cuts[-1] + 1, guess - reach), min(w - 1, guess + reach)
+        if hi > lo:
+            window = cols[lo: hi + 1]
+            best = np.flatnonzero(window == window.min())
+            cuts.append(lo + int(best[np.argmin(np.abs(best + lo - guess))]))
+        else:
+            cuts.append(guess)
+    cuts.append(w)
+    return cuts
+
+
+def _row_height(stats: np.ndarray) -> float:
+    """A row's digit height: the median height of its tall pieces."""
+    heights = stats[:, 3].astype(float)
+    tall = heights[heights >= 0.5 * heights.max()]
+    return float(np.median(tall))
+
+
+def _groups(mask: np.ndarray):
+    """The ink of a row of digits grouped into pieces that belong together, left to right,
+    and the row's digit height.
+
+    Fragments (pencil grain, chalk, a skipped stroke) are joined by a small closing; a
+    piece shorter than a digit joins the digit it overlaps horizontally (a 5 whose top
+    stroke is apart, the dot of a broken stroke). Two full-height pieces stay apart even
+    when they overlap a little (a slanted 1 under a 7's bar).
+
+    Returns (boxes, height, groups): ``groups`` labels each ink pixel of ``mask`` with its
+    group's index + 1 (0 where there is no ink, or the ink was dropped as a speck)."""
+    n, _, stats = _components(mask)
+    if n <= 1:
+        return [], 0.0, np.zeros(mask.shape, np.int32)
+    height = _row_height(stats[1:])
+    k = max(3, int(round(GROUP_CLOSE * height)) | 1)
+    joined = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    n, labels, stats = _components(joined)
+    order = sorted(range(1, n), key=lambda i: stats[i, 0] + stats[i, 2] / 2)
+    boxes = [list(map(int, stats[i, :4])) for i in order]
+    height = _row_height(stats[1:])
+    merged: list[list[int]] = []
+    members: list[list[int]] = []
+    for label, box in zip(order, boxes):
+        x, y, w, h = box
+        best, best_overlap = None, 0.0
+        for j in range(max(0, len(merged) - 2), len(merged)):
+            mx, my, mw, mh = merged[j]
+            overlap = (min(mx + mw, x + w) - max(mx, x)) / max(1, min(w, mw))
+            both_tall = h >= 0.7 * height and mh >= 0.7 * height
+            if overlap > (0.75 if both_tall else 0.3) and overlap > best_overlap:
+                best, best_overlap = j, overlap
+            # Two short pieces one above the other, side by side within a stroke or two:
+            # a digit broken across (a 1 or a 7 whose pen skipped).
+            gap_x = max(mx, x) - min(mx + mw, x + w)
+            union_h = max(my + mh, y + h) - min(my, y)
+            if (not both_tall and gap_x < 0.15 * height and union_h <= 1.25 * height
+                    and (y >= my + 0.6 * mh or my >= y + 0.6 * h) and best is None):
+                best, best_overlap = j, 0.01
+        if best is not None:
+            mx, my, mw, mh = merged[best]
+            nx, ny = min(mx, x), min(my, y)
+            merged[best] = [nx, ny, max(mx + mw, x + w) - nx, max(my + mh, y + h) - ny]
+            members[best].append(label)
+        else:
+            merged.append(box)
+            members.append([label])
+    keep = [i for i, b in enumerate(merged) if max(b[2], b[3]) >= 0.3 * height]  # specks between digits
+    lut = np.zeros(n, np.int32)
+    for g, i in enumerate(keep):
+        lut[members[i]] = g + 1
+    groups = lut[labels] * (mask > 0)
+    return [tuple(merged[i]) for i in keep], height, groups
+
+
+# --- over-segmentation: pieces and the digits they can make --------------------------
+
+
+
+@dataclass
+class Candidate:
+    """Consecutive pieces ``first``..``last`` of a row read as one digit."""
+
+    first: int
+    last: int
+    digit: Normalized
+    width: float  # ink width / the row's digit height
+    height: float  # ink height / the row's digit height
+    groups: int  # how many groups of ink it takes pieces of
+    gap: float  # the widest blank gap between those groups / the row's digit height
+    cut_left: float  # strokes its left edge cuts through (0: a gap between groups)
+    cut_right: float
+
+
+def _cuts(cols: np.ndarray, height: float, extra: list[int]) -> list[int]:
+    """Where a group of touching digits may be cut: the valleys of its column profile
+    (where two digits meet one stroke crosses the column), at least PIECE_SPACING of the
+    row height apart, the emptiest first, plus ``extra`` (cuts at even spacing)."""
+    w = len(cols)
+    lo = max(2, int(PIECE_MIN * height))
+    if w < 2 * lo:
+        return []
+    smooth = np.convolve(cols, np.ones(3, np.float32) / 3, mode="same")
+    r = max(1, int(0.04 * height))
+    valleys = [i for i in range(lo, w - lo + 1) if smooth[i] <= smooth[max(0, i - r): i + r + 1].min() + 1e-6]
+    valleys = sorted(set(valleys), key=lambda i: (smooth[i], i))
+    spacing = max(2, PIECE_SPACING * height)
+    chosen: list[int] = []
+    for i in [e for e in extra if lo <= e <= w - lo] + valleys:
+        if all(abs(i - c) >= spacing for c in chosen):
+            chosen.append(i)
+    limit = int(np.ceil(w / (0.12 * height))) + 1
+    return sorted(chosen[:limit])
+
+
+def number_candidates(image: np.ndarray):
+    """A row of digits over-segmented: its groups of ink (:func:`digit_groups`) cut into
+    pieces at every plausible place where touching digits meet, and every run of
+    consecutive pieces that could be one digit (at most MAX_DIGIT_WIDTH row heights
+    wide), each normalized for the model.
+
+    Returns (candidates, pieces, height, ink); pieces are (group, x0, x1) in columns,
+    left to right. :func:`read_number` scores every candidate with the model and picks
+    the best path through the pieces."""
+    ink = ink_mask(image, number=True)
+    mask = ink.mask
+    boxes, height, labels = _groups(mask)
+    if not boxes:
+        raise NoDigit("only specks or lines: no digit-sized stroke found")
+    # The digit height from the groups (a digit's broken pieces are joined by now).
+    height = _row_height(np.array(boxes, np.int64).reshape(-1, 4))
+    ys, xs = np.nonzero(labels)
+    gs = labels[ys, xs] - 1
+    xp = (xs - xs.min()).astype(np.int64)
+    per_group = []
+    for g in range(len(boxes)):
+        sel = gs == g
+        per_group.append((ys[sel], xs[sel], xp[sel]))
+    pieces: list[tuple[int, int, int]] = []
+    strokes: dict[tuple[int, int], float] = {}
+    for g, (gy, gx, gp) in enumerate(per_group):
+        if len(gp) == 0:
+            continue
+        x0 = int(gp.min())
+        cols = np.bincount(gp - x0).astype(np.float32)
+        x1 = x0 + len(cols)
+        parts = max(1, int(round((x1 - x0) / (DIGIT_ASPECT * height))))
+        extra = [c for p in range(2, parts + 2) for c in _split_points(cols, p)[1:-1]]
+        edges = [0] + _cuts(cols, height, extra) + [x1 - x0]
+        pieces += [(g, x0 + a, x0 + b) for a, b in zip(edges, edges[1:])]
+        for e in edges[1:-1]:  # how many strokes each cut crosses (2 or more: inside a digit)
+            near = np.unique(gy[(gp >= x0 + e - 1) & (gp < x0 + e + 1)])
+            # runs of ink down the cut, a gap of a few pixels (a ragged edge) closed
+            strokes[(g, x0 + e)] = float(1 + np.count_nonzero(np.diff(near) > max(2.0, 0.06 * height)))
+    candidates = []
+    s = ink.scale
+    for i in range(len(pieces)):
+        for j in range(i, min(len(pieces), i + MAX_PIECES)):
+            run = pieces[i: j + 1]
+            xa, xb = min(p[1] for p in run), max(p[2] for p in run)
+            if xb - xa > MAX_DIGIT_WIDTH * height and j > i:
+                break
+            groups = sorted({p[0] for p in run})
+            gap = 0.0
+            for g0, g1 in zip(groups, groups[1:]):
+                a = max(p[2] for p in run if p[0] == g0)
+                b = min(p[1] for p in run if p[0] == g1)
+                gap = max(gap, (b - a) / height)
+            if gap > MAX_JOIN_GAP:
+                continue
+            py, px, pp = [], [], []
+            for g in groups:
+                a = min(p[1] for p in run if p[0] == g)
+                b = max(p[2] for p in run if p[0] == g)
+                gy, gx, gp = per_group[g]
+                sel = (gp >= a) & (gp < b)
+                py.append(gy[sel])
+                px.append(gx[sel])
+                pp.append(gp[sel])
+            py, px, pp = np.concatenate(py), np.concatenate(px), np.concatenate(pp)
+            if len(py) == 0:
+                continue
+            ya, yb, bx, bx1 = int(py.min()), int(py.max()) + 1, int(px.min()), int(px.max()) + 1
+            sub = np.zeros((yb - ya, bx1 - bx), np.uint8)
+            sub[py - ya, px - bx] = 1
+            box = (int(bx / s), int(ya / s), int(np.ceil(sub.shape[1] / s)), int(np.ceil(sub.shape[0] / s)))
+            x28 = to_mnist(sub, ink.ink[ya: yb, bx: bx1])
+            first, last = run[0], run[-1]
+            candidates.append(Candidate(
+                i, j, Normalized(x28=x28, box=box), (int(pp.max()) + 1 - int(pp.min())) / height,
+                sub.shape[0] / height, len(groups), gap,
+                cut_left=strokes.get((first[0], first[1]), 0.0),
+                cut_right=strokes.get((last[0], last[2]), 0.0)))
+    return candidates, pieces, height, ink
+
+
+
+
+
+def row_strip(image: np.ndarray, ink: Ink | None = None) -> np.ndarray:
+    """A row of digits as the row reader (:func:`read_number`) sees it: the ink
+    that :func:`number_candidates` groups into digits (specks, lines and paper edges
+    dropped), cropped, scaled to fill ROW_HEIGHT less the margins (or narrower, when the
+    row is longer than ROW_WIDTH allows), left-aligned on black: (ROW_HEIGHT, ROW_WIDTH)
+    uint8, ink bright. Raises NoDigit as number_candidates does. ``ink``: the Ink that
+    number_candidates already found in ``image`` (it is not found again)."""
+    _, _, labels = _groups((ink or ink_mask(image, number=True)).mask)
+    ys, xs = np.nonzero(labels)
+    if len(ys) == 0:
+        raise NoDigit("only specks or lines: no digit-sized stroke found")
+    crop = (labels[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1] > 0).astype(np.float32)
+    h, w = crop.shape
+    scale = min((ROW_HEIGHT - 2 * ROW_MARGIN) / h, (ROW_WIDTH - 2 * ROW_MARGIN) / w)
+    nh, nw = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
+    small = cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_AREA)
+    out = np.zeros((ROW_HEIGHT, ROW_WIDTH), np.float32)
+    top = (ROW_HEIGHT - nh) // 2
+    out[top: top + nh, ROW_MARGIN: ROW_MARGIN + nw] = small
+    return np.round(out * 255).astype(np.uint8)
+
+
+# --- the reading ---------------------------------------------------------------------
+
+def _only(p: np.ndarray, digit: int) -> np.ndarray:
+    """Probabilities that allow ``digit`` only (the others nearly impossible)."""
+    out = np.full_like(p, 1e-9)
+    out[digit] = p[digit]
+    return out
+
+
+def best_path(candidates, probs: np.ndarray, n: int, whole: np.ndarray | None = None,
+              digits: list[int] | None = None) -> list[int]:
+    """Dynamic programming over ``n`` pieces: the indices of the candidates that cover
+    them left to right with the highest total :func:`candidate_score` (``whole``: the
+    verifier's P(whole digit) for each candidate, if there is one). A piece that is a
+    whole group of ink much shorter than a digit (a speck, a stray mark) may be left out,
+    at SKIP_COST.
+
+    With ``digits``, only paths that read exactly these digits, in order, count: each
+    candidate is scored as the digit it stands for. [] when no path reads them."""
+    k = 0 if digits is None else len(digits)
+    best = np.full((n + 1, k + 1), -np.inf)  # best[piece, digits read so far]
+    best[0, 0] = 0.0
+    back: dict = {}
+    starts: dict = {}
+    for i, c in enumerate(candidates):
+        starts.setdefault(c.first, []).append(i)
+    skippable = {c.first for c in candidates if c.first == c.last and not c.cut_left
+                 and not c.cut_right and c.height < SKIP_HEIGHT}
+    for f in range(n):
+        for t in range(k + 1):
+            here = best[f, t]
+            if here == -np.inf:
+                continue
+            if f in skippable and here - SKIP_COST > best[f + 1, t]:
+                best[f + 1, t], back[(f + 1, t)] = here - SKIP_COST, (f, t, None)
+            if digits is not None and t == k:
+                continue
+            nt = t if digits is None else t + 1
+            for i in starts.get(f, ()):
+                c = candidates[i]
+                p = probs[i] if digits is None else _only(probs[i], digits[t])
+                score = here + candidate_score(c, p, None if whole is None else whole[i])
+                if score > best[c.last + 1, nt]:
+                    best[c.last + 1, nt], back[(c.last + 1, nt)] = score, (f, t, i)
+    path, state = [], (n, k)
+    while state in back:
+        f, t, i = back[state]
+        if i is not None:
+            path.append(i)
+        state = (f, t)
+    return path[::-1]
+
+
+
+
+def candidate_score(c, p: np.ndarray, whole: float | None = None) -> float:
+    """How good ``c`` (a :class:`Candidate`) is as one digit of a
+    path: the model's log-probability of its best class, given the class's width prior,
+    plus the priors on cutting and joining ink, plus WHOLE_WEIGHT x the log-odds that it
+    is one whole digit (``whole``, from the verifier) when there is one."""
+    logp = np.log(np.maximum(p, 1e-9))
+    width_cost = np.full(NUM_CLASSES, max(0.0, c.width - WIDE) * 10.0)
+    width_cost[np.arange(NUM_CLASSES) != 1] += max(0.0, NARROW - c.width) * 20.0
+    score = float((logp - width_cost).max()) + DIGIT_BONUS
+    score -= max(0.0, SHORT - c.height) * 10.0
+    for strokes in (c.cut_left, c.cut_right):  # each cut is shared by two digits
+        if strokes:
+            score -= (CUT_COST + CUT_STROKE_COST * max(0.0, strokes - 1)) / 2
+    score -= (c.groups - 1) * JOIN_COST + JOIN_GAP_COST * c.gap
+    if whole is not None:
+        w = min(max(float(whole), WHOLE_CLIP), 1.0 - WHOLE_CLIP)
+        score += WHOLE_WEIGHT * float(np.log(w / (1.0 - w)))
+    return score
+
+
+def greedy_text(probs: np.ndarray) -> list[int]:
+    """The best class of each column, repeats merged, blanks dropped."""
+    best = np.asarray(probs).argmax(-1)
+    keep = (best != BLANK) & np.r_[True, best[1:] != best[:-1]]
+    return [int(d) for d in best[keep]]
+
+
+def log_likelihood(probs: np.ndarray, digits: list[int]) -> float:
+    """log P(digits | row) under the columns' probabilities: CTC's forward algorithm over
+    the digits with a blank before, between and after them (NumPy, a few milliseconds;
+    TensorFlow's ctc_loss costs hundreds of milliseconds a call in eager mode)."""
+    if not digits or len(digits) > MAX_DIGITS:
+        return -np.inf
+    logp = np.log(np.asarray(probs, np.float64) + PROB_FLOOR)
+    states = np.full(2 * len(digits) + 1, BLANK)
+    states[1::2] = digits
+    # a state may be entered from two back when it is a digit unlike the one two back
+    skip = np.zeros(len(states), bool)
+    skip[2:] = (states[2:] != BLANK) & (states[2:] != states[:-2])
+    alpha = np.full(len(states), -np.inf)
+    alpha[:2] = logp[0, states[:2]]
+    for column in logp[1:]:
+        one_back = np.r_[-np.inf, alpha[:-1]]
+        two_back = np.where(skip, np.r_[-np.inf, -np.inf, alpha[:-2]], -np.inf)
+        alpha = np.logaddexp(np.logaddexp(alpha, one_back), two_back) + column[states]
+    return float(np.logaddexp(alpha[-1], alpha[-2]))
+
+
+def read_number(image: np.ndarray, digits, verifier=None, row_reader=None) -> Number:
+    """The digits of a number written in one row, left to right.
+
+    ``digits`` maps (N, 28, 28) images to (N, 10) probabilities (the digit model);
+    ``verifier`` and ``row_reader`` are the companion networks
+    (:class:`digitrec.reading.engine.Network`), each left out where None.
+
+    The row is over-segmented into pieces; every run of consecutive pieces that could be
+    one digit is read by the model (all in one batch), and :func:`best_path` picks the
+    reading whose digits the model is surest of, with priors on each digit's width and
+    height and on cutting or joining ink (:func:`candidate_score`), and the verifier's
+    opinion of each candidate. Where the row reader reads the row otherwise, the best
+    path that reads as it does competes with that reading (:func:`_second_reading`)."""
+    try:
+        candidates, pieces, _, ink = number_candidates(image)
+    except NoDigit as exc:
+        return Number(reason=str(exc))
+    crops = np.stack([c.digit.x28 for c in candidates]).astype(np.float32)
+    probs = digits(crops)
+    whole = None
+    if verifier is not None:
+        whole = verifier(crop=crops[..., None], geometry=candidate_features(candidates)).reshape(-1)
+    path = best_path(candidates, probs, len(pieces), whole)
+    read = [int(probs[k].argmax()) for k in path]
+    row_probability = None
+    if row_reader is not None and path and len(read) <= MAX_DIGITS:
+        strip = row_strip(image, ink).astype(np.float32)[None, ..., None] / 255.0
+        columns = row_reader(strip)[0]
+        path, read, row_probability = _second_reading(columns, candidates, probs, len(pieces),
+                                                      whole, path, read)
+    out = [Prediction(d, float(probs[k][d]), probs[k], candidates[k].digit.x28, box=candidates[k].digit.box)
+           for k, d in zip(path, read)]
+    if not out:
+        return Number(reason="only specks or lines: no digit-sized stroke found")
+    return Number(out, row_probability=row_probability)
+
+
+def _second_reading(columns, candidates, probs, n, whole, path, digits):
+    """(path, digits, P(digits | row)): the path's reading, or the row reader's where the
+    two together prefer it, and the row reader's probability of the reading kept. Each
+    reading is scored by its best path's total :func:`candidate_score` plus
+    ROW_READER_WEIGHT x the row reader's log P(digits | row); the row reader's reading
+    counts only when some path through the candidates reads it, so its digits keep boxes."""
+    other = greedy_text(columns)
+    readings = [(path, digits)]
+    if other and other != digits and len(other) <= MAX_DIGITS:
+        other_path = best_path(candidates, probs, n, whole, digits=other)
+        if other_path:
+            readings.append((other_path, other))
+    log_p = [log_likelihood(columns, d) for _, d in readings]
+
+    def total(i):
+        p, d = readings[i]
+        return (sum(candidate_score(candidates[k], _only(probs[k], c), None if whole is None else whole[k])
+                    for k, c in zip(p, d))
+                + ROW_READER_WEIGHT * log_p[i])
+
+    best = max(range(len(readings)), key=total)  # the path's reading on a tie
+    return (*readings[best], float(np.exp(log_p[best])))

@@ -1,0 +1,161 @@
+"""What a training run is asked to do: the presets (a named architecture with the recipe
+that suits it), every knob of a run (:class:`TrainConfig`, :class:`VerifierConfig`,
+:class:`RowReaderConfig`) and what a run reports while it lasts (:class:`Progress`).
+
+Plain Python, no TensorFlow: the CLI builds its options from these defaults, and the
+app's server plans and watches trainings with them, without loading Keras.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named architecture with the training recipe that suits it."""
+
+    name: str
+    description: str
+    epochs: int
+    batch_size: int
+    learning_rate: float  # peak of the schedule
+    schedule: str  # "constant" | "onecycle"
+    augment: bool
+    label_smoothing: float = 0.0
+    # "mixed_bfloat16" trains in bfloat16 where the CPU has native bfloat16 instructions
+    # (AVX512_BF16 / AMX) and in float32 elsewhere; the saved model is always float32.
+    precision: str = "float32"
+    # Train with FusedBatchNorm (below) in place of Keras' BatchNormalization; the saved
+    # model has the plain layer, with the same weights.
+    fused_bn: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS = {
+    "seed": Preset(
+        "seed",
+        "The seeds' tutorial recipe: Conv32-Pool-Conv64-Pool-Dense128-Dropout, Adam, batch 32.",
+        epochs=5, batch_size=32, learning_rate=1e-3, schedule="constant", augment=False,
+    ),
+    "fast": Preset(
+        "fast",
+        "Small batch-normalized CNN: a strided 5x5 stem pooled to 7x7, two 3x3 convolutions, "
+        "one epoch of batch 256, one-cycle, bfloat16 on CPUs that have it: 99% in seconds.",
+        epochs=1, batch_size=256, learning_rate=1.5e-2, schedule="onecycle", augment=False,
+        precision="mixed_bfloat16", fused_bn=True,
+    ),
+    "best": Preset(
+        "best",
+        "Deeper batch-normalized CNN with strided convolutions, heavy augmentation, one-cycle.",
+        epochs=30, batch_size=128, learning_rate=3e-3, schedule="onecycle", augment=True,
+        label_smoothing=0.05,
+    ),
+}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run. ``None`` means: the preset's value."""
+
+    preset: str = "best"
+    epochs: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    augment: bool | None = None
+    label_smoothing: float | None = None
+    seed: int = 1
+    limit: int | None = None  # train on the first N training images only (tests, demos)
+    validation: int = 0  # hold out N training images to report validation curves
+    eval_every: int = 100  # batches between live validation points (when validation > 0)
+    pipeline_mix: float = 0.0  # add this many x the training images, made by the pipeline
+    number_mix: float = 0.0  # add this many x the training images, cut out of rendered numbers
+    init: str | None = None  # start from this model's weights (fine-tuning), not at random
+    data: str | None = None
+    out: str | None = None  # None: a new file in the models directory's user/ folder
+    command: str = ""
+
+    def resolved(self) -> TrainConfig:
+        """The config with every ``None`` filled from the preset."""
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        p = PRESETS[self.preset]
+        pick = lambda mine, theirs: theirs if mine is None else mine  # noqa: E731
+        return replace(
+            self,
+            epochs=pick(self.epochs, p.epochs),
+            batch_size=pick(self.batch_size, p.batch_size),
+            learning_rate=pick(self.learning_rate, p.learning_rate),
+            augment=pick(self.augment, p.augment),
+            label_smoothing=pick(self.label_smoothing, p.label_smoothing),
+        )
+
+
+@dataclass
+class VerifierConfig:
+    numbers: int = 16000  # rows rendered for training (about 40 candidates each)
+    epochs: int = 4
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    held_out: float = 0.04  # share of the candidates kept apart to report accuracy
+    seed: int = 1
+    data: str | None = None  # MNIST directory (default: $DIGITREC_DATA)
+    out: str | None = None  # default: the shipped models/verifier.keras
+    workers: int | None = None  # processes that render the rows (default: one per CPU)
+    command: str | None = None  # the command line, for the card
+
+
+@dataclass
+class RowReaderConfig:
+    numbers: int = 36000  # rows rendered for training
+    epochs: int = 8
+    batch_size: int = 64
+    learning_rate: float = 2e-3  # peak of a warm-up then cosine schedule
+    held_out: int = 1000  # rows kept apart to report how many are read exactly
+    seed: int = 1
+    data: str | None = None  # MNIST directory (default: $DIGITREC_DATA)
+    out: str | None = None  # default: the shipped models/row_reader.keras
+    workers: int | None = None  # processes that render the rows (default: one per CPU)
+    init: str | None = None  # start from this reader's weights (train on more rows), not at random
+    conditions: list[str] | None = None  # render_number conditions, cycled (repeat one to weight it); default all
+    blocks: int = 0  # residual convolution blocks beyond the smallest reader's (see build)
+    rnn_layers: int = 1  # bidirectional GRUs
+    command: str | None = None  # the command line, for the card
+
+
+@dataclass
+class Progress:
+    """Shared between a training thread and whoever watches it (CLI, Train page)."""
+
+    total_steps: int = 0
+    step: int = 0
+    epoch: int = 0
+    started: float = field(default_factory=time.time)
+    points: list = field(default_factory=list)  # dicts: step, epoch, loss, accuracy[, val_*]
+    stop: threading.Event = field(default_factory=threading.Event)
+    done: bool = False
+    stopped: bool = False
+    error: str | None = None
+    result: TrainResult | None = None
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.total_steps if self.total_steps else 0.0
+
+    def seconds_left(self) -> float | None:
+        if not self.step:
+            return None
+        elapsed = time.time() - self.started
+        return elapsed * (self.total_steps - self.step) / self.step
+
+
+@dataclass
+class TrainResult:
+    model: object  # the keras.Model trained
+    card: dict
+    history: list  # Progress.points
+    path: Path | None
