@@ -7,7 +7,7 @@ DIGITREC_DATA ?= $(abspath ../shared/data/mnist)
 export DIGITREC_DATA
 PORT ?= 8501
 
-.PHONY: run test venv dev chromium bench clean
+.PHONY: run test lint venv dev chromium bench clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,8 +31,11 @@ chromium:
 run: venv
 	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true
 
-test: dev chromium
+test: dev chromium lint
 	$(PY) -m pytest -q
+
+lint: dev
+	$(VENV)/bin/ruff check .
 
 bench: dev
 	$(PY) benchmarks/inference.py

@@ -1,5 +1,5 @@
 """Command line: ``python -m digitrec predict | read | evaluate | train | train-verifier |
-train-row-reader | export``.
+train-row-reader | samples | export``.
 
 ``predict`` and ``read`` run on the reading path alone (LiteRT, no TensorFlow); the
 training commands import TensorFlow when they run. Every default comes from the config
@@ -170,6 +170,43 @@ def _cmd_export(args) -> int:
     return 0
 
 
+# --- your digits -----------------------------------------------------------------------
+
+def _cmd_samples(args) -> int:
+    from digitrec.server.samples import SampleError, SampleStore
+
+    db = SampleStore(args.db)
+    if db.warning:
+        print(f"warning: {db.warning}", file=sys.stderr)
+    try:
+        if args.action == "list":
+            items = db.samples()
+            counts = db.counts()
+            print(f"{len(items)} samples in {db.path}; per digit: "
+                  + "  ".join(f"{d}:{n}" for d, n in enumerate(counts)))
+            for item in items:
+                read = "-" if item.read_digit is None else item.read_digit
+                print(f"{item.id:6d}  {item.created}  {item.source:7s}  true {item.true_digit}  read {read}"
+                      f"{'  (held out)' if item.held_out else ''}")
+        elif args.action == "export":
+            print(f"exported {db.export_zip(args.target)} samples to {args.target}")
+        elif args.action == "import":
+            print(f"imported {db.import_zip(args.target)} samples from {args.target}")
+        elif args.action == "delete":
+            if args.all:
+                print(f"deleted {db.delete_all()} samples")
+            elif args.id is None:
+                raise SampleError("name a sample's ID, or --all")
+            elif db.delete(args.id):
+                print(f"deleted sample {args.id}")
+            else:
+                raise SampleError(f"no sample {args.id}")
+    except SampleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 # --- the parser -------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -252,6 +289,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a larger reader: bidirectional GRUs")
     w.set_defaults(func=_cmd_train_row_reader)
 
+    s = sub.add_parser("samples", help="your digits: the corrections saved from the app")
+    s.add_argument("--db", help="the samples database (default: samples.sqlite3 in the models directory)")
+    actions = s.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="every sample, newest first, and the count per digit")
+    for action, what in (("export", "write a zip of PNGs and labels.csv"), ("import", "add the samples of such a zip")):
+        a = actions.add_parser(action, help=what)
+        a.add_argument("target", metavar="FILE.zip")
+    d = actions.add_parser("delete", help="delete one sample, or --all (the file's space is given back)")
+    d.add_argument("id", nargs="?", type=int, metavar="ID")
+    d.add_argument("--all", action="store_true")
+    s.set_defaults(func=_cmd_samples)
+
     x = sub.add_parser("export", help="write the .tflite that reading loads beside a .keras model "
                        "(models saved by this version have one already)")
     x.add_argument("files", nargs="+", metavar="MODEL.keras")
@@ -264,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     from digitrec.reading.engine import ModelError
 
     errors: tuple = (ModelError,)
-    if args.func not in (_cmd_predict, _cmd_read):  # reading loads no dataset code
+    if args.func not in (_cmd_predict, _cmd_read, _cmd_samples):  # these load no dataset code
         from digitrec.training.datasets import DataError
 
         errors += (DataError,)

@@ -151,8 +151,6 @@ def _groups(mask: np.ndarray):
 
 # --- over-segmentation: pieces and the digits they can make --------------------------
 
-
-
 @dataclass
 class Candidate:
     """Consecutive pieces ``first``..``last`` of a row read as one digit."""
@@ -207,14 +205,14 @@ def number_candidates(image: np.ndarray):
     height = _row_height(np.array(boxes, np.int64).reshape(-1, 4))
     ys, xs = np.nonzero(labels)
     gs = labels[ys, xs] - 1
-    xp = (xs - xs.min()).astype(np.int64)
+    xp = (xs - xs.min()).astype(np.int64)  # columns from the row's left edge
     per_group = []
     for g in range(len(boxes)):
         sel = gs == g
         per_group.append((ys[sel], xs[sel], xp[sel]))
     pieces: list[tuple[int, int, int]] = []
     strokes: dict[tuple[int, int], float] = {}
-    for g, (gy, gx, gp) in enumerate(per_group):
+    for g, (gy, _, gp) in enumerate(per_group):
         if len(gp) == 0:
             continue
         x0 = int(gp.min())
@@ -268,9 +266,6 @@ def number_candidates(image: np.ndarray):
                 cut_left=strokes.get((first[0], first[1]), 0.0),
                 cut_right=strokes.get((last[0], last[2]), 0.0)))
     return candidates, pieces, height, ink
-
-
-
 
 
 def row_strip(image: np.ndarray, ink: Ink | None = None) -> np.ndarray:

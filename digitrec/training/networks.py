@@ -21,8 +21,8 @@ class FusedBatchNorm(layers.Layer):
 
     Keras 3's BatchNormalization computes the batch moments and the normalization as
     separate ops (in float32 under mixed precision), and so does its gradient; the fused
-    kernel does each in one pass. On the fast model, 2 CPU cores, a training step takes
-    about 0.6 of the time. Its weights are those of ``BatchNormalization`` (gamma, beta,
+    kernel does each in one pass, which makes a CPU training step much shorter. Its
+    weights are those of ``BatchNormalization`` (gamma, beta,
     moving mean, moving variance, in that order, same momentum and epsilon), so a model
     trained with it moves into the plain model with ``set_weights``. (One difference: the
     kernel's batch variance is the unbiased one, n/(n-1), with n = batch x height x width.)
@@ -85,16 +85,14 @@ def build_seed() -> keras.Model:
 
 
 def build_fast(dtype=None, fused_bn=False) -> keras.Model:
-    """Built for one epoch on a CPU: only the stem sees more than 7x7.
+    """Built for one epoch on a CPU: a strided 5x5 stem max-pooled to 7x7, so both 3x3
+    convolutions run on 7x7 maps (pooling later costs half as much time again for the
+    same accuracy; benchmarks/results/train_speed.md).
 
-    A strided 5x5 stem goes straight to 14x14 and is max-pooled to 7x7, so both 3x3
-    convolutions run on 7x7 maps. With the pooling after the first 3x3 convolution
-    instead (at 14x14), a training step took 25.5 ms against 16.6 (batch 256, 2 cores),
-    for the same accuracy after one epoch (mean 99.09% over 6 seeds either way). Batch normalization uses momentum 0.9: with 0.99 the moving statistics lag
-    far behind weights that change fast in a one-epoch schedule, and the model that is
-    right in training is wrong at evaluation. ``dtype`` is a Keras dtype policy such as
-    ``"mixed_bfloat16"`` for training; the softmax always runs in float32. ``fused_bn``
-    puts FusedBatchNorm in place of BatchNormalization, for training.
+    Batch normalization uses momentum 0.9: with 0.99 the moving statistics lag far behind
+    weights that change fast in a one-epoch schedule. ``dtype`` is a Keras dtype policy
+    such as ``"mixed_bfloat16"`` for training; the softmax always runs in float32.
+    ``fused_bn`` puts FusedBatchNorm in place of BatchNormalization, for training.
     """
     bn = dict(momentum=0.9, dtype=dtype, fused=fused_bn)
     inputs = keras.Input(INPUT_SHAPE)

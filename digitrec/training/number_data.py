@@ -1,4 +1,4 @@
-"""Training digits as the preprocessing pipeline delivers them (issue 4).
+"""Training digits as the preprocessing pipeline delivers them.
 
 At prediction time the model never sees a clean MNIST digit: it sees what
 :func:`digitrec.reading.normalize.normalize` makes of a photo, a scan or a canvas, with grainy
@@ -216,7 +216,7 @@ def whole_label(box, boxes) -> int:
     fragment of one, or holds most of two; -1: in between (not used for training)."""
     cx, cy, cw, ch = box
     cover = []
-    for x, y, w, h in boxes:
+    for x, _, w, h in boxes:
         across = max(0, min(cx + cw, x + w) - max(cx, x))
         cover.append((across / max(w, 1), across / max(cw, 1), ch / max(h, 1)))
     if sum(c[0] >= 0.5 for c in cover) >= 2:

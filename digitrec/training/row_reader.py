@@ -69,7 +69,8 @@ def build(seed: int = 1, blocks: int = 0, rnn_layers: int = 1, unroll: bool = Fa
     h = keras.layers.Reshape((FRAMES, -1))(h)
     h = keras.layers.Bidirectional(keras.layers.GRU(96, return_sequences=True, unroll=unroll))(h)
     for i in range(rnn_layers - 1):
-        r = keras.layers.Bidirectional(keras.layers.GRU(96, return_sequences=True, unroll=unroll), name=f"{EXTRA}gru{i}")(h)
+        r = keras.layers.Bidirectional(keras.layers.GRU(96, return_sequences=True, unroll=unroll),
+                                       name=f"{EXTRA}gru{i}")(h)
         r = keras.layers.Dense(192, kernel_initializer="zeros", name=f"{EXTRA}gru{i}_out")(r)
         h = keras.layers.Add()([h, r])
     out = keras.layers.Dense(BLANK + 1, activation="softmax", name="columns")(h)

@@ -1,4 +1,4 @@
-"""Render MNIST digits into the kinds of pictures users upload (issue 4).
+"""Render MNIST digits into the kinds of pictures users upload.
 
 Every scene starts from a real MNIST digit (the benchmark uses *test* digits only) and
 puts it on paper, a board, a canvas or a transparent layer, with the degradations of a
