@@ -74,7 +74,7 @@ def load_image(source) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(raw), formats=FORMATS)
+            image = Image.open(io.BytesIO(raw), formats=tuple(FORMATS))
             width, height = image.size  # from the header: nothing decoded yet
             if width * height > MAX_PIXELS:
                 raise ImageError(
