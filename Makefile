@@ -38,7 +38,7 @@ lint: dev
 	$(VENV)/bin/ruff check .
 
 bench: dev
-	$(PY) benchmarks/inference.py
+	$(PY) benchmarks/serving.py
 	$(PY) benchmarks/realworld.py
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/load.py

@@ -31,7 +31,6 @@ import asyncio
 import io
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,24 +41,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._common import RESULTS, data_dir, load, machine_lines, table  # noqa: E402
-from tests.e2e.helpers import render_strokes, start_app  # noqa: E402
-from tests.e2e.strokes import DIGITS  # noqa: E402
+from benchmarks.browser import CHROMIUM_ARGS, DIGITS, chromium_path, render_strokes, start_app, stop_app  # noqa: E402
+from benchmarks.common import RESULTS, children, data_dir, load, machine_lines, rss_mb, table  # noqa: E402
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 ACTION_TIMEOUT_MS = 30_000
 SINGLE_STROKE = [d for d, strokes in DIGITS.items() if len(strokes) == 1]
-
-
-def rss_mb(pid: int) -> float | None:
-    try:
-        for line in open(f"/proc/{pid}/status"):
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 class Server:
@@ -74,27 +60,9 @@ class Server:
             raise SystemExit(str(exc)) from None
 
     def stop(self) -> str:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.seek(0)
-        return self.log.read()
-
-
-def children(pid: int) -> list[int]:
-    """The server's child processes: its trainings (digitrec.server.worker)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = open(f"/proc/{entry}/stat").read()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
-                found.append(int(entry))
-    return found
+        """Stop the server; returns its log."""
+        stop_app(self.proc, self.log)
+        return Path(self.log.name).read_text()
 
 
 class MemorySampler(threading.Thread):
@@ -159,6 +127,21 @@ async def check_exception(page, kind: str, stats: Stats) -> None:
         stats.errors.append((kind, f"exception shown: {text}"))
 
 
+async def draw_digit(page, canvas, digit: int) -> float:
+    """Draw ``digit`` (:data:`DIGITS`) with real mouse moves; returns when the last
+    stroke ended (mouse up), the moment a reading is timed from."""
+    box = await canvas.bounding_box()
+    for stroke in DIGITS[digit]:
+        pts = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
+        await page.mouse.move(*pts[0])
+        await page.mouse.down()
+        for x, y in pts[1:]:
+            await page.mouse.move(x, y, steps=6)
+        start = time.time()
+        await page.mouse.up()
+    return start
+
+
 async def drawer(context, stop_at: float, t0: float, stats: Stats, seed: int) -> None:
     page = await context.new_page()
     await page.goto("/")
@@ -169,15 +152,7 @@ async def drawer(context, stop_at: float, t0: float, stats: Stats, seed: int) ->
     while time.time() < stop_at:
         digit = int(rng.choice(SINGLE_STROKE))
         try:
-            box = await canvas.bounding_box()
-            for stroke in DIGITS[digit]:
-                pts = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
-                await page.mouse.move(*pts[0])
-                await page.mouse.down()
-                for x, y in pts[1:]:
-                    await page.mouse.move(x, y, steps=6)
-                start = time.time()
-                await page.mouse.up()
+            start = await draw_digit(page, canvas, digit)
             text = await wait_text(page, "prediction")
             stats.reading("draw", start, t0, text, digit)
             await check_exception(page, "draw", stats)
@@ -268,7 +243,7 @@ async def drive(url: str, sessions: int, duration: float, train_images: int | No
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+        browser = await p.chromium.launch(executable_path=chromium_path(),
                                           args=CHROMIUM_ARGS, headless=True)
         contexts = []
         for _ in range(sessions + (1 if train_images else 0)):
@@ -386,6 +361,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS / "load.md"))
     args = parser.parse_args()
     args.train_nice = os.environ.get("DIGITREC_TRAIN_NICE", "10")
+    if chromium_path() is None:
+        raise SystemExit("Chromium not found: install it (make chromium) or set $CHROMIUM")
     load_before = load()
     server = None if args.url else Server(data_dir(args.data))
     if args.client_nice:  # after the server started: it keeps nice 0

@@ -2,7 +2,7 @@
 upload, read through digitrec.reading.normalize, beside the seeds' pipeline (gray, resize the
 whole image to 28x28, /255).
 
-    python benchmarks/realworld.py [--model PATH] [--n 200] [--seed 0] [--failures grid.png]
+    python benchmarks/realworld.py [--model PATH] [--n 200] [--seed 0] [--data DIR] [--failures grid.png]
                                    [--no-verifier] [--no-row-reader] [--row-reader PATH]
 
 Prints a Markdown table: accuracy per condition and per size, the exact-match rate for
@@ -11,17 +11,18 @@ numbers of 2-8 digits, and the rate of blank images given a digit.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks import common  # noqa: E402
+from digitrec import store  # noqa: E402
+from digitrec.reading import engine  # noqa: E402
 from digitrec.reading.digits import Recognizer  # noqa: E402
 from digitrec.training import synth  # noqa: E402
 from digitrec.training.datasets import load_mnist  # noqa: E402
@@ -66,12 +67,11 @@ def failure_grid(items, path, cols=6, s=112):
     cv2.imwrite(str(path), np.vstack(rows)[..., ::-1])
 
 
-def run(model=None, n=200, seed=0, failures=None, out=sys.stdout, verifier=True, row_reader=True):
-    mnist = load_mnist(os.environ.get("DIGITREC_DATA"))
+def run(model=None, n=200, seed=0, failures=None, out=sys.stdout, verifier=True, row_reader=True, data=None):
+    mnist = load_mnist(data)
     rec = Recognizer.load(model, verifier=verifier, row_reader=row_reader is True)
     if row_reader not in (True, False, None):  # a path: that row reader
-        from digitrec.training.row_reader import RowReader
-        rec.row_reader = RowReader.load(row_reader)
+        rec.row_reader = engine.load(store.lite_path(row_reader))
     rng_pick = np.random.default_rng(seed)
     order = rng_pick.permutation(len(mnist.y_test))  # test digits only, never training digits
     cursor = 0
@@ -182,19 +182,21 @@ def run(model=None, n=200, seed=0, failures=None, out=sys.stdout, verifier=True,
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", help="a .keras file (default: the shipped model)")
+    ap.add_argument("--model", help="a digit model's .keras or .tflite file (default: the shipped model)")
     ap.add_argument("--n", type=int, default=200, help="digits per condition (and numbers, blanks)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", help="MNIST directory (default: $DIGITREC_DATA)")
     ap.add_argument("--failures", help="write a PNG grid of misread inputs and their 28x28")
     ap.add_argument("--no-verifier", dest="verifier", action="store_false",
-                    help="read numbers without the whole-digit verifier (digitrec.training.verifier)")
+                    help="read numbers without the whole-digit verifier (models/verifier.tflite)")
     ap.add_argument("--no-row-reader", dest="row_reader", action="store_false",
-                    help="read numbers without the row reader (digitrec.training.row_reader)")
+                    help="read numbers without the row reader (models/row_reader.tflite)")
     ap.add_argument("--row-reader", dest="row_reader", metavar="PATH",
-                    help="read numbers with this row reader (default: the shipped one)")
+                    help="read numbers with this row reader, its .keras or .tflite file (default: the shipped one)")
     ap.set_defaults(row_reader=True)
     args = ap.parse_args(argv)
-    run(args.model, args.n, args.seed, args.failures, verifier=args.verifier, row_reader=args.row_reader)
+    run(args.model, args.n, args.seed, args.failures, verifier=args.verifier, row_reader=args.row_reader,
+        data=common.data_dir(args.data))
 
 
 if __name__ == "__main__":

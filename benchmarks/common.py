@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmarks: the machine they ran on, percentiles, Markdown."""
+"""Helpers shared by the benchmarks: where things are, the machine they ran on, a process's
+memory, Markdown tables and the results files."""
 from __future__ import annotations
 
 import os
@@ -53,6 +54,32 @@ def machine_lines(load_before: str) -> list[str]:
         f"- python {sys.version.split()[0]}; commit {git_commit()}",
         f"- load average (1/5/15 min) before: {load_before}; after: {load()}",
     ]
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float | None:
+    """A live process's resident memory (``field`` of /proc/PID/status: VmRSS now, VmHWM
+    its peak), in MB; None once it has gone."""
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def children(pid: int) -> list[int]:
+    """The process ids whose parent is ``pid`` (the app server's trainings)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+                found.append(int(entry))
+    return found
 
 
 def table(header: list[str], rows: list[list]) -> list[str]:
