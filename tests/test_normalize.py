@@ -1,16 +1,13 @@
-"""digitrec.reading.normalize on small generated images: no model needed, a few seconds in all."""
+"""digitrec.reading.normalize on generated pictures: transparency, polarity, light and shadow,
+ruled lines, specks, stroke width and the 28x28 fit."""
 from __future__ import annotations
-
-import io
 
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
 
-from digitrec import preprocess, synth
-from digitrec.reading.decode import load_image
-from digitrec.reading.normalize import NoDigit
+from digitrec.reading.normalize import MNIST_STROKE, NoDigit, ink_map, ink_mask, normalize
+from digitrec.training import synth
 
 
 def _page(h=200, w=200, paper=235):
@@ -35,7 +32,7 @@ def test_transparent_canvas_black_ink_stays_visible():
     # would give an all-black picture.
     rgba = np.zeros((120, 120, 4), np.uint8)
     cv2.line(rgba, (60, 15), (60, 105), (0, 0, 0, 255), 8)
-    norm = preprocess.normalize(rgba)
+    norm = normalize(rgba)
     assert norm.x28.max() > 0.9
     assert norm.box[3] > 80  # the stroke's height, in original pixels
 
@@ -44,21 +41,21 @@ def test_transparent_photo_corners_do_not_become_ink():
     img = np.dstack([_five(_page())] * 3 + [np.full((200, 200), 255, np.uint8)])
     img[:30, :30, 3] = 0  # a transparent corner
     img[:30, :30, :3] = 0
-    box = preprocess.normalize(img).box
+    box = normalize(img).box
     assert box[0] >= 50 and box[1] >= 30
 
 
 def test_polarity_dark_on_light_equals_light_on_dark():
     page = _five(_page())
-    a = preprocess.normalize(page).x28
-    b = preprocess.normalize(255 - page).x28
+    a = normalize(page).x28
+    b = normalize(255 - page).x28
     assert np.abs(a - b).mean() < 0.02
 
 
 def test_centre_of_mass_and_20x20_fit_keep_aspect_ratio():
     page = _page(300, 300)
     cv2.line(page, (150, 40), (150, 260), 0, 10)  # a tall "1": 220 high, 10 wide
-    x28 = preprocess.normalize(page).x28
+    x28 = normalize(page).x28
     ys, xs = np.nonzero(x28 > 0.05)
     assert 19 <= ys.max() - ys.min() + 1 <= 21
     assert xs.max() - xs.min() + 1 <= 6  # not stretched to a square
@@ -68,41 +65,22 @@ def test_centre_of_mass_and_20x20_fit_keep_aspect_ratio():
     wide = _page(300, 300)
     cv2.line(wide, (40, 150), (260, 150), 0, 10)
     cv2.line(wide, (40, 150), (40, 190), 0, 10)  # not a lone straight line
-    ys, xs = np.nonzero(preprocess.normalize(wide).x28 > 0.05)
+    ys, xs = np.nonzero(normalize(wide).x28 > 0.05)
     assert 19 <= xs.max() - xs.min() + 1 <= 21
 
 
 def test_mnist_digit_itself_passes_nearly_unchanged(mnist):
     d = mnist.x_test[0]
-    x28 = preprocess.normalize(d).x28
+    x28 = normalize(d).x28
     assert np.abs(x28 - d / 255.0).mean() < 0.08
 
 
 def test_five_with_detached_top_stroke_is_one_digit():
     page = _five(_page(220, 400))
-    mask = preprocess.ink_mask(page).mask
-    assert preprocess._components(mask)[0] - 1 >= 2  # really two pieces
-    assert len(preprocess.digit_boxes(mask)) == 1
-    norm = preprocess.normalize(page)
+    mask = ink_mask(page).mask
+    assert cv2.connectedComponents(mask)[0] - 1 >= 2  # really two pieces
+    norm = normalize(page)
     assert norm.box[3] > 110  # bar and belly both kept
-
-
-def test_touching_digits_are_split_left_to_right():
-    page = _page(200, 400)
-    cv2.ellipse(page, (110, 100), (45, 70), 0, 0, 360, 20, 8)  # a 0
-    cv2.ellipse(page, (198, 100), (45, 70), 0, 0, 360, 20, 8)  # another 0, touching it
-    parts, _ = preprocess.segment(page)
-    assert len(parts) == 2
-    assert parts[0].box[0] < parts[1].box[0]
-
-
-def test_separate_digits_boxes_left_to_right(mnist):
-    rng = np.random.default_rng(3)
-    digits = [mnist.x_test[i] for i in (0, 1, 2, 3)]
-    image, _, truth = synth.render_number(digits, rng, condition="scan", touching=0, broken=0)
-    parts, _ = preprocess.segment(image)
-    xs = [p.box[0] for p in parts]
-    assert len(parts) == 4 and xs == sorted(xs)
 
 
 def test_ruled_lines_are_removed():
@@ -112,7 +90,7 @@ def test_ruled_lines_are_removed():
     cv2.line(page, (0 + 12, 0), (12, 239), 170, 2)  # the margin
     cv2.line(page, (120, 50), (120, 190), 20, 8)
     cv2.line(page, (120, 50), (95, 80), 20, 8)  # a "1" crossing three lines
-    ink = preprocess.ink_mask(page)
+    ink = ink_mask(page)
     ys, xs = np.nonzero(ink.mask)
     ys, xs = ys / ink.scale, xs / ink.scale  # back to the page's pixels
     assert xs.min() > 80 and xs.max() < 140  # nothing of the lines is left
@@ -123,14 +101,14 @@ def test_ruled_lines_are_removed():
 def test_blanks_raise_nodigit_with_reason(kind):
     for seed in range(3):
         with pytest.raises(NoDigit) as exc:
-            preprocess.normalize(synth.render_blank(kind, np.random.default_rng([seed, 11])))
+            normalize(synth.render_blank(kind, np.random.default_rng([seed, 11])))
         assert len(str(exc.value)) > 10
 
 
 def test_speck_next_to_digit_is_dropped():
     page = _five(_page(200, 300))
     cv2.circle(page, (260, 180), 2, 0, -1)
-    box = preprocess.normalize(page).box
+    box = normalize(page).box
     assert box[0] + box[2] < 150
 
 
@@ -139,7 +117,7 @@ def test_shadow_and_gradient_do_not_become_ink():
     yy, xx = np.mgrid[0:240, 0:240]
     light = 1 - 0.4 * (xx / 240) - 0.35 / (1 + np.exp(-(xx + yy - 300) / 8.0))
     img = (page * light).clip(0, 255).astype(np.uint8)
-    box = preprocess.normalize(img).box
+    box = normalize(img).box
     assert box[0] + box[2] < 160 and box[1] + box[3] < 180
 
 
@@ -150,32 +128,24 @@ def test_faint_pencil_beside_a_shadow_is_dark_ink_on_light_paper(mnist):
     outweighed such strokes, and the paper became the ink in 5 of these 600."""
     rng = np.random.default_rng(5)
     wrong = [i for i in range(600)  # ink_map(...)[2]: True when dark ink on light paper
-             if not preprocess.ink_map(synth.render_digit(mnist.x_test[i], "pencil", rng,
-                                                          size=synth.SIZES[i % 4]))[2]]
+             if not ink_map(synth.render_digit(mnist.x_test[i], "pencil", rng, size=synth.SIZES[i % 4]))[2]]
     assert not wrong, wrong
+
+
+def _stroke_width(x28: np.ndarray) -> float:
+    """Mean stroke width of a 28x28 digit: 2 x ink area / outline length."""
+    mask = (x28 > 0.5).astype(np.uint8)
+    contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    return 2 * float(mask.sum()) / sum(cv2.arcLength(c, True) for c in contours)
 
 
 def test_thick_and_thin_strokes_end_near_mnist_width():
     widths = []
-    for t in (2, 7, 22):
+    for t in (2, 7, 22):  # a hairline, a pen, a marker: 300 px pictures
         page = _page(300, 300)
         cv2.ellipse(page, (150, 150), (60, 100), 0, 0, 360, 0, t)
-        x28 = preprocess.normalize(page).x28
-        widths.append(preprocess._stroke_width((x28 > 0.5).astype(np.uint8)))
-    assert max(widths) - min(widths) < 1.5
-    assert all(1.0 < w < 4.0 for w in widths)
-
-
-def test_exif_orientation_is_applied():
-    page = _page(100, 200)  # wide
-    cv2.line(page, (20, 50), (180, 50), 0, 8)
-    im = Image.fromarray(page)
-    exif = im.getexif()
-    exif[0x0112] = 6  # rotate 90 on display
-    buf = io.BytesIO()
-    im.save(buf, format="JPEG", exif=exif)
-    arr = load_image(buf.getvalue())
-    assert arr.shape[:2] == (200, 100)
+        widths.append(_stroke_width(normalize(page).x28))
+    assert all(abs(w - MNIST_STROKE) < 0.5 for w in widths), widths
 
 
 def test_every_condition_renders_and_normalizes(mnist):
@@ -183,7 +153,7 @@ def test_every_condition_renders_and_normalizes(mnist):
     for cond in synth.CONDITIONS:
         img = synth.render_digit(mnist.x_test[0], cond, rng)
         assert img.dtype == np.uint8
-        x28 = preprocess.normalize(img).x28
+        x28 = normalize(img).x28
         assert x28.shape == (28, 28) and 0.9 < x28.max() <= 1.0
 
 
@@ -196,7 +166,6 @@ def test_renderer_is_deterministic(mnist):
 def test_seeds_pipeline_is_28x28_float():
     x = synth.seeds_pipeline(np.zeros((50, 80, 4), np.uint8))
     assert x.shape == (28, 28) and x.dtype == np.float32
-
 
 
 def test_small_shaded_pictures_are_flattened_too(mnist, recognizer):

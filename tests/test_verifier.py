@@ -1,16 +1,21 @@
-"""The number reader's whole-digit verifier (digitrec.training.verifier): its labels, its training
-data, the shipped verifier's judgement on rows of MNIST *test* digits, and what it does
-for read_number."""
+"""Training the number reader's whole-digit verifier (digitrec.training.verifier): its
+labels, its training data, a brief training and the command line. What the shipped
+verifier does for reading: tests/test_numbers.py."""
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
-from conftest import data_dir
 
-from digitrec import cli, preprocess, synth
-from digitrec.reading.digits import Recognizer
+from digitrec import cli, store
+from digitrec.reading import engine
+from digitrec.reading.numbers import FEATURES, candidate_features, number_candidates
+from digitrec.training.export import AGREEMENT
 from digitrec.training.number_data import candidate_examples, whole_label
-from digitrec.training.verifier import FEATURES, SHIPPED_VERIFIER, Verifier, VerifierConfig, train_verifier
+from digitrec.training.recipes import VerifierConfig
+from digitrec.training.verifier import train_verifier
+from tests.conftest import data_dir
+from tests.test_numbers import number_rows
 
 ROW = [(10, 5, 30, 40), (45, 6, 8, 40), (56, 4, 28, 41)]  # a digit, a narrow 1, a digit
 
@@ -38,85 +43,26 @@ def test_candidate_examples_come_labelled_and_reproducible(mnist):
     assert np.array_equal(a.x, b.x) and np.array_equal(a.whole, b.whole)
 
 
-def _test_rows(mnist, count, seed):
-    """Rows of test digits, each with its candidates and their whole_label."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for j in range(count):
-        idx = rng.choice(len(mnist.x_test), 2 + j % 7, replace=False)
-        image, _, boxes = synth.render_number([mnist.x_test[i] for i in idx], rng)
-        truth = "".join(str(int(mnist.y_test[i])) for i in idx)
-        candidates = preprocess.number_candidates(image)[0]
-        labels = np.array([whole_label(c.digit.box, boxes) for c in candidates])
-        rows.append((image, truth, candidates, labels))
-    return rows
-
-
-@pytest.mark.skipif(not SHIPPED_VERIFIER.exists(), reason="no shipped verifier")
-def test_shipped_verifier_tells_whole_digits_from_pieces(mnist):
-    verifier = Verifier.load()
-    whole, pieces = [], []
-    for _, _, candidates, labels in _test_rows(mnist, 30, seed=11):
-        p = verifier(candidates)
-        assert p.shape == (len(candidates),) and np.all((p >= 0) & (p <= 1))
-        whole += list(p[labels == 1])
-        pieces += list(p[labels == 0])
-    whole, pieces = np.array(whole), np.array(pieces)
-    assert len(whole) >= 60 and len(pieces) >= 300
-    assert np.mean(whole > 0.5) >= 0.9, np.mean(whole > 0.5)
-    assert np.mean(pieces < 0.5) >= 0.95, np.mean(pieces < 0.5)
-
-
-@pytest.mark.skipif(not SHIPPED_VERIFIER.exists(), reason="no shipped verifier")
-def test_the_verifier_reads_more_numbers_exactly(mnist, recognizer):
-    """Rows of test digits (touching, broken: render_number's defaults), read with the
-    shipped verifier and without it."""
-    assert recognizer.verifier is not None
-    verified = Recognizer(recognizer.model, recognizer.path, recognizer.card, runtime="tf",
-                          verifier=recognizer.verifier)  # without the row reader
-    alone = Recognizer(recognizer.model, recognizer.path, recognizer.card, runtime="tf")
-    assert alone.verifier is None and alone.row_reader is None
-    rows = _test_rows(mnist, 60, seed=12)
-    with_it = sum(verified.read_number(image).text == truth for image, truth, _, _ in rows)
-    without = sum(alone.read_number(image).text == truth for image, truth, _, _ in rows)
-    assert with_it >= without + 3, (with_it, without)
-
-
 @pytest.mark.slow
-def test_a_brief_training_saves_a_verifier_and_its_card(mnist, tmp_path):
+def test_a_brief_training_saves_a_verifier_its_export_and_its_card(mnist, tmp_path):
     out = tmp_path / "v.keras"
     cfg = VerifierConfig(numbers=40, epochs=1, held_out=0.1, out=str(out), workers=1, data=str(data_dir()))
     path, card = train_verifier(cfg, verbose=0)
-    assert path == out and out.exists() and out.with_suffix(".json").exists()
-    assert card["format"] == "digitrec-verifier-card/1"
+    assert path == out and store.card_path(out).exists()
+    assert card["format"] == "digitrec-verifier-card/1" and card["features"] == list(FEATURES)
     assert card["examples"]["numbers"] == 40 and card["examples"]["source"] == "MNIST training digits only"
     assert 0 < card["examples"]["whole"] < card["examples"]["candidates"]
-    assert 0.0 <= card["held_out"]["accuracy"] <= 1.0
-    rows = _test_rows(mnist, 2, seed=13)
-    p = Verifier.load(out)(rows[0][2])
-    assert p.shape == (len(rows[0][2]),) and np.all((p >= 0) & (p <= 1))
+    assert card["held_out"]["held_out"] == round(0.1 * card["examples"]["candidates"])
+    # the export reading loads gives the saved model's judgement on candidates of test digits
+    candidates = number_candidates(number_rows(mnist, 1, seed=13)[0][0])[0]
+    crops, geometry = np.stack([c.digit.x28 for c in candidates])[..., None], candidate_features(candidates)
+    saved = keras.models.load_model(out, compile=False)
+    np.testing.assert_allclose(engine.load(store.lite_path(out))(crop=crops, geometry=geometry),
+                               saved([crops, geometry]), atol=AGREEMENT)
 
 
 def test_train_verifier_command_line_defaults():
     args = cli.build_parser().parse_args(["train-verifier"])
     assert args.func is cli._cmd_train_verifier
-    assert (args.numbers, args.epochs, args.out) == (16000, 4, None)
-
-
-def test_a_recognizer_without_a_verifier_still_reads_numbers(mnist, recognizer):
-    alone = Recognizer(recognizer.model, recognizer.path, recognizer.card, runtime="tf")
-    image, truth, _, _ = _test_rows(mnist, 1, seed=14)[0]
-    number = alone.read_number(image)
-    assert number.text and len(number.digits) == len(number.text)
-
-
-def test_a_missing_verifier_file_is_reported(tmp_path):
-    with pytest.raises(FileNotFoundError, match="verifier file"):
-        Verifier.load(tmp_path / "nothing.keras")
-
-
-@pytest.mark.skipif(not SHIPPED_VERIFIER.exists(), reason="no shipped verifier")
-def test_every_recognizer_shares_one_loaded_verifier(recognizer):
-    from digitrec import verifier
-
-    assert verifier.shipped() is verifier.shipped() is recognizer.verifier
+    assert (args.numbers, args.epochs, args.seed, args.out) == (
+        VerifierConfig.numbers, VerifierConfig.epochs, VerifierConfig.seed, None)

@@ -2,8 +2,8 @@
 
 Every network the project trains is exported when it is saved
 (:mod:`digitrec.training.export`); reading loads only that file, with NumPy, so that a
-process that reads never imports TensorFlow (0.1 s and some 40 MB to start, against
-3 s and 800 MB).
+process that reads never imports TensorFlow (benchmarks/results/serving.md: the cost
+of starting and the memory held).
 """
 from __future__ import annotations
 
@@ -112,6 +112,10 @@ def load(path: str | os.PathLike) -> Network:
     try:
         version = path.stat().st_mtime_ns
     except OSError:
+        saved = path.with_suffix(".keras")
+        if saved.exists():  # a model saved before models were exported when saved
+            raise ModelError(f"{saved.name} has no {path.name} beside it, which reading needs; "
+                             f"write it with: python -m digitrec export {saved}") from None
         raise ModelError(f"model file {path} not found") from None
     return _load(path, version)
 
