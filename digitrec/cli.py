@@ -14,7 +14,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from digitrec.training.recipes import PRESETS, RowReaderConfig, TrainConfig, VerifierConfig
+from digitrec.training.recipes import DATASET_NAMES, PRESETS, RowReaderConfig, TrainConfig, VerifierConfig
 
 
 def _command() -> str:
@@ -99,24 +99,27 @@ def _emit(args, record: dict, text: str) -> None:
 
 
 def _cmd_evaluate(args) -> int:
-    from digitrec.training.datasets import load_mnist
-    from digitrec.training.evaluate import evaluate
+    from digitrec.training.datasets import load, scored
     from digitrec.training.plots import plot_confusion
 
     recognizer = _recognizer(args)
-    mnist = load_mnist(args.data)
-    report = evaluate(recognizer.probabilities, mnist.x_test, mnist.y_test)
-    out = Path(args.confusion or Path(recognizer.path).with_suffix(".confusion.png"))
+    report = scored(load(args.dataset, args.data), recognizer.probabilities)
+    suffix = ".confusion.png" if args.dataset == "mnist" else f".{args.dataset}.confusion.png"
+    out = Path(args.confusion or Path(recognizer.path).with_suffix(suffix))
     try:
         plot_confusion(report["confusion"]).savefig(out, dpi=100)
     except OSError:  # the shipped model's folder may be read-only
         out = Path("confusion.png")
         plot_confusion(report["confusion"]).savefig(out, dpi=100)
     if args.json:
-        print(json.dumps({k: v for k, v in report.items() if k != "confusion"} | {"model": str(recognizer.path)}))
+        print(json.dumps({k: v for k, v in report.items() if k != "confusion"}
+                         | {"model": str(recognizer.path), "dataset": args.dataset}))
         return 0
+    left_out = report["duplicates_left_out"]
     print(f"model     {recognizer.path}")
-    print(f"accuracy  {report['accuracy']:.4f}  ({report['errors']} errors in {report['n']})")
+    print(f"data      {args.dataset} test" + (f" ({left_out} exact duplicates scored once)" if left_out else ""))
+    print(f"accuracy  {report['accuracy']:.4f}  ({report['errors']} errors in {report['n']}"
+          + (f", {report['no_digit']} with no digit found" if report["no_digit"] else "") + ")")
     print(f"loss      {report['loss']:.4f}")
     print("per class " + "  ".join(f"{d}:{a:.4f}" for d, a in enumerate(report["per_class"])))
     print(f"confusion matrix written to {out}")
@@ -165,9 +168,14 @@ def _cmd_train_row_reader(args) -> int:
 def _cmd_export(args) -> int:
     from digitrec.training.export import export_file
 
+    code = 0
     for file in args.files:
-        print(f"wrote {export_file(file)}")
-    return 0
+        try:
+            print(f"wrote {export_file(file)}")
+        except (OSError, ValueError) as exc:  # not a model, unsafe, or an export that disagrees
+            print(f"error: cannot export {file}: {exc}", file=sys.stderr)
+            code = 2
+    return code
 
 
 # --- your digits -----------------------------------------------------------------------
@@ -213,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m digitrec", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     data_help = "MNIST directory (default: $DIGITREC_DATA)"
+    sets_help = ("the data folder: MNIST's, with ardis/ and usps/ beside it, or one holding mnist/, "
+                 "ardis/ and usps/ (default: $DIGITREC_DATA); nothing is downloaded")
     model_help = "a model's .keras or .tflite file (default: the shipped model)"
 
     p = sub.add_parser("predict", help="read one digit per image file")
@@ -230,7 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="accuracy, loss, per-class accuracy, confusion matrix")
     e.add_argument("--model", help=model_help)
-    e.add_argument("--data", help=data_help)
+    e.add_argument("--dataset", default="mnist", choices=DATASET_NAMES,
+                   help="whose test digits: MNIST's as stored, the others' through the same "
+                        "preprocessing as a user's picture (default: mnist)")
+    e.add_argument("--data", help=sets_help)
     e.add_argument("--json", action="store_true")
     e.add_argument("--confusion", help="where to write the confusion-matrix PNG")
     e.set_defaults(func=_cmd_evaluate)
@@ -242,7 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
     t.add_argument("--seed", type=int, default=_default(TrainConfig, "seed"))
-    t.add_argument("--limit", type=int, help="train on the first N training images only")
+    t.add_argument("--datasets", metavar="NAME,NAME", help="train on these sets' training digits "
+                   f"together ({', '.join(DATASET_NAMES)}; default: the preset's)")
+    t.add_argument("--limit", type=int, help="train on the first N training images of each set only")
     t.add_argument("--validation", type=int, default=_default(TrainConfig, "validation"),
                    help="hold out N training images")
     t.add_argument("--pipeline-mix", type=float, default=_default(TrainConfig, "pipeline_mix"), metavar="F",
@@ -251,9 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--number-mix", type=float, default=_default(TrainConfig, "number_mix"), metavar="F",
                    help="add F x the training images, cut out of numbers rendered from them "
                         "as the number reader cuts its candidate digits (training digits only)")
+    t.add_argument("--small-mix", type=float, metavar="F",
+                   help="add F x the training images as small crops: 15-32 px, maybe stretched to "
+                        "fill the box, binary or a few grey levels (default: the preset's)")
     t.add_argument("--init", metavar="PATH",
                    help="start from this .keras model's weights (fine-tune; same preset)")
-    t.add_argument("--data", help=data_help)
+    t.add_argument("--data", help=sets_help)
     t.add_argument("--out", help="where to write the model (default: a new file in "
                    "models/user/, so that the shipped model is replaced only when named)")
     t.set_defaults(func=_cmd_train)

@@ -5,20 +5,18 @@ never written. The drawing canvas is a browser component that AppTest cannot dra
 the Draw tests replace st_canvas with a stand-in that returns a given image."""
 from __future__ import annotations
 
-import io
+import json
+import subprocess
 import sys
+import textwrap
 import time
-import types
 
 import numpy as np
 import pytest
-from PIL import Image
-from streamlit.testing.v1 import AppTest
 
+from digitrec import store
 from digitrec.server import jobs, registry
-from tests.conftest import ROOT, paper_digit
-
-TIMEOUT = 120  # seconds for one script run: 2 shared cores, first model load
+from tests.conftest import ROOT, app_page, encode, fake_canvas, readable_digits, texts, train_page
 
 
 @pytest.fixture(autouse=True)
@@ -27,77 +25,34 @@ def _own_models_dir(models_dir):
     return models_dir
 
 
-def page(name: str) -> AppTest:
-    return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
-
-
-def png(image: np.ndarray, fmt: str = "PNG") -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format=fmt)
-    return buf.getvalue()
-
-
-def texts(at: AppTest, key: str) -> str:
-    """All the text shown inside the container with ``key``, in order."""
-    node = at.get_by_key(key)
-    out = []
-
-    def walk(n):
-        value = getattr(n, "value", None)
-        if isinstance(value, str) and type(n).__name__ in (
-                "Header", "Markdown", "Caption", "Error", "Info", "Warning", "Subheader"):
-            out.append(value)
-        for child in getattr(n, "children", {}).values():
-            walk(child)
-
-    walk(node)
-    return "\n".join(out).replace("**", "")
-
-
 @pytest.fixture()
 def digits(mnist, recognizer):
     """Paper pictures of digits that the shipped model reads right, by label."""
-    out = {}
-    for i, label in enumerate(mnist.y_test[:500]):
-        label = int(label)
-        if label not in out:
-            image = paper_digit(mnist.x_test[i])
-            if recognizer.predict(image).digit == label:
-                out[label] = image
-    return out
+    return readable_digits(mnist, recognizer)
+
+
+def rgba(gray: np.ndarray) -> np.ndarray:
+    """A grayscale picture as the canvas returns it: RGBA, opaque."""
+    return np.dstack([gray] * 3 + [np.full(gray.shape, 255, np.uint8)])
+
+
+def percent(card: dict) -> str:
+    return f"{card['test']['accuracy']:.2%}"
 
 
 # --- Draw ----------------------------------------------------------------------------------
 
-def fake_canvas(monkeypatch, image: np.ndarray | None):
-    """Stand in for streamlit_drawable_canvas (which cannot even be imported outside a
-    running server): the canvas "returns" ``image`` as the component does, a PNG."""
-
-    def st_canvas(**kwargs):
-        assert kwargs["return_image_data"] is True
-        if image is None:
-            return types.SimpleNamespace(json_data={"objects": []}, image_data=None)
-        decoded = np.asarray(Image.open(io.BytesIO(png(image))))
-        return types.SimpleNamespace(json_data={"objects": [{"type": "path"}]},
-                                     image_data=decoded)
-
-    module = types.ModuleType("streamlit_drawable_canvas")
-    module.st_canvas = st_canvas
-    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", module)
-
-
 def test_draw_blank_canvas_asks_for_a_digit(monkeypatch):
     fake_canvas(monkeypatch, None)
-    at = page("draw").run()
+    at = app_page("draw").run()
     assert not at.exception
     assert texts(at, "prediction").startswith("No digit yet: draw a digit")
     assert not at.header  # never a guess
 
 
 def test_draw_reads_the_drawing(monkeypatch, digits):
-    drawing = np.dstack([digits[3]] * 3 + [np.full(digits[3].shape, 255, np.uint8)])  # RGBA
-    fake_canvas(monkeypatch, drawing)
-    at = page("draw").run()
+    fake_canvas(monkeypatch, rgba(digits[3]))
+    at = app_page("draw").run()
     assert not at.exception
     text = texts(at, "prediction")
     assert text.startswith("3\n") and "confident" in text
@@ -106,24 +61,25 @@ def test_draw_reads_the_drawing(monkeypatch, digits):
 
 def test_draw_strokes_without_a_digit(monkeypatch):
     fake_canvas(monkeypatch, np.full((320, 320, 4), 255, np.uint8))  # white strokes on white
-    at = page("draw").run()
+    at = app_page("draw").run()
     assert texts(at, "prediction").startswith("No digit found")
 
 
 # --- Upload --------------------------------------------------------------------------------
 
 def test_upload_many_files_one_unreadable(digits):
-    at = page("upload").run()
+    at = app_page("upload").run()
     assert "No image yet" in at.info[0].value
     at.file_uploader(key="files").set_value([
-        ("two.png", png(digits[2]), "image/png"),
+        ("two.png", encode(digits[2]), "image/png"),
         ("junk.png", b"<html>not an image</html>", "image/png"),
-        ("five.jpg", png(digits[5], "JPEG"), "image/jpeg"),
+        ("five.jpg", encode(digits[5], "JPEG"), "image/jpeg"),
     ]).run()
     assert not at.exception
     assert texts(at, "prediction-0").startswith("2\n")
     bad = texts(at, "prediction-1")
-    assert bad.startswith("No digit found: cannot read junk.png") and "HTML" in bad
+    assert bad.startswith("Cannot read junk.png: ") and "HTML" in bad, bad
+    assert "No digit found" not in bad  # the file was never read: not the same as no digit in it
     assert texts(at, "prediction-2").startswith("5\n")
     at.get_by_key("confidences-0")
     at.get_by_key("confidences-2")
@@ -131,35 +87,49 @@ def test_upload_many_files_one_unreadable(digits):
 
 def test_upload_whole_number(digits):
     row = np.concatenate([digits[d][:, 60:300] for d in (9, 0, 4)], axis=1)
-    at = page("upload").run()
+    at = app_page("upload").run()
     at.radio(key="mode").set_value("a whole number")
-    at.file_uploader(key="files").set_value(("n.png", png(row), "image/png")).run()
+    at.file_uploader(key="files").set_value(("n.png", encode(row), "image/png")).run()
     assert not at.exception
     assert texts(at, "prediction-0").startswith("904\n")
 
 
 def test_webcam_snapshot(digits):
-    at = page("upload").run()
+    at = app_page("upload").run()
     at.toggle(key="webcam").set_value(True).run()
-    at.camera_input(key="camera").set_value(("snap.jpg", png(digits[6], "JPEG"), "image/jpeg"))
+    at.camera_input(key="camera").set_value(("snap.jpg", encode(digits[6], "JPEG"), "image/jpeg"))
     at.run()
     assert not at.exception
     assert texts(at, "prediction-camera").startswith("6\n")
 
 
+def test_upload_file_names_show_as_text_never_as_markdown(digits):
+    """A visitor's file name is shown as written: no link, no image fetched from elsewhere."""
+    import app_shared
+
+    sneaky = "![x](http://example.invalid/pixel.png)*bold*.png"
+    at = app_page("upload").run()
+    at.file_uploader(key="files").set_value([
+        (sneaky, encode(digits[2]), "image/png"),
+        ("[link](http://example.invalid)" + ".png", b"not an image", "image/png"),
+    ]).run()
+    assert not at.exception
+    headers = [h.value for h in at.subheader]
+    assert app_shared.plain(sneaky) in headers
+    assert all("](" not in h and "*bold*" not in h for h in headers)
+    error = texts(at, "prediction-1")
+    assert "\\[link\\]\\(http" in error and "](" not in error
+
+
 # --- Train ---------------------------------------------------------------------------------
 
-def train_page(images=300, epochs=1, batch=32) -> AppTest:
-    at = page("train").run()
-    assert not at.exception
-    at.number_input(key="images").set_value(images)
-    at.slider(key="epochs-fast").set_value(epochs)
-    at.select_slider(key="batch-fast").set_value(batch)
-    return at
-
-
 @pytest.mark.slow
-def test_train_activate_restore(models_dir, mnist):
+def test_a_model_trained_on_the_train_page_is_used_by_every_page(models_dir, mnist, monkeypatch, digits):
+    """A short real training started from the Train page: it saves a model with its
+    .tflite, the page compares it with the active model, one click makes it the model
+    the Draw page reads with, and another restores the shipped one."""
+    import app_shared
+
     at = train_page()
     at.button(key="start").click().run()
     job = jobs.current()
@@ -168,19 +138,28 @@ def test_train_activate_restore(models_dir, mnist):
     assert job.state == "done", job.progress.error
     assert job.progress.points and "val_accuracy" in job.progress.points[-1]
     new_model = job.progress.result.path
-    assert new_model.parent == models_dir / "user" and new_model.exists()
+    assert new_model.parent == models_dir / "user"
+    assert all(new_model.with_suffix(s).is_file() for s in store.SUFFIXES)
 
     at.run()
     assert not at.exception
-    labels = [m.label for m in at.metric]
-    assert labels == ["New model: test accuracy", "Active model: test accuracy"]
-    assert at.metric[1].value == "99.18%" or at.metric[1].value.endswith("%")
+    assert [(m.label, m.value) for m in at.metric] == [
+        ("New model: test accuracy", percent(store.read_card(new_model))),
+        ("Active model: test accuracy", percent(store.read_card(store.DIGIT_MODEL)))]
     at.button(key="activate").click().run()
-    assert registry.active_model_path() == new_model.resolve()
+    assert registry.active_status() == (new_model.resolve(), None)
     assert "The new model is the active model" in at.info[0].value
 
+    fake_canvas(monkeypatch, rgba(digits[1]))
+    draw = app_page("draw").run()
+    assert not draw.exception and not draw.warning  # no fallback to the shipped model
+    assert app_shared.recognizer().path == new_model.resolve()
+    new_reading = texts(draw, "prediction")
+    assert new_reading.startswith(f"{app_shared.recognizer().predict(rgba(digits[1])).digit}\n")
+
     at.button(key="restore").click().run()
-    assert registry.active_model_path() == registry.shipped_model()
+    assert registry.active_status() == (store.DIGIT_MODEL, None)
+    assert app_shared.recognizer().path == store.DIGIT_MODEL
     assert not (ROOT / "models" / "active.json").exists()
 
 
@@ -211,44 +190,55 @@ def test_stop_button_stops(fake_worker):
     assert job.state == "stopped"
 
 
+# --- the server --------------------------------------------------------------------------
+
 def test_the_model_loads_once_per_file_for_every_run_and_session():
     """One cached loader: every rerun of every page shares one Recognizer per model file
     (a page that loaded the model on each rerun would double the time to a prediction)."""
     import app_shared
 
-    key = registry.cache_key(registry.shipped_model())
+    key = registry.cache_key(store.DIGIT_MODEL)
     first = app_shared._load(*key)
     assert app_shared._load(*key) is first
 
 
-def test_reruns_do_not_walk_the_tensorflow_heap():
-    """Once TensorFlow is in, the objects alive then are out of the garbage collector's
-    sight, and the app turns off Streamlit's full collection after each script run: each
-    walked some 400,000 objects with the GIL held (0.2 s that every session waited for)."""
-    import gc
-    import tomllib
+SERVE = textwrap.dedent("""
+    import json, sys
+    from streamlit.testing.v1 import AppTest
+    from tests.conftest import canvas_module, texts
+    from PIL import Image
+    import numpy as np
 
-    import app_shared
+    digit = np.asarray(Image.open(sys.argv[1]))
+    sys.modules["streamlit_drawable_canvas"] = canvas_module(np.dstack([digit] * 3 + [digit * 0 + 255]))
+    at = AppTest.from_file(sys.argv[3], default_timeout=120).run()
+    assert not at.exception, at.exception
+    shown = {"draw": texts(at, "prediction"), "sidebar": [c.value for c in at.sidebar.caption]}
+    at.switch_page("pages/upload.py").run()
+    at.radio(key="mode").set_value("a whole number")
+    at.file_uploader(key="files").set_value(("n.png", open(sys.argv[2], "rb").read(), "image/png")).run()
+    shown["number"] = texts(at, "prediction-0")
+    at.radio(key="mode").set_value("one digit")
+    at.file_uploader(key="files").set_value(("d.png", open(sys.argv[1], "rb").read(), "image/png")).run()
+    assert not at.exception, at.exception
+    shown["digit"] = texts(at, "prediction-0")
+    shown["modules"] = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"))
+    print(json.dumps(shown))
+""")
 
-    app_shared._load(*registry.cache_key(registry.shipped_model()))
-    assert gc.get_freeze_count() > 100_000
-    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
-    assert config["runner"]["postScriptGC"] is False
 
-
-def test_upload_file_names_show_as_text_never_as_markdown(digits):
-    """A visitor's file name is shown as written: no link, no image fetched from elsewhere."""
-    import app_shared
-
-    sneaky = "![x](http://example.invalid/pixel.png)*bold*.png"
-    at = page("upload").run()
-    at.file_uploader(key="files").set_value([
-        (sneaky, png(digits[2]), "image/png"),
-        ("[link](http://example.invalid)" + ".png", b"not an image", "image/png"),
-    ]).run()
-    assert not at.exception
-    headers = [h.value for h in at.subheader]
-    assert app_shared.plain(sneaky) in headers
-    assert all("](" not in h and "*bold*" not in h for h in headers)
-    error = texts(at, "prediction-1")
-    assert "\\[link\\]\\(http" in error and "](" not in error
+def test_serving_draw_and_upload_imports_no_tensorflow(digits, tmp_path):
+    """The whole app (streamlit_app.py: its navigation, the model loaded as the first page
+    opens) reads a drawing, a number and a digit upload without TensorFlow or Keras in the
+    process."""
+    digit, row = tmp_path / "digit.png", tmp_path / "row.png"
+    digit.write_bytes(encode(digits[3]))
+    row.write_bytes(encode(np.concatenate([digits[d][:, 60:300] for d in (4, 1, 7)], axis=1)))
+    out = subprocess.run([sys.executable, "-c", SERVE, str(digit), str(row), str(ROOT / "streamlit_app.py")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    shown = json.loads(out.stdout.strip().splitlines()[-1])
+    assert shown["draw"].startswith("3\n"), shown
+    assert any(c.startswith("Active model: shipped model") for c in shown["sidebar"]), shown
+    assert shown["number"].startswith("417\n") and shown["digit"].startswith("3\n"), shown
+    assert shown["modules"] == []

@@ -8,21 +8,33 @@ import json
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import textwrap
+import tomllib
 import uuid
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from digitrec import store
 from digitrec.server import jobs, registry
-from digitrec.training.train import TrainConfig
-from tests.conftest import ROOT, data_dir, paper_digit
+from digitrec.training.recipes import TrainConfig
+from tests.conftest import (
+    ROOT,
+    app_page,
+    bad_files,
+    check_answer,
+    copy_shipped,
+    data_dir,
+    fake_canvas,
+    png_declaring,
+    texts,
+    train_page,
+    wait_for,
+)
 
 TIMEOUT = 180
 
@@ -34,70 +46,6 @@ def _own_models_dir(models_dir):
 
 
 # --- the bad-file list ------------------------------------------------------------------------
-
-def encode(image: Image.Image, fmt: str, **kw) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, fmt, **kw)
-    return buf.getvalue()
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    """A few-hundred-byte PNG whose header declares width x height pixels."""
-    def chunk(kind, payload):
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-            + chunk(b"IEND", b""))
-
-
-SEVEN = 0  # mnist.x_test[0] is a 7
-
-
-def check_answer(text: str, name: str, expected) -> None:
-    """What a page shows for one of :func:`bad_files`: an error naming the file, no digit
-    (or a reading marked "Not sure"), or the expected digit."""
-    if expected == "error":
-        assert text.startswith(f"No digit found: cannot read {name}"), (name, text)
-    elif expected == "none":
-        assert text.startswith("No digit found") or "Not sure" in text, (name, text)
-    else:
-        assert text.startswith(f"{expected}\n"), (name, text)
-
-
-def bad_files(mnist) -> list[tuple[str, bytes, str]]:
-    """(file name, bytes, expected): expected is "error" (the file is refused with a
-    message), "none" (read, but no digit: never a confident guess) or a digit."""
-    seven = paper_digit(mnist.x_test[SEVEN])  # 300x400, dark 7 on light paper
-    pil = Image.fromarray(seven)
-    png_full = encode(pil, "PNG")
-    jpg_full = encode(pil.convert("RGB"), "JPEG", quality=90)
-    palette = pil.convert("P", palette=Image.ADAPTIVE, colors=16)
-    paper_index = int(np.asarray(palette)[2, 2])
-    exif = Image.Exif()
-    exif[0x0112] = 6  # the camera was turned: rotate 90 degrees clockwise to display
-    rotated = Image.fromarray(np.ascontiguousarray(np.rot90(seven, 1))).convert("RGB")
-    frames = [pil, Image.new("L", pil.size, 235)]
-    huge = Image.fromarray(paper_digit(mnist.x_test[SEVEN], size=2600, canvas=(4000, 4000)))
-    noise = np.random.default_rng(0).integers(0, 256, (300, 300), dtype=np.uint8)
-    return [
-        ("empty.png", b"", "error"),
-        ("random.png", bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8)), "error"),
-        ("truncated.png", png_full[: len(png_full) // 2], "error"),
-        ("truncated.jpg", jpg_full[: len(jpg_full) // 2], "error"),
-        ("page.png", b"<!DOCTYPE html><html><head><title>x</title></head><body>hi</body></html>", "error"),
-        ("one-pixel.png", encode(Image.new("L", (1, 1), 0), "PNG"), "none"),
-        ("bomb.png", png_declaring(50_000, 50_000), "error"),
-        ("sixteen-bit.png", encode(Image.fromarray(seven.astype(np.uint16) * 257, "I;16"), "PNG"), 7),
-        ("cmyk.jpg", encode(pil.convert("CMYK"), "JPEG", quality=95), 7),
-        ("animated.gif", encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100), 7),
-        ("palette-transparent.png", encode(palette, "PNG", transparency=paper_index), 7),
-        ("exif-rotated.jpg", encode(rotated, "JPEG", exif=exif, quality=95), 7),
-        ("white.png", encode(Image.new("L", (300, 300), 255), "PNG"), "none"),
-        ("black.png", encode(Image.new("L", (300, 300), 0), "PNG"), "none"),
-        ("noise.png", encode(Image.fromarray(noise), "PNG"), "none"),
-        ("huge-4000.jpg", encode(huge, "JPEG", quality=85), 7),
-    ]
-
 
 @pytest.fixture(scope="module")
 def files(mnist):
@@ -149,9 +97,7 @@ def test_cli_predict_json_every_bad_file(files, tmp_path, capsys):
 
 
 def test_upload_page_every_bad_file(files):
-    from tests.test_app import page, texts
-
-    at = page("upload").run()
+    at = app_page("upload").run()
     at.file_uploader(key="files").set_value(
         [(name, raw, "image/png" if name.endswith(".png") else "application/octet-stream")
          for name, raw, _ in files]).run()
@@ -205,24 +151,23 @@ def test_decompression_bomb_peak_memory_is_bounded():
     assert int(rss_growth_kb) < 50 * 1024, f"peak RSS grew by {int(rss_growth_kb) / 1024:.0f} MB"
 
 
-def test_upload_limits_are_enforced_by_the_server():
+def test_the_server_refuses_uploads_over_the_decoders_limit():
+    """Streamlit's server refuses an upload over maxUploadSize (MB) before the page sees
+    it; load_image refuses the same size again, for every other caller."""
     from digitrec.reading.decode import MAX_BYTES
 
-    config = (ROOT / ".streamlit" / "config.toml").read_text()
-    assert "maxUploadSize = 10" in config.replace(" ", " ")  # MB, refused by Streamlit's server
-    assert MAX_BYTES == 10 * 2**20  # and again by load_image, for every other caller
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] * 2**20 == MAX_BYTES
 
 
 def test_uploads_are_decoded_in_memory(files, tmp_path, monkeypatch):
     """The Upload page never writes an upload to disk: no file appears under the name the
     visitor chose (even one with ``..``), in the working directory or the temp dir."""
-    from tests.test_app import page, texts
-
     tag = uuid.uuid4().hex
     names = [f"../../{tag}-evil.png", f"{tag}-two.png"]
     monkeypatch.chdir(tmp_path)
     seven = dict((n, r) for n, r, _ in files)["sixteen-bit.png"]
-    at = page("upload").run()
+    at = app_page("upload").run()
     at.file_uploader(key="files").set_value([(n, seven, "image/png") for n in names]).run()
     assert not at.exception
     assert texts(at, "prediction-0").startswith("7\n")
@@ -236,25 +181,18 @@ def test_uploads_are_decoded_in_memory(files, tmp_path, monkeypatch):
 
 # --- faults -----------------------------------------------------------------------------------
 
-def copy_shipped(models_dir, name="mine.keras"):
-    target = models_dir / "user" / name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(registry.shipped_model(), target)
-    return target
-
-
 CHILD = """
 import os, sys, threading, time
 from digitrec.training import train as T
 mode, out, data = sys.argv[1:4]
-if mode == "save":  # stop inside save_atomic, with the temporary files written
+if mode == "save":  # stop inside store.write_atomically, its temporary files written
     real_replace = os.replace
     def slow_replace(src, dst):
         if str(dst).endswith(".keras"):
             print("SAVING", flush=True)
             time.sleep(600)
         real_replace(src, dst)
-    T.os.replace = slow_replace
+    os.replace = slow_replace
 progress = T.Progress()
 cfg = T.TrainConfig(preset="fast", epochs=2, limit=4000 if mode == "epoch" else 600, data=data, out=out)
 threading.Thread(target=T.train, args=(cfg,), kwargs={"progress": progress}, daemon=True).start()
@@ -276,13 +214,12 @@ def test_training_killed_leaves_the_active_model_intact(models_dir, mode):
         pytest.skip("MNIST not available")
     from digitrec.reading.digits import Recognizer
 
-    active = copy_shipped(models_dir)
+    active = copy_shipped(models_dir / "user")
     registry.set_active(active)
-    before = active.read_bytes()
+    before = {p.name: p.read_bytes() for p in active.parent.iterdir()}
     out = models_dir / "user" / "killed.keras"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.Popen([sys.executable, "-c", CHILD, mode, str(out), str(data_dir())], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
         assert line.startswith("MID-EPOCH" if mode == "epoch" else "SAVING"), proc.stderr.read()[-2000:]
@@ -290,16 +227,14 @@ def test_training_killed_leaves_the_active_model_intact(models_dir, mode):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
     assert registry.active_status() == (active.resolve(), None)
-    assert active.read_bytes() == before
     assert Recognizer.load(registry.active_model_path()).predict(np.full((50, 50), 255, np.uint8)).digit is None
-    assert not out.exists() and not out.with_suffix(".json").exists()
-    assert registry.user_models() == [active]
-    leftovers = [p for p in (models_dir / "user").iterdir() if p.name.startswith(".")]
-    if mode == "save":
-        assert leftovers  # the killed save's temporary files, hidden
+    leftovers = [p for p in active.parent.iterdir() if p.name.startswith(".")]
+    if mode == "save":  # the killed save's temporary files, hidden: one per file of the model
+        assert sorted(p.suffix for p in leftovers) == sorted(store.SUFFIXES), leftovers
+    assert {p.name: p.read_bytes() for p in active.parent.iterdir() if p not in leftovers} == before
     removed = registry.clean_stale_temporaries(max_age=0)
     assert sorted(removed) == sorted(leftovers)
-    assert sorted(p.name for p in (models_dir / "user").iterdir()) == ["mine.keras"]
+    assert sorted(p.name for p in active.parent.iterdir()) == sorted(before)
 
 
 @pytest.mark.slow
@@ -307,25 +242,19 @@ def test_stop_and_closed_tab_keep_the_active_model(models_dir, mnist):
     """Stop pressed on a real training: it ends early, saves the model trained so far as a
     new file, and the active model is untouched (the job lives in the server, not in the
     tab: a closed tab changes nothing)."""
-    from tests.test_app import page
-
-    active = copy_shipped(models_dir)
+    active = copy_shipped(models_dir / "user")
     registry.set_active(active)
-    at = page("train").run()
-    at.number_input(key="images").set_value(6000)
-    at.slider(key="epochs-fast").set_value(2)
-    at.select_slider(key="batch-fast").set_value(32)
+    at = train_page(images=6000, epochs=2, batch=32)
     at.button(key="start").click().run()
     job = jobs.current()
     assert job is not None and job.running, [e.value for e in at.error]
     del at  # the tab is closed: the training goes on
-    import time
-    while job.running and job.progress.step < 5:
-        time.sleep(0.05)
+    wait_for(lambda: not job.running or job.progress.step >= 5, TIMEOUT)
     assert jobs.stop()
     jobs.wait(TIMEOUT)
     assert job.state == "stopped", job.progress.error
-    assert job.progress.result.path.exists() and job.progress.result.path != active
+    saved = job.progress.result.path
+    assert saved != active and all(saved.with_suffix(s).is_file() for s in store.SUFFIXES)
     assert registry.active_status() == (active.resolve(), None)
 
 
@@ -334,29 +263,18 @@ def test_the_apps_training_process_killed_is_reported_and_changes_nothing(models
     """The Train page's training process dies mid-epoch (SIGKILL: out of memory, an
     operator): the job fails with a message, the server goes on, the active model is the
     same file, and no model is left from the run."""
-    import time
-
-    active = copy_shipped(models_dir)
+    active = copy_shipped(models_dir / "user")
     registry.set_active(active)
-    before = active.read_bytes()
+    before = {p.name: p.read_bytes() for p in active.parent.iterdir()}
     job = jobs.start(jobs.plan(TrainConfig(preset="fast", epochs=1, batch_size=16, limit=3000)))
-    end = time.time() + TIMEOUT
-    while job.running and job.progress.step < 3 and time.time() < end:
-        time.sleep(0.05)
+    wait_for(lambda: not job.running or job.progress.step >= 3, TIMEOUT)
     assert job.running, job.progress.error
     os.kill(job.process.pid, signal.SIGKILL)
     jobs.wait(60)
     assert job.state == "failed"
     assert job.progress.error == "the training process ended unexpectedly (exit code -9)"
-    assert registry.active_status() == (active.resolve(), None) and active.read_bytes() == before
-    assert registry.user_models() == [active]
-
-
-def corrupt_keras(path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = registry.shipped_model().read_bytes()
-    path.write_bytes(raw[: len(raw) // 3])  # a truncated zip
-    return path
+    assert registry.active_status() == (active.resolve(), None)
+    assert {p.name: p.read_bytes() for p in active.parent.iterdir()} == before  # nothing new, nothing changed
 
 
 def lambda_model(path):
@@ -372,30 +290,49 @@ def lambda_model(path):
 
 
 def test_safe_mode_refuses_a_lambda_layer(tmp_path):
-    from digitrec.reading.digits import Recognizer
+    """A .keras file can carry Python code in a Lambda layer; the places that still load a
+    .keras file (exporting it, fine-tuning from it) refuse one. Reading loads only .tflite."""
+    from digitrec.training.export import export_file
+    from digitrec.training.train import initial_model
 
     path = lambda_model(tmp_path / "lambda.keras")
-    with pytest.raises(ValueError, match="(?i)lambda.*safe_mode|safe_mode.*lambda"):
-        Recognizer.load(path)
+    refused = "(?i)lambda.*safe_mode|safe_mode.*lambda"
+    with pytest.raises(ValueError, match=refused):
+        export_file(path)
+    with pytest.raises(ValueError, match=refused):
+        initial_model("fast", str(path))
+    assert not store.lite_path(path).exists()
 
 
-@pytest.mark.parametrize("problem", ["corrupt", "lambda", "missing", "outside", "pointer"])
+def test_cli_export_refuses_a_lambda_layer_with_a_message(tmp_path, capsys):
+    from digitrec.cli import main
+
+    path = lambda_model(tmp_path / "lambda.keras")
+    assert main(["export", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "lambda.keras" in err and "Traceback" not in err
+    assert not store.lite_path(path).exists()
+
+
+@pytest.mark.parametrize("problem", ["corrupt", "no-tflite", "missing", "outside", "pointer"])
 def test_unusable_active_model_falls_back_with_a_warning(models_dir, tmp_path, problem, monkeypatch):
     """The Draw page still reads digits with the shipped model, and says why."""
-    from tests.test_app import fake_canvas, page, texts
-
     user = models_dir / "user"
-    if problem == "corrupt":
-        registry.set_active(corrupt_keras(user / "broken.keras"))
+    if problem == "corrupt":  # a truncated export
+        model = copy_shipped(user, "broken")
+        lite = store.lite_path(model)
+        lite.write_bytes(lite.read_bytes()[: lite.stat().st_size // 3])
+        registry.set_active(model)
         expect = "broken.keras cannot be loaded"
-    elif problem == "lambda":
-        registry.set_active(lambda_model(user / "lambda.keras"))
-        expect = "lambda.keras cannot be loaded"
+    elif problem == "no-tflite":
+        registry.set_active(copy_shipped(user, "old"))
+        store.lite_path(user / "old.keras").unlink()
+        expect = "old.keras is missing"
     elif problem == "missing":
-        registry.set_active(copy_shipped(models_dir, "gone.keras")).unlink()
+        registry.set_active(copy_shipped(user, "gone")).unlink()
         expect = "gone.keras is missing"
     elif problem == "outside":
-        elsewhere = shutil.copy(registry.shipped_model(), tmp_path / "elsewhere.keras")
+        elsewhere = copy_shipped(tmp_path / "elsewhere")
         models_dir.mkdir(parents=True, exist_ok=True)
         (models_dir / "active.json").write_text(json.dumps({"path": str(elsewhere)}))
         expect = "outside the models directory"
@@ -406,7 +343,7 @@ def test_unusable_active_model_falls_back_with_a_warning(models_dir, tmp_path, p
     drawing = np.full((320, 320), 255, np.uint8)
     drawing[60:260, 150:170] = 0  # a 1
     fake_canvas(monkeypatch, np.dstack([drawing] * 3 + [np.full_like(drawing, 255)]))
-    at = page("draw").run()
+    at = app_page("draw").run()
     assert not at.exception
     warnings = [w.value for w in at.warning]
     assert any(expect in w and "Using the shipped model" in w for w in warnings), warnings
@@ -449,9 +386,9 @@ def test_corrupt_mnist_is_caught_before_training(tmp_path, monkeypatch):
 # --- security ---------------------------------------------------------------------------------
 
 def test_set_active_only_inside_the_models_directory(models_dir, tmp_path):
-    inside = copy_shipped(models_dir)
+    inside = copy_shipped(models_dir / "user")
     registry.set_active(inside)
-    outside = shutil.copy(registry.shipped_model(), tmp_path / "outside.keras")
+    outside = copy_shipped(tmp_path, "outside")
     with pytest.raises(registry.OutsideModelsDir):
         registry.set_active(outside)
     with pytest.raises(registry.OutsideModelsDir):  # a path that climbs out with ..
@@ -461,17 +398,17 @@ def test_set_active_only_inside_the_models_directory(models_dir, tmp_path):
     with pytest.raises(registry.OutsideModelsDir):
         registry.set_active(link)
     assert registry.active_model_path() == inside.resolve()
-    assert registry.is_allowed(registry.shipped_model())
+    assert registry.is_allowed(store.DIGIT_MODEL)
     # a pointer edited by hand to point outside is not followed either
     (models_dir / "active.json").write_text(json.dumps({"path": "../outside.keras"}))
     path, problem = registry.active_status()
-    assert path == registry.shipped_model() and "outside" in problem
+    assert path == store.DIGIT_MODEL and "outside" in problem
 
 
 def test_app_loader_refuses_paths_outside(tmp_path):
     import app_shared
 
-    outside = shutil.copy(registry.shipped_model(), tmp_path / "outside.keras")
+    outside = copy_shipped(tmp_path, "outside")
     with pytest.raises(registry.OutsideModelsDir):
         app_shared._load(str(outside), 0.0)
 
@@ -498,20 +435,26 @@ def test_training_bounds_are_enforced_server_side(monkeypatch, settings, message
     assert jobs.current() is before
 
 
-def test_train_page_reports_a_refused_setting(monkeypatch):
-    """Whatever reaches the page (a tampered widget value), the refusal is shown, no
-    traceback, no training."""
-    from tests.test_app import train_page
+def test_train_page_reports_a_refused_setting(monkeypatch, fake_worker):
+    """A setting the server refuses (here a preset's learning rate, which no widget
+    bounds) is shown as the refusal: no traceback, no training. (Streamlit itself puts a
+    widget value outside the widget's bounds back to its default.)"""
+    from dataclasses import replace
 
-    monkeypatch.setattr(jobs, "MAX_EPOCHS", 1)
-    at = train_page(epochs=3)
+    from digitrec.training.recipes import PRESETS
+
+    fake_worker("done")  # should a training start after all, nothing heavy runs
+    monkeypatch.setitem(PRESETS, "fast", replace(PRESETS["fast"], learning_rate=50.0))
+    at = train_page()
+    before = jobs.current()
     at.button(key="start").click().run()
     assert not at.exception
-    assert any("epochs must be 1 to 1" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("learning rate must be in (0, 1]" in e.value for e in at.error), [e.value for e in at.error]
+    assert jobs.current() is before
 
 
 def test_presets_fit_the_bounds():
-    from digitrec.training.networks import PRESETS
+    from digitrec.training.recipes import PRESETS
 
     for name in PRESETS:
         jobs.check(jobs.plan(TrainConfig(preset=name)))
@@ -521,7 +464,7 @@ def test_a_new_training_cleans_stale_temporaries(models_dir, fake_worker):
     fake_worker("done")
     user = models_dir / "user"
     user.mkdir(parents=True)
-    stale, fresh = user / ".old.abc123.keras", user / ".saving.def456.keras"
+    stale, fresh = user / ".old.keras.abc123.tmp.keras", user / ".saving.keras.def456.tmp.keras"
     for path in (stale, fresh):
         path.write_bytes(b"half a model")
     os.utime(stale, (1, 1))  # from a save killed long ago; `fresh` may be a save in progress

@@ -1,50 +1,85 @@
 """The active-model pointer and the background training jobs, without Streamlit."""
 import json
+import math
 import os
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
+from digitrec import store
 from digitrec.server import jobs, registry
-from digitrec.training.train import TrainConfig
+from digitrec.training.recipes import TrainConfig
+from tests.conftest import copy_shipped, wait_for
 
 
 @pytest.fixture(autouse=True)
-def models_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv(registry.ENV_VAR, str(tmp_path / "models"))
-    return tmp_path / "models"
+def _own_models_dir(models_dir):
+    """Every test here reads and writes models in a temporary directory."""
+    return models_dir
 
 
 def test_shipped_is_active_by_default():
-    assert registry.active_model_path() == registry.shipped_model()
+    assert registry.active_status() == (store.DIGIT_MODEL, None)
     assert registry.is_shipped(registry.active_model_path())
 
 
 def test_set_active_and_restore(models_dir):
-    model = registry.new_model_path("fast")
-    assert model.parent == models_dir / "user"
-    model.write_bytes(b"weights")
+    model = copy_shipped(models_dir / "user")
     before = registry.cache_key()
     registry.set_active(model)
-    assert registry.active_model_path() == model.resolve()
+    assert registry.active_status() == (model.resolve(), None)
     assert registry.cache_key() != before
     assert not list(models_dir.glob(".active.*"))  # no temporary file left
     registry.restore_shipped()
-    assert registry.active_model_path() == registry.shipped_model()
+    assert registry.active_model_path() == store.DIGIT_MODEL
     registry.restore_shipped()  # twice is fine
 
 
 def test_a_missing_or_broken_pointer_falls_back_to_shipped(models_dir):
-    model = registry.new_model_path("fast")
-    model.write_bytes(b"weights")
+    model = copy_shipped(models_dir / "user")
     registry.set_active(model)
     model.unlink()
-    assert registry.active_model_path() == registry.shipped_model()
+    assert registry.active_model_path() == store.DIGIT_MODEL
     (models_dir / "active.json").write_text("{not json")
-    assert registry.active_model_path() == registry.shipped_model()
+    path, problem = registry.active_status()
+    assert path == store.DIGIT_MODEL and "unreadable" in problem
+
+
+def test_a_model_without_its_tflite_is_not_used(models_dir):
+    """Reading loads the .tflite: a model saved before models were exported (or whose
+    export was deleted) is reported missing, and the shipped model answers."""
+    model = copy_shipped(models_dir / "user", "old")
+    registry.set_active(model)
+    store.lite_path(model).unlink()
+    assert registry.active_status() == (store.DIGIT_MODEL, "the active model old.keras is missing")
+
+
+def test_replacing_the_tflite_changes_the_cache_key(models_dir):
+    model = copy_shipped(models_dir / "user")
+    before = registry.cache_key(model)
+    os.utime(store.lite_path(model), (1, 1))
+    assert registry.cache_key(model) != before and registry.cache_key(model)[0] == str(model)
+
+
+def test_stale_temporaries_are_removed_and_nothing_else(models_dir):
+    """A save killed between its writes and its renames leaves hidden ``.NAME.*.tmp.SUFFIX``
+    files (store.write_atomically): removed once older than the age given (a younger one
+    may be a save in progress); models and other files are never touched."""
+    user = models_dir / "user"
+    keep = sorted(p.name for p in copy_shipped(user).parent.iterdir()) + ["notes.txt"]
+    (user / "notes.txt").write_text("mine")
+    stale = [user / ".m.keras.k2j4.tmp.keras", user / ".m.tflite.x9q1.tmp.tflite",
+             models_dir / ".active.json.a1.tmp.json"]
+    fresh = user / ".n.keras.p0w3.tmp.keras"
+    for path in [*stale, fresh]:
+        path.write_bytes(b"half a file")
+    for path in stale:
+        os.utime(path, (1, 1))
+    assert sorted(registry.clean_stale_temporaries()) == sorted(stale)
+    assert fresh.exists() and sorted(p.name for p in user.iterdir() if p != fresh) == keep
+    assert registry.clean_stale_temporaries(max_age=0) == [fresh]
 
 
 def test_set_active_refuses_a_missing_file(models_dir):
@@ -53,18 +88,18 @@ def test_set_active_refuses_a_missing_file(models_dir):
 
 
 def test_plan_gives_curves_a_few_dozen_points():
+    """About CURVE_POINTS points on the curves whatever the run's length, and one at
+    least every 100 batches on a long run."""
+    def points(cfg, images=jobs.TRAIN_IMAGES):
+        return math.ceil((images - cfg.validation) / cfg.batch_size) * cfg.epochs // cfg.eval_every
+
     small = jobs.plan(TrainConfig(preset="fast", epochs=1, batch_size=16, limit=600))
-    assert small.validation == 100 and small.eval_every == 1
+    assert small.validation == 100 and small.eval_every == 1 and points(small, 600) == 32
     full = jobs.plan(TrainConfig(preset="fast"))
     assert full.validation == jobs.MAX_VALIDATION
-    assert 1 <= full.eval_every <= 100
-
-
-def wait_for(condition, timeout=60.0):
-    end = time.time() + timeout
-    while not condition():
-        assert time.time() < end, "timed out"
-        time.sleep(0.05)
+    assert jobs.CURVE_POINTS <= points(full) < 1.5 * jobs.CURVE_POINTS
+    long = jobs.plan(TrainConfig(preset="fast", epochs=jobs.MAX_EPOCHS, batch_size=16))
+    assert long.eval_every == 100
 
 
 def test_one_training_at_a_time_and_stop(fake_worker):
@@ -118,13 +153,10 @@ def nice_of_threads(pid: int) -> dict[str, int]:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="per-thread priorities: Linux")
-def test_a_real_training_runs_apart_at_a_lower_priority_and_stops(models_dir, mnist, monkeypatch):
+def test_a_real_training_runs_apart_at_a_lower_priority_and_stops(models_dir, mnist):
     """The visitors' predictions come first: the training runs in its own process, every
     thread of it (TensorFlow's pools, tf.data's) at nice TRAIN_NICE; this process keeps
     its priority. Stop ends it after a batch, with the model trained so far saved."""
-    from tests.conftest import data_dir
-
-    monkeypatch.setenv("DIGITREC_DATA", str(data_dir()))
     mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     job = jobs.start(jobs.plan(TrainConfig(preset="fast", epochs=1, batch_size=16, limit=3000)))
     try:
@@ -138,7 +170,8 @@ def test_a_real_training_runs_apart_at_a_lower_priority_and_stops(models_dir, mn
         jobs.stop()
         jobs.wait(120)
     assert job.state == "stopped", job.progress.error
-    assert job.progress.result.path.exists() and job.progress.result.card["stopped_early"]
+    assert job.progress.result.card["stopped_early"]
+    assert all(job.progress.result.path.with_suffix(s).is_file() for s in store.SUFFIXES)
     assert job.progress.points and job.process.returncode == 0
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
 

@@ -1,32 +1,21 @@
 """End-to-end fixtures: one `streamlit run` server (temporary models directory) and one
-headless Chromium for the whole e2e session, driven with Playwright.
+headless Chromium for the whole e2e session, driven with Playwright; a fresh server for
+the tests that need one to themselves.
 
 Skipped, with the reason, only when no Chromium is installed (`make chromium`)."""
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import start_app, stop_app
+from benchmarks.browser import CHROMIUM_ARGS, chromium_path, start_app, stop_app
+from tests.conftest import ROOT, data_dir, paper_digit
 
-ROOT = Path(__file__).resolve().parents[2]
 # Screenshots of the three pages go to artifacts/screenshots (git-ignored); to refresh the
 # README's, run: DIGITREC_SCREENSHOTS=docs/screenshots pytest -m e2e
 SCREENSHOTS = ROOT / os.environ.get("DIGITREC_SCREENSHOTS", "artifacts/screenshots")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-TIMEOUT_MS = 60_000  # generous: 2 shared cores, TensorFlow in the same process
-
-
-def chromium_path() -> str | None:
-    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
-                      shutil.which("chromium-browser"), shutil.which("google-chrome")):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    return None
+TIMEOUT_MS = 60_000  # generous: 2 shared cores, a training beside the server in some tests
 
 
 @pytest.fixture(scope="session")
@@ -41,27 +30,37 @@ def chromium():
     return path
 
 
-@pytest.fixture(scope="session")
-def server(chromium, tmp_path_factory):
-    """The app under `streamlit run` on a free port, with its own models directory."""
-    from tests.conftest import data_dir
-
+def app_server(models, log_dir):
+    """The app under `streamlit run` on a free port with its own models directory, until
+    the generator is closed: an object with url, models, log and proc."""
     if data_dir() is None:
         pytest.skip("MNIST not available: set DIGITREC_DATA")
-    models = tmp_path_factory.mktemp("models")
-    log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w+")
+    log = open(log_dir / "streamlit.log", "w+")
     try:
         proc, url = start_app(models, data_dir(), log)
     except RuntimeError as exc:
         pytest.fail(str(exc))
-    yield type("Server", (), {"url": url, "models": models, "log": log})
-    stop_app(proc, log)
+    try:
+        yield type("Server", (), {"url": url, "models": models, "log": log, "proc": proc})
+    finally:
+        stop_app(proc, log)
+
+
+@pytest.fixture(scope="session")
+def server(chromium, tmp_path_factory):
+    """The app shared by the e2e session."""
+    yield from app_server(tmp_path_factory.mktemp("models"), tmp_path_factory.mktemp("server"))
+
+
+@pytest.fixture()
+def fresh_server(chromium, tmp_path):
+    """An app server of this test's own, that no browser has visited yet."""
+    yield from app_server(tmp_path / "models", tmp_path)
 
 
 @pytest.fixture(scope="session")
 def fake_camera(tmp_path_factory, mnist):
     """A y4m video of a handwritten 7 on paper, for Chromium's fake webcam."""
-    from tests.conftest import paper_digit
     from tests.e2e.helpers import write_y4m
 
     index = int(next(i for i, y in enumerate(mnist.y_test) if y == 7))
@@ -83,11 +82,17 @@ def browser(chromium, fake_camera):
         b.close()
 
 
-@pytest.fixture()
-def page(browser, server):
+def new_page(browser, url: str):
+    """A page in a browser context of its own (a new session) on the app at ``url``."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000},
-                                  permissions=["camera"], base_url=server.url)
+                                  permissions=["camera"], base_url=url)
     pg = context.new_page()
     pg.set_default_timeout(TIMEOUT_MS)
+    return pg
+
+
+@pytest.fixture()
+def page(browser, server):
+    pg = new_page(browser, server.url)
     yield pg
-    context.close()
+    pg.context.close()

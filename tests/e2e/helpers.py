@@ -1,69 +1,17 @@
-"""Helpers for the browser tests: wait for the app, draw strokes, write a fake webcam video."""
+"""Helpers for the browser tests: wait for the app, draw strokes, write a fake webcam video.
+Starting the app and the digits as strokes live in :mod:`benchmarks.browser`, shared with
+the load benchmark."""
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
-import cv2
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_app(models: str | os.PathLike, data: str | os.PathLike, log, timeout: float = 120):
-    """``streamlit run streamlit_app.py`` on a free loopback port with its own models
-    directory; returns (process, url) once the server answers its health check.
-    Raises RuntimeError with the end of the server's log if it does not start."""
-    port = free_port()
-    env = dict(os.environ, DIGITREC_MODELS_DIR=str(models), DIGITREC_DATA=str(data),
-               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            log.seek(0)
-            proc.kill()
-            raise RuntimeError(f"streamlit did not start:\n{log.read()[-3000:]}")
-        time.sleep(0.3)
-
-
-def stop_app(proc, log) -> None:
-    """Stop a server from :func:`start_app` (killed if it does not stop in 10 s)."""
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
 
 
 def wait_idle(page, timeout_ms: int = 60_000, quiet_ms: int = 800) -> None:
     """Wait until the app's script has finished running: its "Running..." status widget
     has stayed away for ``quiet_ms`` (a rerun may take a moment to show it)."""
-    import time
-
     deadline = time.time() + timeout_ms / 1000
     quiet_since = time.time()
     while time.time() < deadline:
@@ -75,17 +23,11 @@ def wait_idle(page, timeout_ms: int = 60_000, quiet_ms: int = 800) -> None:
     raise AssertionError("the app never finished running")
 
 
-def hook_text(page, key: str) -> str:
-    return page.locator(f".st-key-{key}").first.inner_text().strip()
-
-
 def wait_hook(page, key: str, predicate, timeout_ms: int = 60_000) -> str:
     """Poll the text of the container with ``key`` until ``predicate(text)`` holds on
     two polls in a row with the same text. Streamlit renders a rerun's elements one by
     one, so a single poll can catch a half-drawn result (the digit without its line of
     confidence)."""
-    import time
-
     deadline = time.time() + timeout_ms / 1000
     text, last = "", None
     while time.time() < deadline:
@@ -102,7 +44,7 @@ def wait_hook(page, key: str, predicate, timeout_ms: int = 60_000) -> str:
     raise AssertionError(f"container {key!r} never matched; last text {text!r}")
 
 
-def draw(page, canvas, strokes, size: float) -> None:
+def draw(page, canvas, strokes) -> None:
     """Draw polylines given in [0, 1] canvas units with real mouse moves."""
     box = canvas.bounding_box()
     for stroke in strokes:
@@ -127,11 +69,3 @@ def write_y4m(path: Path, gray: np.ndarray, frames: int = 10) -> Path:
             f.write(frame)
     return path
 
-
-def render_strokes(strokes, size: int = 320, width: int = 18) -> np.ndarray:
-    """The same strokes as :func:`draw`, rendered offline (to check them without a browser)."""
-    img = np.full((size, size), 255, np.uint8)
-    for stroke in strokes:
-        pts = np.array([(x * size, y * size) for x, y in stroke], np.int32)
-        cv2.polylines(img, [pts], False, 0, width, cv2.LINE_AA)
-    return img

@@ -4,9 +4,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from benchmarks.browser import DIGITS, place
 from tests.e2e.conftest import SCREENSHOTS
 from tests.e2e.helpers import draw, wait_hook, wait_idle
-from tests.e2e.strokes import DIGITS, place
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +32,7 @@ def test_draw_digits(page):
         (3, DIGITS[3]),
     ]
     for expected, strokes in cases:
-        draw(page, canvas, strokes, 320)
+        draw(page, canvas, strokes)
         wait_hook(page, "prediction",
                   lambda t, e=expected: first_digit(t) == e and "confident" in t)
         page.locator(".st-key-confidences").first.wait_for()
@@ -53,9 +53,9 @@ def test_undo_and_thick_pen(page):
     expect(slider).to_have_value("40")
     wait_idle(page)
     canvas = page.locator("canvas.upper-canvas")
-    draw(page, canvas, DIGITS[4][:1], 320)
+    draw(page, canvas, DIGITS[4][:1])
     wait_hook(page, "prediction", lambda t: first_digit(t) is not None or "No digit found" in t)
-    draw(page, canvas, DIGITS[4][1:], 320)
+    draw(page, canvas, DIGITS[4][1:])
     wait_hook(page, "prediction", lambda t: first_digit(t) == 4)
     page.get_by_role("button", name="Undo").click()
     page.get_by_role("button", name="Undo").click()

@@ -3,29 +3,15 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import start_app, stop_app
+from tests.e2e.conftest import new_page
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture()
-def fresh_server(chromium, tmp_path):
-    from tests.conftest import data_dir
-
-    if data_dir() is None:
-        pytest.skip("MNIST not available: set DIGITREC_DATA")
-    log = open(tmp_path / "streamlit.log", "w+")
-    proc, url = start_app(tmp_path / "models", data_dir(), log)
-    yield url
-    stop_app(proc, log)
 
 
 def test_first_request_to_a_page_url_gets_the_app_navigation(browser, fresh_server):
     """Streamlit's older multipage mode would run pages/train.py alone: no Draw / Upload /
     Train navigation, a "streamlit app" entry, no sidebar text."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=fresh_server)
-    page = context.new_page()
-    page.set_default_timeout(60_000)
+    page = new_page(browser, fresh_server.url)
     try:
         page.goto("/train")
         expect(page.get_by_role("heading", name="Train a model")).to_be_visible(timeout=60_000)
@@ -37,4 +23,4 @@ def test_first_request_to_a_page_url_gets_the_app_navigation(browser, fresh_serv
         nav.get_by_role("link", name="Draw").click()
         expect(page.get_by_role("heading", name="Draw a digit")).to_be_visible(timeout=60_000)
     finally:
-        context.close()
+        page.context.close()

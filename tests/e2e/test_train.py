@@ -7,9 +7,9 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
+from benchmarks.browser import DIGITS
 from tests.e2e.conftest import SCREENSHOTS
 from tests.e2e.helpers import draw, wait_hook, wait_idle
-from tests.e2e.strokes import DIGITS
 
 pytestmark = pytest.mark.e2e
 
@@ -65,7 +65,7 @@ def test_train_watch_stop_activate_restore(page, server):
         other.set_default_timeout(60_000)
         other.goto("/")
         wait_hook(other, "prediction", lambda t: t.startswith("No digit yet"))
-        draw(other, other.locator("canvas.upper-canvas"), DIGITS[7], 320)
+        draw(other, other.locator("canvas.upper-canvas"), DIGITS[7])
         wait_hook(other, "prediction", lambda t: t.startswith("7"))
         other.close()
         page.wait_for_timeout(300)  # let the charts finish drawing
@@ -83,13 +83,18 @@ def test_train_watch_stop_activate_restore(page, server):
 
     page.get_by_role("button", name="Use the new model on every page").click()
     wait_hook(page, "result", lambda t: "The new model is the active model" in t)
-    assert "fast-" in sidebar_model(page)
-    assert list((server.models / "user").glob("fast-*.keras"))
+    name = re.search(r"fast-[\w-]+", sidebar_model(page)).group(0)
+    assert all((server.models / "user" / f"{name}{suffix}").is_file() for suffix in (".keras", ".tflite", ".json"))
 
-    other = page.context.browser.new_page(base_url=server.url)  # another browser session
+    # Another browser session reads with the new model (however little it learnt): no fallback.
+    other = page.context.browser.new_page(base_url=server.url, viewport={"width": 1400, "height": 1000})
+    other.set_default_timeout(60_000)
     other.goto("/")
     wait_hook(other, "prediction", lambda t: t.startswith("No digit yet"))
-    assert "fast-" in sidebar_model(other)
+    assert name in sidebar_model(other)
+    draw(other, other.locator("canvas.upper-canvas"), DIGITS[7])
+    wait_hook(other, "prediction", lambda t: t[:1].isdigit() and "confident" in t)
+    assert not other.get_by_text("Using the shipped model").count()
     other.close()
 
     page.get_by_role("button", name="Restore the shipped model").click()
