@@ -91,7 +91,7 @@ def recognizer():
 
 
 def model_label(path, card: dict | None = None) -> str:
-    card = registry.read_card(path) if card is None else card
+    card = store.read_card(path) if card is None else card
     name = "shipped model" if registry.is_shipped(path) else Path(path).stem
     acc = card.get("test", {}).get("accuracy")
     return f"{name} ({card.get('preset', '?')}, test accuracy {acc:.2%})" if acc else name
@@ -163,3 +163,66 @@ def show_prediction(pred, suffix: str = "") -> None:
                         width=140)
     with st.container(key=f"confidences{suffix}"):
         st.vega_lite_chart(spec=confidence_chart(pred.probabilities), width="stretch")
+
+
+# --- your digits: corrections saved beside a reading -------------------------------------
+
+@st.cache_resource
+def _samples_db(path: str):
+    from digitrec.server.samples import SampleStore
+
+    return SampleStore(path)
+
+
+def samples_db():
+    """The samples database (one per models directory), with its warning shown once
+    where a damaged file had to be set aside."""
+    from digitrec.server.samples import default_path
+
+    db = _samples_db(str(default_path()))
+    if db.warning and not st.session_state.get("samples_warned"):
+        st.warning(db.warning, icon=":material/warning:")
+        st.session_state["samples_warned"] = True
+    return db
+
+
+def _save_answer(pred, answer: int, picture, source: str, on_saved) -> None:
+    from digitrec.server.samples import SampleError
+
+    try:
+        samples_db().add(pred.input28, answer, read_digit=pred.digit, confidence=pred.confidence,
+                         source=source, model=registry.active_model_path().name,
+                         picture=np.asarray(picture)[..., :3] if np.ndim(picture) == 3 else picture)
+    except SampleError as exc:
+        st.toast(f"Not saved: {exc}", icon=":material/error:")
+        return
+    st.toast(f"Saved as a {answer}." + ("" if answer == pred.digit else f" (read as {pred.digit})"),
+             icon=":material/check_circle:")
+    if on_saved:
+        on_saved()
+
+
+def _picked(key: str, pred, picture, source: str, on_saved) -> None:
+    answer = st.session_state.get(key)
+    st.session_state[key] = None  # the control is ready for the next answer
+    if answer is not None:
+        _save_answer(pred, int(answer), picture, source, on_saved)
+
+
+def correction(pred, picture: np.ndarray, source: str, suffix: str = "", on_saved=None) -> None:
+    """"Right" and "It was: 0 … 9" beside a reading. Each answer saves a sample (the
+    28x28 the model saw, the picture, the true digit and the reading) and says so; then
+    ``on_saved()`` runs (the Draw page clears its canvas for the next digit).
+
+    The test hook: ``correction<suffix>`` holds the buttons."""
+    if pred.digit is None:
+        return
+    with st.container(key=f"correction{suffix}"):
+        st.caption("Was it right? Each answer is kept as one of your digits, to train with "
+                   "on the Train page.")
+        right_col, wrong_col = st.columns([1, 4], vertical_alignment="bottom")
+        right_col.button("Right", key=f"right{suffix}", icon=":material/check:", on_click=_save_answer,
+                         args=(pred, pred.digit, picture, source, on_saved))
+        key = f"was{suffix}"
+        wrong_col.segmented_control("It was:", [str(d) for d in range(10)], key=key, on_change=_picked,
+                                    args=(key, pred, picture, source, on_saved))

@@ -17,8 +17,13 @@ with canvas_col:
     drawing = st_canvas(
         stroke_width=pen, stroke_color="#000000", background_color="#FFFFFF",
         width=320, height=320, drawing_mode="freedraw", return_image_data=True,
-        key="canvas",
+        key=f"canvas-{st.session_state.get('drawings', 0)}",  # a new key: a blank canvas
     )
+
+
+def next_drawing() -> None:
+    st.session_state["drawings"] = st.session_state.get("drawings", 0) + 1
+
 
 with result_col:
     strokes = (drawing.json_data or {}).get("objects") or []
@@ -27,4 +32,6 @@ with result_col:
         with st.container(key="prediction"):
             st.info("No digit yet: draw a digit in the box.")
     else:
-        ui.show_prediction(ui.recognizer().predict(image))
+        prediction = ui.recognizer().predict(image)
+        ui.show_prediction(prediction)
+        ui.correction(prediction, image, "draw", on_saved=next_drawing)

@@ -71,6 +71,7 @@ def show_digit(image: np.ndarray, suffix: str) -> None:
     original.image(image, caption="Your image")
     with result:
         ui.show_prediction(prediction, suffix)
+        ui.correction(prediction, image, "webcam" if suffix == "-camera" else "upload", suffix)
 
 
 def show(name: str, data: bytes, suffix: str) -> None:
