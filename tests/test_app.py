@@ -59,6 +59,36 @@ def test_draw_reads_the_drawing(monkeypatch, digits):
     at.get_by_key("confidences")  # the bar chart's container is there
 
 
+def test_answers_beside_a_drawing_are_saved_and_clear_the_canvas(monkeypatch, digits, models_dir):
+    from digitrec.server.samples import SampleStore
+
+    fake_canvas(monkeypatch, rgba(digits[3]))
+    at = app_page("draw").run()
+    at.button(key="right").click().run()
+    assert not at.exception
+    at.get_by_key("was").set_value("8").run()  # "It was: 8"
+    assert not at.exception
+    saved = sorted(SampleStore(models_dir / "samples.sqlite3").samples(), key=lambda s: s.id)
+    assert [(s.true_digit, s.read_digit, s.source) for s in saved] == [(3, 3, "draw"), (8, 3, "draw")]
+    assert saved[0].x28.max() > 200  # the 28x28 the model saw, ink bright
+    assert at.session_state["drawings"] == 2  # a new canvas after each answer
+    assert at.get_by_key("was").value is None  # ready for the next answer
+
+
+def test_an_answer_beside_an_uploaded_digit_is_saved_with_its_picture(digits, models_dir):
+    from digitrec.server.samples import SampleStore
+
+    at = app_page("upload").run()
+    at.file_uploader(key="files").set_value([("two.png", encode(digits[2]), "image/png"),
+                                             ("five.png", encode(digits[5]), "image/png")]).run()
+    at.get_by_key("was-1").set_value("6").run()  # the second file: "It was: 6"
+    assert not at.exception
+    db = SampleStore(models_dir / "samples.sqlite3")
+    (saved,) = db.samples()
+    assert (saved.true_digit, saved.read_digit, saved.source) == (6, 5, "upload")
+    assert db.picture(saved.id).startswith(b"\x89PNG")
+
+
 def test_draw_strokes_without_a_digit(monkeypatch):
     fake_canvas(monkeypatch, np.full((320, 320, 4), 255, np.uint8))  # white strokes on white
     at = app_page("draw").run()
