@@ -272,3 +272,25 @@ def test_serving_draw_and_upload_imports_no_tensorflow(digits, tmp_path):
     assert any(c.startswith("Active model: shipped model") for c in shown["sidebar"]), shown
     assert shown["number"].startswith("417\n") and shown["digit"].startswith("3\n"), shown
     assert shown["modules"] == []
+
+
+# --- Your digits on the Train page ---------------------------------------------------------
+
+def test_your_digits_are_shown_misreads_first_and_can_be_deleted(mnist, recognizer, models_dir):
+    from digitrec.server.samples import SampleStore
+
+    db = SampleStore(models_dir / "samples.sqlite3")
+    x, y = mnist.x_test[:12], mnist.y_test[:12]
+    assert (recognizer.probabilities(x.astype(np.float32) / 255).argmax(1) == y).all()  # all read right
+    for i in range(11):
+        db.add(x[i], int(y[i]))
+    wrong = db.add(x[11], (int(y[11]) + 1) % 10)  # a label the model does not read
+    at = app_page("train").run()
+    assert not at.exception
+    shown = texts(at, "your-digits")
+    assert "12 of your digits" in shown and "misreads 1 of them" in shown
+    at.button(key=f"delete-{wrong}").click().run()
+    assert db.count() == 11 and "misreads 0 of them" in texts(at, "your-digits")
+    at.button(key="delete-all").click().run()
+    assert db.count() == 0
+    assert "None yet" in texts(at, "your-digits")

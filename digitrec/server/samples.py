@@ -243,7 +243,7 @@ class SampleStore:
 
     # --- moving them -----------------------------------------------------------------------
 
-    def export_zip(self, target: str | Path) -> int:
+    def export_zip(self, target) -> int:
         """A zip of the samples: ``x28/ID.png``, ``picture/ID.png`` where kept, and
         ``labels.csv`` (id, true digit, digit read, confidence, source, model, created)."""
         items = sorted(self.samples(), key=lambda s: s.id)
@@ -263,9 +263,9 @@ class SampleStore:
             z.writestr("labels.csv", labels.getvalue())
         return len(items)
 
-    def import_zip(self, source: str | Path) -> int:
-        """Add the samples of a zip made by :meth:`export_zip`; how many were added.
-        Raises SampleError for a file that is not such a zip."""
+    def import_zip(self, source) -> int:
+        """Add the samples of a zip made by :meth:`export_zip` (a path or a file object);
+        how many were added. Raises SampleError for a file that is not such a zip."""
         try:
             with zipfile.ZipFile(source) as z:
                 rows = list(csv.DictReader(io.TextIOWrapper(z.open("labels.csv"), encoding="utf-8")))
@@ -282,5 +282,6 @@ class SampleStore:
         except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
             if isinstance(exc, SampleError):
                 raise
-            raise SampleError(f"{Path(source).name} is not a digitrec samples zip ({exc})") from None
+            name = Path(source).name if isinstance(source, (str, Path)) else "the file"
+            raise SampleError(f"{name} is not a digitrec samples zip ({exc})") from None
         return added
