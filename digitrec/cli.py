@@ -135,9 +135,9 @@ def _cmd_train(args) -> int:
     result = train(_config(TrainConfig, args, learning_rate="lr"), verbose=_verbosity())
     curves = result.path.with_suffix(".curves.png")
     plot_history(result.history).savefig(curves, dpi=100)
-    test = result.card["test"]
-    print(f"test accuracy {test['accuracy']:.4f}, loss {test['loss']:.4f} "
-          f"after {result.card['train_seconds']:.0f} s")
+    tests = result.card["tests"]
+    print("test accuracy " + ", ".join(f"{name} {t['accuracy']:.4f}" for name, t in tests.items())
+          + f" after {result.card['train_seconds']:.0f} s")
     print(f"saved {result.path} with its .tflite and card; curves {curves}")
     return 0
 

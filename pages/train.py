@@ -1,14 +1,22 @@
 """Train: retrain the network from the browser, watch it learn, and choose the active model."""
+import io
+
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 import app_shared as ui
+from digitrec import store
 from digitrec.server import jobs, registry
-from digitrec.training.recipes import PRESETS, TrainConfig
+from digitrec.server.samples import SampleError
+from digitrec.training.datasets import DATASETS
+from digitrec.training.recipes import MIN_SHARE, PRESETS, TrainConfig
 
 ui.in_frame("train")
 
 REFRESH_SECONDS = 1.0
+GALLERY_SIZE = 60  # your digits shown at once, misreads first
+GALLERY_COLUMNS = 10
 BATCH_SIZES = [2 ** k for k in range(16) if jobs.BATCH_RANGE[0] <= 2 ** k <= jobs.BATCH_RANGE[1]]
 
 st.title("Train a model")
@@ -39,12 +47,19 @@ images = images_col.number_input(
 augment = st.toggle("Augmentation: show the network rotated, zoomed, shifted, thicker and "
                     "thinner digits (slower, more robust to real handwriting)",
                     value=recipe.augment, key=f"augment-{preset}")
+datasets = st.multiselect(
+    "Data sets", list(DATASETS), default=list(recipe.datasets), key=f"datasets-{preset}",
+    format_func=lambda name: DATASETS[name].description,
+    help="Whose handwriting to learn from: each set's training digits (Training images: "
+    f"the first so many of each). A small set still makes {MIN_SHARE:.1%} of every epoch. "
+    "ARDIS's and USPS's digits are read through the same preprocessing as an uploaded picture.")
 
-if st.button("Start training", type="primary", key="start"):
+if st.button("Start training", type="primary", key="start", disabled=not datasets,
+             help=None if datasets else "Choose at least one data set."):
     config = TrainConfig(
-        preset=preset, epochs=epochs, batch_size=batch_size, augment=augment,
+        preset=preset, epochs=epochs, batch_size=batch_size, augment=augment, datasets=datasets,
         limit=None if images >= jobs.TRAIN_IMAGES else int(images),
-        out=str(registry.new_model_path(preset)), command="Train page of the app")
+        out=str(store.new_model_path(preset)), command="Train page of the app")
     try:
         jobs.start(jobs.plan(config))
     except jobs.Busy as exc:
@@ -118,7 +133,7 @@ if job is not None and not job.running:
             else:
                 st.success(f"Training finished in {seconds:.0f} s.", icon=":material/check_circle:")
             active = registry.active_model_path()
-            active_acc = registry.read_card(active).get("test", {}).get("accuracy")
+            active_acc = store.read_card(active).get("test", {}).get("accuracy")
             new_acc = card["test"]["accuracy"]
             new_col, active_col = st.columns(2)
             new_col.metric("New model: test accuracy", f"{new_acc:.2%}",
@@ -142,3 +157,49 @@ st.write(f"Active model: {ui.model_label(active)}")
 if st.button("Restore the shipped model", key="restore", disabled=registry.is_shipped(active)):
     registry.restore_shipped()
     st.rerun()
+
+# --- Your digits: the corrections saved on the Draw and Upload pages -----------------------
+st.subheader("Your digits", divider="gray")
+db = ui.samples_db()
+gallery = db.samples()
+with st.container(key="your-digits"):
+    if not gallery:
+        st.info("None yet. Beside each reading on the Draw and Upload pages, answer \"Right\" "
+                "or \"It was: …\": each answer is kept here, to train with.", icon=":material/draw:")
+    else:
+        counts = db.counts()
+        held = sum(s.held_out for s in gallery)
+        st.write(f"{len(gallery)} of your digits, {held} of them held out to measure a new model "
+                 "on handwriting it was not trained on.")
+        st.bar_chart(pd.DataFrame({"digit": [str(d) for d in range(10)], "samples": counts}),
+                     x="digit", y="samples", height=160)
+        now = ui.recognizer().probabilities(np.stack([s.x28 for s in gallery]).astype(np.float32) / 255)
+        reads = now.argmax(1)
+        order = sorted(range(len(gallery)), key=lambda i: (reads[i] == gallery[i].true_digit, -gallery[i].id))
+        misread = int(sum(reads[i] != gallery[i].true_digit for i in order))
+        st.caption(f"The active model misreads {misread} of them now; they come first.")
+        shown = order[:GALLERY_SIZE]
+        for row in range(0, len(shown), GALLERY_COLUMNS):
+            for col, i in zip(st.columns(GALLERY_COLUMNS), shown[row: row + GALLERY_COLUMNS]):
+                s = gallery[i]
+                col.image(ui.model_input(s.x28.astype(np.float32) / 255, 3),
+                          caption=f"{s.true_digit}, read {reads[i]}" + (" · held out" if s.held_out else ""))
+                col.button("Delete", key=f"delete-{s.id}", on_click=db.delete, args=(s.id,),
+                           icon=":material/delete:")
+        if len(order) > GALLERY_SIZE:
+            st.caption(f"… and {len(order) - GALLERY_SIZE} more.")
+        export_col, delete_col = st.columns(2)
+        archive = io.BytesIO()
+        db.export_zip(archive)
+        export_col.download_button("Export (zip of PNGs and labels.csv)", archive.getvalue(),
+                                   file_name="digitrec-samples.zip", mime="application/zip", key="export")
+        if delete_col.button("Delete all of them", key="delete-all", icon=":material/delete_forever:"):
+            db.delete_all()
+            st.rerun()
+    imported = st.file_uploader("Import samples (a zip exported here)", type=["zip"], key="import")
+    if imported is not None and st.session_state.get("imported") != imported.file_id:
+        try:
+            st.success(f"Imported {db.import_zip(io.BytesIO(imported.getvalue()))} samples.")
+            st.session_state["imported"] = imported.file_id
+        except SampleError as exc:
+            st.error(f"Cannot import {ui.plain(imported.name)}: {exc}")

@@ -3,10 +3,14 @@
     image (gray / RGB / RGBA, any size, any polarity)
       -> to_gray     transparency composited (or the alpha channel itself taken as ink)
       -> ink_map     shrunk to working size, polarity found, light flattened (black-hat
-                     with a window wider than any stroke): ink bright on dark in [0, 1]
+                     with a window wider than any stroke): ink bright on dark in [0, 1];
+                     a crop someone already made (MNIST's 28x28, a 16x16 scan, a 32x32
+                     bitmap: is_crop) has no light to flatten, its paper is found from
+                     its frame, and its digit may touch the frame and cover half of it
       -> ink_mask    a threshold set by the ink's own contrast and the image's noise;
                      ruled / squared lines and paper edges removed (Hough), specks dropped
-      -> to_mnist    crop to the ink, strokes brought near MNIST's width, fit 20x20
+      -> to_mnist    crop to the ink, strokes brought near MNIST's width (a small
+                     picture's too, where they are very thick), fit 20x20
                      keeping the aspect ratio, centre of mass at the centre of 28x28
     normalize(image) does all of it for one digit; the number reader
     (:mod:`digitrec.reading.numbers`) finds a row's ink with ink_mask(image, number=True)
@@ -37,6 +41,11 @@ SOFT_EDGE = 0.2  # outline gradient / mean ink below this: a shadow's edge, not 
 MIN_CONTRAST = 0.08  # ink fainter than this (of full scale) is no ink
 POLARITY_WINDOW = 0.5  # _polarity: the light is a median over this much of the short side
 WEAK = 0.8  # lines are looked for in ink above this x the threshold (a faint line stays whole)
+CROP_MAX, CROP_LEVELS = 48, 16  # a picture under CROP_MAX px on its short side with at most
+# CROP_LEVELS grey levels is a crop someone made (a 32x32 bitmap), not a photo: no light to flatten
+CROP_INK = 0.85  # a crop's digit may cover this much of it (a thick digit stretched to fill the box)
+CROP_THICK = 5.0  # a crop's strokes wider than this (pixels of the 20x20 box) are thinned; MNIST's
+# own reach it in fewer than 1 in 100
 
 
 class NoDigit(ValueError):
@@ -88,9 +97,54 @@ def _shrink(gray: np.ndarray, scale: float) -> np.ndarray:
                       interpolation=cv2.INTER_AREA)
 
 
-def _polarity(gray: np.ndarray) -> bool:
-    """True when the ink is darker than the paper. The paper is most of the picture, so
-    the median is paper; the ink lies on the far side of it."""
+def is_crop(gray: np.ndarray) -> bool:
+    """A picture already cut to its digit by someone else (MNIST's 28x28, a 16x16 scan, a
+    32x32 bitmap): the digit is most of it and may touch its edges, and no light varies."""
+    short = min(gray.shape)
+    if short < FLATTEN_MIN:
+        return True
+    return short < CROP_MAX and len(np.unique(np.round(gray * 255))) <= CROP_LEVELS
+
+
+def _otsu(values: np.ndarray) -> float:
+    """Otsu's threshold of values in [0, 1]: the level that best splits them in two."""
+    u8 = np.clip(np.asarray(values, np.float32) * 255 + 0.5, 0, 255).astype(np.uint8).reshape(1, -1)
+    return float(cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[0]) / 255
+
+
+def _pieces(mask: np.ndarray) -> int:
+    """Connected pieces of at least 3 pixels."""
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return int((stats[1:, cv2.CC_STAT_AREA] >= 3).sum())
+
+
+def _crop_polarity(gray: np.ndarray) -> bool | None:
+    """A crop's polarity, whatever share of it the ink covers: split in two by Otsu, the
+    paper is the side that holds most of the frame (the outermost pixels). Where the
+    digit covers much of the frame too (stretched to fill its box), the ink is the side in
+    fewer pieces: a digit is one or two strokes, and a digit that fills the box cuts the
+    paper into corners and holes. None when neither tells."""
+    bright = gray > _otsu(gray)
+    frame = np.concatenate([bright[0], bright[-1], bright[1:-1, 0], bright[1:-1, -1]])
+    share = float(frame.mean())
+    if abs(share - 0.5) >= 0.25:
+        return share > 0.5
+    pieces_bright, pieces_dark = _pieces(bright), _pieces(~bright)
+    if pieces_bright != pieces_dark:
+        return pieces_bright > pieces_dark
+    if abs(share - 0.5) >= 0.05:
+        return share > 0.5
+    return None
+
+
+def _polarity(gray: np.ndarray, crop: bool = False) -> bool:
+    """True when the ink is darker than the paper. A crop's is judged by its frame
+    (:func:`_crop_polarity`); otherwise the paper is most of the picture, so the median
+    is paper and the ink lies on the far side of it."""
+    if crop:
+        framed = _crop_polarity(gray)
+        if framed is not None:
+            return framed
     med = float(np.median(gray))
     if min(gray.shape) >= FLATTEN_MIN:  # judge the tails after taking out slow light changes
         f = min(1.0, 96 / max(gray.shape))
@@ -114,6 +168,11 @@ def ink_map(image: np.ndarray, work_size=WORK_SIZE, number=False) -> tuple[np.nd
     """Gray image with ink bright on dark and uneven lighting flattened.
 
     Returns (ink in [0, 1] at working size, scale, inverted)."""
+    return _ink_map(image, work_size, number)[:3]
+
+
+def _ink_map(image: np.ndarray, work_size=WORK_SIZE, number=False) -> tuple[np.ndarray, float, bool, bool]:
+    """:func:`ink_map`, and whether the picture is a crop (:func:`is_crop`)."""
     gray = to_gray(image)
     h, w = gray.shape
     if number:
@@ -122,7 +181,8 @@ def ink_map(image: np.ndarray, work_size=WORK_SIZE, number=False) -> tuple[np.nd
         scale = min(1.0, work_size / max(h, w))
     gray = _shrink(gray, scale)
     hh, ww = gray.shape
-    if min(hh, ww) >= FLATTEN_MIN:
+    crop = is_crop(gray) if not number else min(hh, ww) < FLATTEN_MIN
+    if not crop:
         inverted = _polarity(gray)
         k = max(9, int(min(hh, ww) * (0.22 if not number else 0.3)) | 1)
         ink = 1.0 - gray if inverted else gray
@@ -131,20 +191,29 @@ def ink_map(image: np.ndarray, work_size=WORK_SIZE, number=False) -> tuple[np.nd
         # contrast of strokes in a shadow; a straight shadow edge cancels out.
         paper = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
         ink = (ink - paper) / np.maximum(1.0 - paper, 0.25)
-    else:  # tiny crops (MNIST itself, 28x28): polarity from the tails, stretch from the paper level
-        inverted = _polarity(gray)
+    else:  # crops (MNIST itself, 28x28): polarity from the frame, ink measured from the paper
+        inverted = _polarity(gray, crop=True)
         ink = 1.0 - gray if inverted else gray
-        ink = ink - float(np.median(ink))
-    return np.clip(ink, 0, 1).astype(np.float32), scale, inverted
+        ink = ink - _paper_level(ink)
+    return np.clip(ink, 0, 1).astype(np.float32), scale, inverted, crop
+
+
+def _paper_level(ink: np.ndarray) -> float:
+    """A crop's paper: the median of the fainter side of Otsu's split (the median of the
+    whole would be ink where the ink covers half of it)."""
+    paper = ink[ink <= _otsu(ink)]
+    return float(np.median(paper if paper.size else ink))
 
 
 # --- threshold and clean-up ------------------------------------------------------------
 
-def _noise_level(ink: np.ndarray) -> float:
+def _noise_level(ink: np.ndarray, crop: bool = False) -> float:
     """The paper's level plus its robust spread (MAD, of the faintest pixels)."""
     sample = ink[::2, ::2] if ink.size > 40000 else ink
-    # Only the faintest 70%: a row of big digits can cover a third of the picture.
-    sample = sample[sample <= np.percentile(sample, 70)]
+    # Only the faintest 70% (a row of big digits can cover a third of the picture); of a
+    # crop, its paper side only (its digit can cover half of it).
+    limit = _otsu(sample) if crop else np.percentile(sample, 70)
+    sample = sample[sample <= limit]
     med = float(np.median(sample))
     return med + 2.0 * 1.4826 * float(np.median(np.abs(sample - med)))
 
@@ -172,7 +241,8 @@ def _remove_lines(mask: np.ndarray, weak: np.ndarray | None = None) -> tuple[np.
     f = min(1.0, 200 / max(h, w))
     small = find
     if f < 1:
-        small = (cv2.resize(find.astype(np.float32), None, fx=f, fy=f, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
+        small = cv2.resize(find.astype(np.float32), None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+        small = (small > 0).astype(np.uint8)
     sh, sw = small.shape
     found = cv2.HoughLinesP(small, 1, np.pi / 180, threshold=int(0.4 * min(sh, sw)),
                             minLineLength=int(0.5 * min(sh, sw)), maxLineGap=max(2, min(sh, sw) // 30))
@@ -233,8 +303,10 @@ def _hairline(bw: int, bh: int) -> bool:
     return min(bw, bh) <= 3 and max(bw, bh) >= 6 * min(bw, bh)
 
 
-def _drop_specks(mask: np.ndarray, number: bool = False, ruled: np.ndarray | None = None) -> np.ndarray:
-    """Keep the components big enough to be strokes; specks, noise and paper edges go."""
+def _drop_specks(mask: np.ndarray, number: bool = False, ruled: np.ndarray | None = None,
+                 crop: bool = False) -> np.ndarray:
+    """Keep the components big enough to be strokes; specks, noise and paper edges go.
+    A crop has no paper edges: its digit may touch or fill the frame."""
     n, labels, stats = _components(mask)
     if n <= 1:
         return mask
@@ -246,7 +318,7 @@ def _drop_specks(mask: np.ndarray, number: bool = False, ruled: np.ndarray | Non
     keep = np.zeros(n, bool)
     for i in range(n - 1):
         x, y, bw, bh = stats[i + 1, :4]
-        touches = x == 0 or y == 0 or x + bw == w or y + bh == h
+        touches = not crop and (x == 0 or y == 0 or x + bw == w or y + bh == h)
         ok = areas[i] >= max(0.04 * biggest, 3) and extent[i] >= 0.12 * big_extent
         if touches and (areas[i] < 0.3 * biggest or bw >= 0.95 * w or bh >= 0.95 * h
                         or _solid(labels[y: y + bh, x: x + bw] == i + 1)):
@@ -303,24 +375,26 @@ def _drop_soft(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
 
 def ink_mask(image: np.ndarray, number: bool = False) -> Ink:
     """Threshold the ink map and keep what can be part of a digit."""
-    ink, scale, inverted = ink_map(image, number=number)
+    ink, scale, inverted, crop = _ink_map(image, number=number)
     if ink.size == 0:
         raise NoDigit("the image is empty")
     # Smooth a little: pencil grain, chalk and JPEG noise hold together as strokes.
     smooth = cv2.GaussianBlur(ink, (3, 3), 0.8) if min(ink.shape) >= 48 else ink
-    noise = _noise_level(smooth)
+    noise = _noise_level(smooth, crop)
     peak = float(np.percentile(smooth, 99.7))
     peak = max(peak, 0.5 * float(smooth.max()))
     if peak < MIN_CONTRAST or peak < 3.0 * noise:
         raise NoDigit("blank image: no ink found")
     level = max(0.42 * peak, 2.5 * noise, MIN_CONTRAST * 0.75)
     mask = (smooth > level).astype(np.uint8)
-    if mask.mean() > (0.35 if min(mask.shape) >= 80 else 0.5):
+    if mask.mean() > (CROP_INK if crop else 0.35 if min(mask.shape) >= 80 else 0.5):
         raise NoDigit("no clear digit: the image is mostly ink or noise")
-    weak = (smooth > max(WEAK * level, 2.0 * noise)).astype(np.uint8) if min(mask.shape) >= 64 else None
-    mask, ruled = _remove_lines(mask, weak)
-    mask = _drop_soft(mask, smooth)
-    mask = _drop_specks(mask, number, ruled)
+    ruled = None
+    if not crop:  # a crop holds its digit only: no ruled lines, no shadows
+        weak = (smooth > max(WEAK * level, 2.0 * noise)).astype(np.uint8) if min(mask.shape) >= 64 else None
+        mask, ruled = _remove_lines(mask, weak)
+        mask = _drop_soft(mask, smooth)
+    mask = _drop_specks(mask, number, ruled, crop)
     n = _components(mask)[0] - 1
     if n > (40 if number else 12):
         raise NoDigit("no clear digit: scattered specks or noise")
@@ -396,7 +470,8 @@ def to_mnist(mask: np.ndarray, ink: np.ndarray | None = None) -> np.ndarray:
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     crop = binary[y0:y1, x0:x1]
     h, w = crop.shape
-    if max(h, w) < 2 * BOX:
+    large = max(h, w) >= 2 * BOX
+    if not large:
         # Small: keep the grey levels (MNIST itself, tiny crops).
         if ink is None and mask.dtype.kind == "f":
             ink = mask
@@ -415,7 +490,14 @@ def to_mnist(mask: np.ndarray, ink: np.ndarray | None = None) -> np.ndarray:
         fit = BOX / max(h, w)
         size = (max(1, round(w * fit)), max(1, round(h * fit)))
         small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if fit < 1 else cv2.INTER_LINEAR)
-    else:
+        if _stroke_width(binary[y0:y1, x0:x1]) * fit > CROP_THICK:
+            # Very thick strokes (a marker, a digit stretched to fill a small box): enlarged
+            # smoothly and thinned as a big picture's are.
+            up = int(np.ceil(2 * BOX / max(h, w)))
+            crop = (cv2.resize(crop, None, fx=up, fy=up, interpolation=cv2.INTER_LINEAR) > 0.5).astype(np.uint8)
+            h, w = crop.shape
+            large = True
+    if large:
         # Large: bring the strokes near MNIST's width, then shrink (area averaging gives
         # the grey edges).
         fit = BOX / max(h, w)

@@ -12,6 +12,10 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+# The data sets digitrec knows by name (their files and sums: digitrec.training.datasets).
+DATASET_NAMES = ("mnist", "ardis", "usps")
+MIN_SHARE = 0.125  # a data set trained beside bigger ones makes at least this share of an epoch
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -31,6 +35,8 @@ class Preset:
     # Train with FusedBatchNorm (below) in place of Keras' BatchNormalization; the saved
     # model has the plain layer, with the same weights.
     fused_bn: bool = False
+    datasets: tuple = ("mnist",)  # digitrec.training.datasets names, trained on together
+    small_mix: float = 0.0  # add this many x the training images as small crops (see TrainConfig)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,9 +57,10 @@ PRESETS = {
     ),
     "best": Preset(
         "best",
-        "Deeper batch-normalized CNN with strided convolutions, heavy augmentation, one-cycle.",
-        epochs=30, batch_size=128, learning_rate=3e-3, schedule="onecycle", augment=True,
-        label_smoothing=0.05,
+        "Deeper batch-normalized CNN with strided convolutions, heavy augmentation, one-cycle, "
+        "on MNIST, ARDIS and USPS.",
+        epochs=18, batch_size=128, learning_rate=3e-3, schedule="onecycle", augment=True,
+        label_smoothing=0.05, datasets=("mnist", "ardis", "usps"), small_mix=0.2,
     ),
 }
 
@@ -69,11 +76,18 @@ class TrainConfig:
     augment: bool | None = None
     label_smoothing: float | None = None
     seed: int = 1
-    limit: int | None = None  # train on the first N training images only (tests, demos)
+    # Data sets to train on, by name ("mnist,ardis,usps" or a list); None: the preset's.
+    # Each set's training digits only, balanced by digitrec.training.train.epoch_shares.
+    datasets: str | list | None = None
+    limit: int | None = None  # train on the first N training images of each set only (tests, demos)
     validation: int = 0  # hold out N training images to report validation curves
     eval_every: int = 100  # batches between live validation points (when validation > 0)
     pipeline_mix: float = 0.0  # add this many x the training images, made by the pipeline
     number_mix: float = 0.0  # add this many x the training images, cut out of rendered numbers
+    # add this many x the training images as other programs save digits: cut to the ink,
+    # maybe stretched to fill the box, 15-32 px, thick or not, binary or a few grey levels,
+    # read back through normalize (digitrec.training.datasets.small_crop); None: the preset's
+    small_mix: float | None = None
     init: str | None = None  # start from this model's weights (fine-tuning), not at random
     data: str | None = None
     out: str | None = None  # None: a new file in the models directory's user/ folder
@@ -92,7 +106,15 @@ class TrainConfig:
             learning_rate=pick(self.learning_rate, p.learning_rate),
             augment=pick(self.augment, p.augment),
             label_smoothing=pick(self.label_smoothing, p.label_smoothing),
+            datasets=list(p.datasets) if self.datasets is None else dataset_names(self.datasets),
+            small_mix=pick(self.small_mix, p.small_mix),
         )
+
+
+def dataset_names(value: str | list | tuple) -> list[str]:
+    """``"mnist, ardis"`` or a list -> ["mnist", "ardis"] (lower case, no blanks or repeats)."""
+    items = value.split(",") if isinstance(value, str) else value
+    return list(dict.fromkeys(str(n).strip().lower() for n in items if str(n).strip()))
 
 
 @dataclass

@@ -22,25 +22,45 @@ import tensorflow as tf
 
 from digitrec import store
 from digitrec.training import datasets as data_mod
-from digitrec.training.evaluate import scores
 from digitrec.training.export import save_model
 from digitrec.training.networks import PRESETS, build_model, cpu_has_bfloat16, describe
-from digitrec.training.recipes import Progress, TrainConfig, TrainResult
+from digitrec.training.recipes import MIN_SHARE, Progress, TrainConfig, TrainResult
 
 # --- Augmentation -----------------------------------------------------------------------
-# Users' digits are rotated, scaled, shifted, thicker or thinner and blurrier than MNIST's;
-# showing the network such variants is the cheapest way to make it robust to them.
-# Everything runs on whole batches inside the tf.data graph.
+# Users' digits are rotated, slanted, scaled, shifted, thicker or thinner, blurrier, more
+# jagged and coarser than MNIST's; showing the network such variants is the cheapest way
+# to make it robust to them. Everything runs on whole batches inside the tf.data graph.
+# (Digits stretched to fill a small box are made beforehand: datasets.small_crops.)
 
 def make_augmenter(seed: int) -> keras.Sequential:
     return keras.Sequential(
         [
             keras.layers.RandomRotation(12 / 360, fill_mode="constant", seed=seed),
+            keras.layers.RandomShear(x_factor=0.25, y_factor=0.0, fill_mode="constant", seed=seed + 3),
             keras.layers.RandomZoom((-0.15, 0.15), fill_mode="constant", seed=seed + 1),
             keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed + 2),
         ],
         name="augment",
     )
+
+
+COARSE_SIDES = (12, 14, 16)  # a coarse digit is shrunk to one of these and enlarged again
+
+
+def coarsen(images: tf.Tensor, seed: int) -> tf.Tensor:
+    """Per image: keep it (most), bring it to 12-16 px and back (a small picture enlarged),
+    cut it at mid-grey (a binary bitmap: jagged edges), or both."""
+    n = tf.shape(images)[0]
+    choice = tf.random.stateless_uniform([n, 1, 1, 1], seed=[seed, 11])
+    side = tf.gather(tf.constant(COARSE_SIDES), tf.random.stateless_uniform(
+        [], seed=[seed, 13], maxval=len(COARSE_SIDES), dtype=tf.int32))
+    small = tf.image.resize(images, tf.stack([side, side]), method="area")
+    coarse = tf.clip_by_value(tf.image.resize(small, [28, 28], method="bilinear"), 0.0, 1.0)
+    binary = tf.cast(images > 0.5, images.dtype)
+    coarse_binary = tf.image.resize(tf.cast(small > 0.5, images.dtype), [28, 28], method="bilinear")
+    out = tf.where(choice < 0.08, coarse, images)
+    out = tf.where((choice >= 0.08) & (choice < 0.16), binary, out)
+    return tf.where((choice >= 0.16) & (choice < 0.22), coarse_binary, out)
 
 
 def vary_strokes(images: tf.Tensor, seed: int) -> tf.Tensor:
@@ -57,20 +77,24 @@ def vary_strokes(images: tf.Tensor, seed: int) -> tf.Tensor:
 
 
 def make_dataset(x, y, batch_size, *, shuffle=False, augment=False, seed=1, repeat=False,
-                 plain=None):
+                 plain=None, order=None):
     """uint8 images (N, 28, 28) -> batches of float32 (B, 28, 28, 1) in [0, 1], one-hot labels.
 
     The images stay one uint8 tensor; the pipeline shuffles *indices* (cheap scalars),
     batches them and gathers whole batches, so there is no per-image work in Python or
     in tf.data, and scaling (and augmentation) run on whole batches. ``plain`` (N bools)
     marks images that augmentation leaves alone (pipeline-made ones: already as the
-    model will see them, centred and scaled by ``to_mnist``).
+    model will see them, centred and scaled by ``to_mnist``). ``order`` (indices into x)
+    is the sequence to visit, in place of each image once per epoch (:func:`epoch_order`).
     """
     images = tf.constant(np.asarray(x, np.uint8))
     labels = tf.constant(np.eye(10, dtype="float32")[np.asarray(y)])
     keep = tf.constant(np.zeros(len(x), bool) if plain is None else np.asarray(plain, bool))
-    ds = tf.data.Dataset.range(len(x))
-    if shuffle:
+    if order is not None:
+        ds = tf.data.Dataset.from_tensor_slices(np.asarray(order, np.int64))
+    else:
+        ds = tf.data.Dataset.range(len(x))
+    if shuffle and order is None:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
@@ -83,7 +107,8 @@ def make_dataset(x, y, batch_size, *, shuffle=False, augment=False, seed=1, repe
         counter = tf.Variable(0, dtype=tf.int32, trainable=False)
 
         def _aug(a, b, k):
-            varied = vary_strokes(augmenter(a, training=True), seed + counter.assign_add(1))
+            step = seed + counter.assign_add(1)
+            varied = coarsen(vary_strokes(augmenter(a, training=True), step), step)
             return tf.where(k[:, None, None, None], a, varied), b, k
 
         ds = ds.map(_aug, num_parallel_calls=tf.data.AUTOTUNE)
@@ -155,6 +180,83 @@ def add_number_digits(x, y, plain, fraction: float, seed: int):
             "conditions": list(NUMBER_CONDITIONS), "min_overlap": MIN_OVERLAP, "augmented": False}
     return (np.concatenate([x, made.x]), np.concatenate([y, made.y]),
             np.concatenate([plain, np.ones(len(made.x), bool)]), info)
+
+
+# --- Several populations ---------------------------------------------------------------
+# MNIST's 60,000 digits would drown ARDIS's 6,600 and USPS's 7,291 if every image were
+# drawn once an epoch. Each group of images (a data set, or digits made for the run) makes
+# a fixed share of every epoch instead, drawn from fresh permutations of its members.
+
+def epoch_shares(sizes: dict, floor: float = MIN_SHARE, floored=None) -> dict:
+    """The share of each epoch per group (``sizes``: group -> images): in proportion to
+    its size, but at least ``floor`` for each group in ``floored`` (default: all); the
+    bigger groups give way."""
+    sizes = {g: n for g, n in sizes.items() if n > 0}
+    floored = set(sizes if floored is None else floored)
+    floor = min(floor, 1 / max(1, len(floored)))
+    fixed: dict = {}
+    while True:
+        free = {g: n for g, n in sizes.items() if g not in fixed}
+        rest = 1 - sum(fixed.values())
+        share = {g: rest * n / sum(free.values()) for g, n in free.items()}
+        low = {g for g, v in share.items() if v < floor and g in floored}
+        if not low or len(low) == len(free):
+            return {g: fixed.get(g, share.get(g)) for g in sizes}
+        fixed.update({g: floor for g in low})
+
+
+def epoch_order(groups: np.ndarray, shares: dict, epochs: int, seed: int) -> np.ndarray:
+    """Indices into the images (``groups``: each image's group) for ``epochs`` epochs of
+    len(groups) draws: group g makes shares[g] of each, its members drawn in turn from
+    fresh permutations (so evenly: a small group repeats, a big one spreads over epochs),
+    each epoch shuffled."""
+    rng = np.random.default_rng(seed)
+    groups = np.asarray(groups)
+    exact = {g: share * len(groups) for g, share in shares.items()}
+    per = {g: int(v) for g, v in exact.items()}
+    for g in sorted(exact, key=lambda g: per[g] - exact[g])[: len(groups) - sum(per.values())]:
+        per[g] += 1  # the largest remainders: the epoch is len(groups) draws exactly
+    streams = {}
+    for g, k in per.items():
+        members = np.flatnonzero(groups == g)
+        laps = -(-k * epochs // len(members))
+        streams[g] = np.concatenate([rng.permutation(members) for _ in range(laps)])[: k * epochs]
+    return np.concatenate([rng.permutation(np.concatenate([streams[g][e * k: (e + 1) * k]
+                                                           for g, k in per.items()]))
+                           for e in range(epochs)])
+
+
+def load_sets(names, data, given=None) -> dict:
+    """The data sets ``names`` (verified), ``given`` (name -> Dataset) where a caller has
+    loaded them already."""
+    given = given or {}
+    return {n: given.get(n) or data_mod.load(n, data) for n in data_mod.parse_names(names)}
+
+
+def test_scores(model: keras.Model, sets: dict) -> dict:
+    """The model's scores on the test digits of each set it was trained on, as
+    ``python -m digitrec evaluate --dataset NAME`` reports them (no confusion matrix)."""
+    forward = lambda x: predict_batches(model, np.round(x * 255).astype(np.uint8))  # noqa: E731
+    return {name: {k: v for k, v in data_mod.scored(dataset, forward).items() if k != "confusion"}
+            for name, dataset in sets.items()}
+
+
+def add_small_crops(raw: list, x, y, plain, groups, fraction: float, seed: int):
+    """(x, y, plain, groups) plus ``fraction`` x len(x) :func:`datasets.small_crops` of the
+    training digits ``raw`` (as stored, labels ``y`` of the first len(raw) images), read
+    back through normalize (left alone by augmentation). Returns them and info (None
+    without any)."""
+    n = int(round(fraction * len(raw)))
+    if n <= 0:
+        return x, y, plain, groups, None
+    start = time.time()
+    index, made, found = data_mod.small_crops(raw, n, seed)
+    info = {"images": int(found.sum()), "dropped_no_digit": int((~found).sum()),
+            "seconds": round(time.time() - start, 1), "from": "training digits, as stored",
+            "augmented": False}
+    return (np.concatenate([x, made[found]]), np.concatenate([y, y[index][found]]),
+            np.concatenate([plain, np.ones(int(found.sum()), bool)]),
+            np.concatenate([groups, np.full(int(found.sum()), "small crops")]), info)
 
 
 def initial_model(preset: str, init: str | None, dtype=None) -> keras.Model:
@@ -343,23 +445,45 @@ def _train(config: TrainConfig, progress: Progress | None, mnist, verbose: int,
     progress = progress or Progress()
     start = time.time()
     keras.utils.set_random_seed(cfg.seed)
-    mnist = mnist or data_mod.load_mnist(cfg.data)
+    sets = load_sets(cfg.datasets, cfg.data, {"mnist": mnist} if mnist is not None else None)
 
-    x, y = mnist.x_train, mnist.y_train
-    if cfg.limit:
-        x, y = x[: cfg.limit], y[: cfg.limit]
+    # Each set's training digits as the network reads them (datasets.prepared).
+    raw, xs, ys, names, used = [], [], [], [], {}
+    for name, dataset in sets.items():
+        part = data_mod.prepared(dataset, "train")
+        keep = np.flatnonzero(part.found)
+        if cfg.limit:
+            keep = keep[keep < cfg.limit]
+        raw += list(dataset.x_train[keep])
+        xs.append(part.x[keep])
+        ys.append(part.y[keep])
+        names.append(np.full(len(keep), name))
+        used[name] = {"description": data_mod.spec(name).description, "train_images": int(len(keep)),
+                      "no_digit": int((~part.found[: cfg.limit or None]).sum()),
+                      "preprocessing": "as stored (MNIST's form)" if part.cached is None
+                      else "digitrec.reading.normalize, as a user's picture"}
+    x, y, groups = np.concatenate(xs), np.concatenate(ys), np.concatenate(names)
     val_data = None
     if cfg.validation:
         rng = np.random.default_rng(cfg.seed)
         order = rng.permutation(len(x))
         val_idx, train_idx = order[: cfg.validation], order[cfg.validation:]
         val_data = (x[val_idx].astype("float32")[..., None] / 255.0, y[val_idx].astype("int64"))
-        x, y = x[train_idx], y[train_idx]
+        x, y, groups = x[train_idx], y[train_idx], groups[train_idx]
+        raw = [raw[i] for i in train_idx]
+    n_sets = len(x)
     x, y, plain, pipeline = add_pipeline_digits(x, y, cfg.pipeline_mix, cfg.seed)
     x, y, plain, numbers = add_number_digits(x, y, plain, cfg.number_mix, cfg.seed)
+    groups = np.concatenate([groups, np.full(len(x) - n_sets, "pipeline")])
+    x, y, plain, groups, small = add_small_crops(raw, x, y, plain, groups, cfg.small_mix, cfg.seed)
 
+    sizes = {g: int((groups == g).sum()) for g in dict.fromkeys(groups)}
+    shares = epoch_shares(sizes, floored=[n for n in sets if len(sets) > 1])
+    for name in sets:
+        used[name]["share"] = round(shares.get(name, 0.0), 4)
+    order = epoch_order(groups, shares, cfg.epochs, cfg.seed) if len(sizes) > 1 else None
     train_ds = make_dataset(x, y, cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed,
-                            plain=plain, repeat=True)
+                            plain=plain, repeat=True, order=order)
     steps_per_epoch = int(np.ceil(len(x) / cfg.batch_size))
     total = steps_per_epoch * cfg.epochs
     progress.total_steps, progress.started = total, time.time()
@@ -385,7 +509,11 @@ def _train(config: TrainConfig, progress: Progress | None, mnist, verbose: int,
         model.set_weights(trained.get_weights())
     recalibrated = settle_batch_norm(model, x, progress.step, cfg.batch_size)
 
-    test = scores(predict_batches(model, mnist.x_test), mnist.y_test)
+    tests = test_scores(model, sets)
+    first = "mnist" if "mnist" in tests else next(iter(sets))
+    sums = {}
+    for dataset in sets.values():
+        sums.update(dataset.checksums)
 
     card = {
         "format": "digitrec-model-card/1",
@@ -395,14 +523,18 @@ def _train(config: TrainConfig, progress: Progress | None, mnist, verbose: int,
         "epochs_completed": round(progress.step / steps_per_epoch, 3),
         "stopped_early": progress.stopped,
         "train_images": int(len(x)),
+        "datasets": used,
+        "epoch_shares": {g: round(v, 4) for g, v in shares.items()},
         **({"pipeline_digits": pipeline} if pipeline else {}),
         **({"number_digits": numbers} if numbers else {}),
+        **({"small_crops": small} if small else {}),
         **({"init": init_card(cfg.init)} if cfg.init else {}),
         "training_precision": precision or "float32",
         "batch_norm_recalibrated_on": recalibrated,
         "train_seconds": round(train_seconds, 1),
-        "test": {k: test[k] for k in ("accuracy", "loss", "n")},
-        "data_sha256": mnist.checksums,
+        "test": {"dataset": first, **{k: tests[first][k] for k in ("accuracy", "loss", "n")}},
+        "tests": tests,
+        "data_sha256": sums,
         "command": cfg.command,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine(),
