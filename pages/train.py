@@ -54,12 +54,27 @@ datasets = st.multiselect(
     f"the first so many of each). A small set still makes {MIN_SHARE:.1%} of every epoch. "
     "ARDIS's and USPS's digits are read through the same preprocessing as an uploaded picture.")
 
-if st.button("Start training", type="primary", key="start", disabled=not datasets,
-             help=None if datasets else "Choose at least one data set."):
-    config = TrainConfig(
-        preset=preset, epochs=epochs, batch_size=batch_size, augment=augment, datasets=datasets,
-        limit=None if images >= jobs.TRAIN_IMAGES else int(images),
-        out=str(store.new_model_path(preset)), command="Train page of the app")
+db = ui.samples_db()
+train_samples, held_samples = db.split_counts()
+mine = st.toggle(f"Include your digits ({train_samples} to train on, {held_samples} held out to "
+                 "measure the new model on)", value=False, key="include-samples",
+                 disabled=not train_samples, help="The digits you corrected on the Draw and Upload "
+                 "pages (below): they make a fixed share of every epoch.")
+start_col, quick_col = st.columns([1, 2])
+start = start_col.button("Start training", type="primary", key="start", disabled=not datasets,
+                         help=None if datasets else "Choose at least one data set.")
+quick = quick_col.button("Quick: fine-tune the active model on your digits", key="quick",
+                         disabled=not train_samples, icon=":material/bolt:",
+                         help="One short epoch from the active model's weights: your digits beside "
+                         f"{jobs.QUICK_REPLAY:,} MNIST digits, so that it keeps what it knew.")
+if start or quick:
+    if quick:
+        config = jobs.quick_config(registry.active_model_path(), db.path)
+    else:
+        config = TrainConfig(
+            preset=preset, epochs=epochs, batch_size=batch_size, augment=augment, datasets=datasets,
+            limit=None if images >= jobs.TRAIN_IMAGES else int(images), samples=str(db.path) if mine else None,
+            out=str(store.new_model_path(preset)), command="Train page of the app")
     try:
         jobs.start(jobs.plan(config))
     except jobs.Busy as exc:
@@ -116,6 +131,22 @@ if job is not None:
     st.subheader("Training" if polling else "Last training", divider="gray")
     live()
 
+def yours(card: dict, new_path, active) -> None:
+    """The new model and the active one on your held-out digits (not trained on)."""
+    x, y, held = db.training_set()
+    if not held.any():
+        return
+    x, y = x[held].astype(np.float32) / 255, y[held]
+    new_acc = card["samples"].get("held_out_accuracy")
+    active_acc = float((ui.recognizer().probabilities(x).argmax(1) == y).mean())
+    new_col, active_col = st.columns(2)
+    with st.container(key="yours"):
+        new_col.metric("New model: your held-out digits", "unknown" if new_acc is None else f"{new_acc:.0%}",
+                       delta=None if new_acc is None else f"{(new_acc - active_acc) * 100:+.0f} points")
+        active_col.metric("Active model: your held-out digits", f"{active_acc:.0%}")
+        st.caption(f"{int(held.sum())} of your digits that neither model trained on.")
+
+
 # --- The result ---------------------------------------------------------------------------
 if job is not None and not job.running:
     state, result = job.state, job.progress.result
@@ -143,6 +174,8 @@ if job is not None and not job.running:
                               "unknown" if active_acc is None else f"{active_acc:.2%}",
                               help=ui.model_label(active))
             st.caption(f"Both measured on MNIST's 10,000 test images. New model: {new_path.name}")
+            if "samples" in card:
+                yours(card, new_path, active)
             if new_path is not None and new_path.resolve() == active.resolve():
                 st.info("The new model is the active model on every page.", icon=":material/check_circle:")
             elif new_path is not None and new_path.exists():
@@ -160,7 +193,6 @@ if st.button("Restore the shipped model", key="restore", disabled=registry.is_sh
 
 # --- Your digits: the corrections saved on the Draw and Upload pages -----------------------
 st.subheader("Your digits", divider="gray")
-db = ui.samples_db()
 gallery = db.samples()
 with st.container(key="your-digits"):
     if not gallery:

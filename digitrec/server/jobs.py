@@ -23,6 +23,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from digitrec import store
 from digitrec.training.recipes import Progress, TrainConfig, TrainResult
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,23 @@ class Job:
 
 _lock = threading.Lock()
 _current: Job | None = None
+
+
+# A quick fine-tune of the active model on your digits: one short epoch of MNIST digits
+# replayed beside them (so that it keeps what it knew), at a low learning rate.
+QUICK_REPLAY = 5_000  # MNIST training digits in the epoch, beside your digits' share
+QUICK_LEARNING_RATE = 2e-4  # the peak of its one-cycle schedule
+
+
+def quick_config(active: Path, samples: Path) -> TrainConfig:
+    """The config of a quick fine-tune of ``active`` (a .keras with its card) on the
+    samples in ``samples``."""
+    card = store.read_card(active)
+    return TrainConfig(
+        preset=card.get("preset", "best"), init=str(active), epochs=1, limit=QUICK_REPLAY,
+        learning_rate=QUICK_LEARNING_RATE, datasets=["mnist"], pipeline_mix=0.0, small_mix=0.0,
+        augment=True, samples=str(samples), out=str(store.new_model_path("yours")),
+        command="Train page: quick fine-tune of the active model on your digits")
 
 
 def plan(config: TrainConfig, train_images: int | None = None) -> TrainConfig:

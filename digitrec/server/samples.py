@@ -215,6 +215,12 @@ class SampleStore:
                 out[digit] = n
         return out
 
+    def split_counts(self) -> tuple[int, int]:
+        """(to train on, held out): how the samples divide (see :meth:`training_set`)."""
+        counts = self.counts()
+        held = sum(n // HOLD_OUT_EVERY for n in counts)
+        return sum(counts) - held, held
+
     def samples(self, limit: int | None = None) -> list[Sample]:
         """Every sample (or the newest ``limit``), newest first, without pictures."""
         query = ("SELECT id, created, source, true_digit, read_digit, confidence, model, x28, "

@@ -90,6 +90,7 @@ class TrainConfig:
     small_mix: float | None = None
     init: str | None = None  # start from this model's weights (fine-tuning), not at random
     data: str | None = None
+    samples: str | None = None  # a samples database (digitrec.server.samples): your digits join the training
     out: str | None = None  # None: a new file in the models directory's user/ folder
     command: str = ""
 
