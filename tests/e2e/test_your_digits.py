@@ -1,0 +1,46 @@
+"""Your digits in a real Chromium: a drawing read wrong, corrected beside its reading, kept
+in the database and shown on the Train page."""
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from benchmarks.your_digits import STYLES, drawings
+from tests.e2e.conftest import new_page
+from tests.e2e.helpers import draw, wait_hook
+
+pytestmark = pytest.mark.e2e
+
+BLANK = "No digit yet"
+
+
+def test_a_correction_is_kept_and_shown_on_the_train_page(browser, fresh_server):
+    from digitrec.server.samples import SampleStore
+
+    page = new_page(browser, fresh_server.url)
+    try:
+        page.goto("/")
+        wait_hook(page, "prediction", lambda t: t.startswith(BLANK))
+        draw(page, page.locator("canvas.upper-canvas"), STYLES["flagged_1"][1])  # a 1 with a long flag
+        text = wait_hook(page, "prediction", lambda t: re.match(r"\d\b", t) is not None and "confident" in t)
+        read = int(text[0])
+        page.locator(".st-key-was").get_by_role("radio", name="1", exact=True).click()
+        expect(page.get_by_text("Saved as a 1")).to_be_visible()
+        wait_hook(page, "prediction", lambda t: t.startswith(BLANK))  # a clean canvas for the next one
+        (saved,) = SampleStore(fresh_server.models / "samples.sqlite3").samples()
+        assert (saved.true_digit, saved.read_digit, saved.source) == (1, read, "draw")
+
+        page.goto("/train")
+        digits = page.locator(".st-key-your-digits")
+        expect(digits).to_contain_text("1 of your digits", timeout=60_000)
+        expect(digits.get_by_text(f"1, read {read}")).to_be_visible()
+    finally:
+        page.context.close()
+
+
+def test_the_style_is_one_the_shipped_model_misreads_sometimes(recognizer):
+    """The drawings above and in benchmarks/your_digits.py are a real test of learning:
+    the shipped model reads a good share of them as another digit."""
+    pictures = drawings(STYLES["flagged_1"][1], 40, seed=2)
+    wrong = sum(p.digit != 1 for p in recognizer.predict_batch(pictures))
+    assert wrong >= 4
