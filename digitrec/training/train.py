@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from digitrec import store
 from digitrec.training import datasets as data_mod
+from digitrec.training.evaluate import scores
 from digitrec.training.export import save_model
 from digitrec.training.networks import PRESETS, build_model, cpu_has_bfloat16, describe
 from digitrec.training.recipes import MIN_SHARE, Progress, TrainConfig, TrainResult
@@ -180,6 +181,28 @@ def add_number_digits(x, y, plain, fraction: float, seed: int):
             "conditions": list(NUMBER_CONDITIONS), "min_overlap": MIN_OVERLAP, "augmented": False}
     return (np.concatenate([x, made.x]), np.concatenate([y, made.y]),
             np.concatenate([plain, np.ones(len(made.x), bool)]), info)
+
+
+# --- Your digits --------------------------------------------------------------------------
+# The corrections people saved (digitrec.server.samples) join the training as a group of
+# their own, so that a few dozen of them make a fixed share of every epoch beside 60,000
+# MNIST digits; a fifth of each digit's samples is held out to score the new model on them.
+
+def add_samples(x, y, plain, groups, database: str | None):
+    """The training samples of ``database`` appended (augmented like the data sets' digits),
+    and (held-out x, held-out y, info for the card); (None, None, None) without one."""
+    if not database:
+        return x, y, plain, groups, (None, None, None)
+    from digitrec.server.samples import SampleStore
+
+    sx, sy, held = SampleStore(database).training_set()
+    if not (~held).any():
+        raise ValueError("no samples to train with: correct a few readings on the Draw or Upload page first")
+    keep = ~held
+    info = {"database": str(database), "train": int(keep.sum()), "held_out": int(held.sum())}
+    return (np.concatenate([x, sx[keep]]), np.concatenate([y, sy[keep]]),
+            np.concatenate([plain, np.zeros(int(keep.sum()), bool)]),
+            np.concatenate([groups, np.full(int(keep.sum()), "samples")]), (sx[held], sy[held], info))
 
 
 # --- Several populations ---------------------------------------------------------------
@@ -476,9 +499,10 @@ def _train(config: TrainConfig, progress: Progress | None, mnist, verbose: int,
     x, y, plain, numbers = add_number_digits(x, y, plain, cfg.number_mix, cfg.seed)
     groups = np.concatenate([groups, np.full(len(x) - n_sets, "pipeline")])
     x, y, plain, groups, small = add_small_crops(raw, x, y, plain, groups, cfg.small_mix, cfg.seed)
+    x, y, plain, groups, (held_x, held_y, mine) = add_samples(x, y, plain, groups, cfg.samples)
 
     sizes = {g: int((groups == g).sum()) for g in dict.fromkeys(groups)}
-    shares = epoch_shares(sizes, floored=[n for n in sets if len(sets) > 1])
+    shares = epoch_shares(sizes, floored=[n for n in sets if len(sets) > 1] + (["samples"] if mine else []))
     for name in sets:
         used[name]["share"] = round(shares.get(name, 0.0), 4)
     order = epoch_order(groups, shares, cfg.epochs, cfg.seed) if len(sizes) > 1 else None
@@ -510,6 +534,10 @@ def _train(config: TrainConfig, progress: Progress | None, mnist, verbose: int,
     recalibrated = settle_batch_norm(model, x, progress.step, cfg.batch_size)
 
     tests = test_scores(model, sets)
+    if mine:
+        mine["share"] = round(shares["samples"], 4)
+        if len(held_y):
+            mine["held_out_accuracy"] = scores(predict_batches(model, held_x), held_y)["accuracy"]
     first = "mnist" if "mnist" in tests else next(iter(sets))
     sums = {}
     for dataset in sets.values():
@@ -528,6 +556,7 @@ def _train(config: TrainConfig, progress: Progress | None, mnist, verbose: int,
         **({"pipeline_digits": pipeline} if pipeline else {}),
         **({"number_digits": numbers} if numbers else {}),
         **({"small_crops": small} if small else {}),
+        **({"samples": mine} if mine else {}),
         **({"init": init_card(cfg.init)} if cfg.init else {}),
         "training_precision": precision or "float32",
         "batch_norm_recalibrated_on": recalibrated,
