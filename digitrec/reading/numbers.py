@@ -1,9 +1,10 @@
 """Reading a number: one row of handwritten digits -> a :class:`Number`.
 
     image -> ink_mask(number=True)   the row's ink (normalize.py): lines, specks gone
-          -> number_candidates       over-segmentation: the ink grouped, groups cut where
-                                     touching digits may meet, every run of pieces that
-                                     could be one digit normalized to 28x28
+          -> number_candidates       over-segmentation: the ink grouped, marks that are no
+                                     digit (. , - =) set apart by size and place, groups
+                                     cut where touching digits may meet, every run of
+                                     pieces that could be one digit normalized to 28x28
           -> digit model             P(digit) for every candidate, in one batch
           -> verifier                P(one whole digit) for every candidate (its crop
                                      and candidate_features)
@@ -11,6 +12,8 @@
                                      of, with priors on width, height, cuts and joins
           -> row reader              a CTC network reads row_strip(image) whole; where it
                                      reads otherwise, the better of the two readings wins
+          -> marks                   a dot, comma or dash between two digits kept in the
+                                     text (1.500, 12-05); a closing dash left out
 
 Every tuning constant of the reader sits at the top of this module. The networks are
 exported ``.tflite`` files run by :mod:`digitrec.reading.engine`; how they are trained
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from digitrec.reading.normalize import Ink, NoDigit, Normalized, _components, ink_mask, to_mnist
+from digitrec.reading.normalize import Ink, NoDigit, Normalized, _components, _stroke_width, ink_mask, to_mnist
 from digitrec.reading.results import Number, Prediction
 
 NUM_CLASSES = 10
@@ -47,6 +50,10 @@ WHOLE_CLIP = 1e-4  # its probabilities are kept within [this, 1 - this]
 ROW_READER_WEIGHT = 1.0  # x the row reader's log P(digits | row), beside a path's score
 SKIP_HEIGHT = 0.5  # a group of ink shorter than this x the row's height may be no digit...
 SKIP_COST = 1.0  # ...at this cost
+MARK_HEIGHT = 0.45  # a group of ink at most this tall (x the row's digit height) may be a mark...
+DOT_SIZE = 0.35  # ...a dot or a comma when no wider than this, low in the row
+DASH_WIDTH = 0.25  # ...a dash when at least this wide and 1.8 times as wide as tall, mid-row
+KEPT = ".,-"  # marks kept in a number's text when between two digits (1.500, 3,25, 12-05)
 
 # The row reader's columns (CTC): 10 digits and a blank.
 ROW_HEIGHT, ROW_WIDTH = 32, 256  # row_strip: the row reader's input, in pixels
@@ -103,11 +110,15 @@ def _groups(mask: np.ndarray):
     stroke is apart, the dot of a broken stroke). Two full-height pieces stay apart even
     when they overlap a little (a slanted 1 under a 7's bar).
 
-    Returns (boxes, height, groups): ``groups`` labels each ink pixel of ``mask`` with its
-    group's index + 1 (0 where there is no ink, or the ink was dropped as a speck)."""
+    Marks that are not digits (:func:`_marks`) are set apart, so that neither the digit
+    model nor the row reader sees them.
+
+    Returns (boxes, height, groups, marks): ``groups`` labels each ink pixel of ``mask``
+    with its group's index + 1 (0 where there is no ink, or the ink was dropped as a speck
+    or a mark); ``marks`` are (mark, box), left to right."""
     n, _, stats = _components(mask)
     if n <= 1:
-        return [], 0.0, np.zeros(mask.shape, np.int32)
+        return [], 0.0, np.zeros(mask.shape, np.int32), []
     height = _row_height(stats[1:])
     k = max(3, int(round(GROUP_CLOSE * height)) | 1)
     joined = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
@@ -124,6 +135,13 @@ def _groups(mask: np.ndarray):
             mx, my, mw, mh = merged[j]
             overlap = (min(mx + mw, x + w) - max(mx, x)) / max(1, min(w, mw))
             both_tall = h >= 0.7 * height and mh >= 0.7 * height
+            # a blot low in the row and clear of a digit's strokes is a separator ("7.5"),
+            # whatever the digit's box spans; one just under a stroke is that stroke's end
+            reach = (max(2, int(0.1 * height)), int(0.3 * height))
+            if ((_blot(box, merged[j], height) and not _near(labels, box, members[j], reach))
+                    or (len(members[j]) == 1 and _blot(merged[j], box, height)
+                        and not _near(labels, merged[j], [label], reach))):
+                continue
             if overlap > (0.75 if both_tall else 0.3) and overlap > best_overlap:
                 best, best_overlap = j, overlap
             # Two short pieces one above the other, side by side within a stroke or two:
@@ -141,12 +159,66 @@ def _groups(mask: np.ndarray):
         else:
             merged.append(box)
             members.append([label])
-    keep = [i for i, b in enumerate(merged) if max(b[2], b[3]) >= 0.3 * height]  # specks between digits
+    marks = _marks(merged, height, _stroke_width(mask), [_runs(mask, b) for b in merged])
+    keep = [i for i, b in enumerate(merged)
+            if i not in marks and max(b[2], b[3]) >= 0.3 * height]  # specks between digits
     lut = np.zeros(n, np.int32)
     for g, i in enumerate(keep):
         lut[members[i]] = g + 1
     groups = lut[labels] * (mask > 0)
-    return [tuple(merged[i]) for i in keep], height, groups
+    return [tuple(merged[i]) for i in keep], height, groups, [(marks[i], tuple(merged[i])) for i in sorted(marks)]
+
+
+def _blot(box, beside, height: float) -> bool:
+    """Whether ``box`` is small enough for a dot or a comma and low beside ``beside``."""
+    x, y, w, h = box
+    return h <= MARK_HEIGHT * height and w <= DOT_SIZE * height and y + h / 2 >= beside[1] + 0.6 * beside[3]
+
+
+def _near(labels: np.ndarray, box, members, reach) -> bool:
+    """Whether any of ``members`` (labels) has ink within ``reach`` (across, above) pixels
+    of ``box`` (across beside it or below it, and above it)."""
+    x, y, w, h = box
+    across, above = reach
+    around = labels[max(0, y - above): y + h + across, max(0, x - across): x + w + across]
+    return bool(np.isin(around, members).any())
+
+
+def _runs(mask: np.ndarray, box) -> int:
+    """How many strokes a vertical line through the middle half of ``box`` crosses, mostly;
+    0 where the ink in ``box`` closes a loop (an "o" is no "=")."""
+    x, y, w, h = box
+    middle = mask[y: y + h, x + w // 4: x + w - w // 4]
+    if middle.size == 0:
+        return 0
+    starts = np.count_nonzero(np.diff(middle.astype(np.int8), axis=0, prepend=0) > 0, axis=0)
+    paper = cv2.copyMakeBorder(1 - mask[y: y + h, x: x + w], 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
+    if _components(paper.astype(np.uint8))[0] > 2:  # paper enclosed by ink
+        return 0
+    return int(np.median(starts))
+
+
+def _marks(boxes, height: float, stroke: float, strokes) -> dict[int, str]:
+    """The groups of ink (x, y, w, h boxes, ``strokes`` across each) that are marks, not
+    digits: a dot or a comma (a blot a stroke or more across, or a short tick, on the
+    row's baseline: a thousands separator, a decimal point), a dash (mid-row, wide and
+    flat) or two ("="), told by their size and where they sit in the band of the row's
+    full-height groups. {index: mark}."""
+    tall = [b for b in boxes if b[3] >= 0.7 * height]
+    if not tall:
+        return {}
+    top = float(np.median([b[1] for b in tall]))
+    band = max(1.0, float(np.median([b[1] + b[3] for b in tall])) - top)
+    found = {}
+    for i, (_, y, w, h) in enumerate(boxes):
+        if h > MARK_HEIGHT * height * (1.25 if strokes[i] == 2 else 1.0):  # "=" is two dashes' height
+            continue
+        low = (y + h / 2 - top) / band  # 0 at the top of the band, 1 at its bottom
+        if w <= DOT_SIZE * height and low >= 0.8 and max(w, h) >= stroke and min(w, h) >= 0.5 * stroke:
+            found[i] = "," if h >= 1.3 * w else "."
+        elif w >= DASH_WIDTH * height and 0.25 <= low <= 0.8 and (w >= 1.8 * h or (strokes[i] == 2 and w >= 0.8 * h)):
+            found[i] = "=" if strokes[i] == 2 else "-"
+    return found
 
 
 # --- over-segmentation: pieces and the digits they can make --------------------------
@@ -196,9 +268,14 @@ def number_candidates(image: np.ndarray):
     Returns (candidates, pieces, height, ink); pieces are (group, x0, x1) in columns,
     left to right. :func:`read_number` scores every candidate with the model and picks
     the best path through the pieces."""
+    return _over_segment(image)[:4]
+
+
+def _over_segment(image: np.ndarray):
+    """:func:`number_candidates`, and the row's marks (:func:`_groups`)."""
     ink = ink_mask(image, number=True)
     mask = ink.mask
-    boxes, height, labels = _groups(mask)
+    boxes, height, labels, marks = _groups(mask)
     if not boxes:
         raise NoDigit("only specks or lines: no digit-sized stroke found")
     # The digit height from the groups (a digit's broken pieces are joined by now).
@@ -265,7 +342,7 @@ def number_candidates(image: np.ndarray):
                 sub.shape[0] / height, len(groups), gap,
                 cut_left=strokes.get((first[0], first[1]), 0.0),
                 cut_right=strokes.get((last[0], last[2]), 0.0)))
-    return candidates, pieces, height, ink
+    return candidates, pieces, height, ink, marks
 
 
 def row_strip(image: np.ndarray, ink: Ink | None = None) -> np.ndarray:
@@ -275,7 +352,7 @@ def row_strip(image: np.ndarray, ink: Ink | None = None) -> np.ndarray:
     row is longer than ROW_WIDTH allows), left-aligned on black: (ROW_HEIGHT, ROW_WIDTH)
     uint8, ink bright. Raises NoDigit as number_candidates does. ``ink``: the Ink that
     number_candidates already found in ``image`` (it is not found again)."""
-    _, _, labels = _groups((ink or ink_mask(image, number=True)).mask)
+    _, _, labels, _ = _groups((ink or ink_mask(image, number=True)).mask)
     ys, xs = np.nonzero(labels)
     if len(ys) == 0:
         raise NoDigit("only specks or lines: no digit-sized stroke found")
@@ -407,7 +484,7 @@ def read_number(image: np.ndarray, digits, verifier=None, row_reader=None) -> Nu
     opinion of each candidate. Where the row reader reads the row otherwise, the best
     path that reads as it does competes with that reading (:func:`_second_reading`)."""
     try:
-        candidates, pieces, _, ink = number_candidates(image)
+        candidates, pieces, _, ink, marks = _over_segment(image)
     except NoDigit as exc:
         return Number(reason=str(exc))
     crops = np.stack([c.digit.x28 for c in candidates]).astype(np.float32)
@@ -427,7 +504,20 @@ def read_number(image: np.ndarray, digits, verifier=None, row_reader=None) -> Nu
            for k, d in zip(path, read)]
     if not out:
         return Number(reason="only specks or lines: no digit-sized stroke found")
-    return Number(out, row_probability=row_probability)
+    return Number(out, row_probability=row_probability, marks=_between(marks, out, ink.scale))
+
+
+def _between(marks, digits, scale: float) -> list[tuple[int, str]]:
+    """The marks that stand between two digits, as (digits before it, mark): a separator
+    or a decimal point people write. A mark before the first digit or after the last (a
+    cheque's closing dash) is left out, and so is a second mark in the same gap."""
+    centres = [d.box[0] + d.box[2] / 2 for d in digits]
+    kept: dict[int, str] = {}
+    for mark, (x, _, w, _) in marks:
+        before = sum(c < (x + w / 2) / scale for c in centres)
+        if 0 < before < len(digits) and mark in KEPT:
+            kept.setdefault(before, mark)
+    return sorted(kept.items())
 
 
 def _second_reading(columns, candidates, probs, n, whole, path, digits):

@@ -1,5 +1,6 @@
 """What reading returns: a :class:`Prediction` for one digit, a :class:`Number` for a
-row of them. Plain data with ``to_dict`` for the CLI's JSON; no model, no pictures made."""
+row of them, a :class:`Reading` for every number in a picture. Plain data with
+``to_dict`` for the CLI's JSON; no model, no pictures made."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -39,10 +40,23 @@ class Number:
     digits: list[Prediction] = field(default_factory=list)
     reason: str | None = None
     row_probability: float | None = None  # the row reader's P(this reading | row), where it read the row
+    box: tuple[int, int, int, int] | None = None  # where the number is in a picture of several, original pixels
+    marks: list[tuple[int, str]] = field(default_factory=list)  # (digits before it, mark) kept in the text
 
     @property
     def text(self) -> str:
-        return "".join(str(d.digit) for d in self.digits)
+        """The digits, with the marks between them that were read (``1.500``, ``12-05``)."""
+        out = [str(d.digit) for d in self.digits]
+        for before, mark in sorted(self.marks, reverse=True):
+            out.insert(before, mark)
+        return "".join(out)
+
+    @property
+    def confidence(self) -> float:
+        """How sure the reading is as a whole: the product of the digits' confidences, or
+        the row reader's probability of the reading where that is lower."""
+        sure = float(np.prod([d.confidence for d in self.digits])) if self.digits else 0.0
+        return sure if self.row_probability is None else min(sure, float(self.row_probability))
 
     @property
     def doubts(self) -> list[str]:
@@ -72,3 +86,26 @@ class Number:
         if self.reason:
             out["reason"] = self.reason
         return out
+
+
+@dataclass
+class Reading:
+    """Every number found in a picture, in reading order; none, and why."""
+
+    numbers: list[Number] = field(default_factory=list)
+    reason: str | None = None
+
+    @property
+    def text(self) -> str | None:
+        """The numbers' texts joined by a space; None when there is no number."""
+        return " ".join(n.text for n in self.numbers) or None
+
+    def to_dict(self) -> dict:
+        if not self.numbers:
+            return {"text": None, "numbers": [], "reason": self.reason}
+        return {"text": self.text, "numbers": [
+            {"text": n.text, "box": list(n.box) if n.box else None, "confidence": round(n.confidence, 4),
+             "low_confidence": n.low_confidence,
+             "digits": [{"digit": d.digit, "confidence": round(float(d.confidence), 4), "box": list(d.box)}
+                        for d in n.digits]}
+            for n in self.numbers]}

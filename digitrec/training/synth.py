@@ -6,7 +6,9 @@ phone photo or a scan. Everything is seeded and deterministic: the same digit, c
 and ``numpy.random.Generator`` state give the same image.
 
     render_digit(d28, condition, rng, size=None) -> uint8 gray / RGB / RGBA image
-    render_number(digits28, rng, condition=None) -> (image, boxes)
+    render_number(digits28, rng, condition=None) -> (image, condition, boxes)
+    number_coverage(items, rng, size) -> a row's ink (digits and marks: . , - = /), digit boxes
+    render_page(numbers, rng, condition=None) -> numbers anywhere on a page: (image, condition, boxes, kept)
     render_blank(kind, rng) -> image with no digit in it
     seeds_pipeline(image) -> the seeds' 28x28 input (gray, resize the whole image, /255)
 
@@ -96,6 +98,23 @@ def _paper(shape, rng, kind="plain", spacing=None) -> np.ndarray:
     return page
 
 
+def _printed(shape, rng) -> np.ndarray:
+    """A cheque's printed security background (guilloche): families of fine wavy lines a
+    few pixels apart, as a multiplicative shade in (0, 1]."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    shade = np.ones((h, w), np.float32)
+    for _ in range(int(rng.integers(2, 4))):
+        angle = rng.uniform(0, np.pi)
+        spacing = rng.uniform(4, 10)  # pixels between the lines
+        wave = rng.uniform(0.5, 3) * spacing * np.sin(
+            (np.cos(angle + 1.3) * xx + np.sin(angle + 1.3) * yy) / rng.uniform(15, 60))
+        phase = (np.cos(angle) * xx + np.sin(angle) * yy + wave) / spacing
+        line = np.maximum(0, np.cos(2 * np.pi * phase) - 0.6) / 0.4  # lines a fifth of the spacing wide
+        shade *= 1.0 - rng.uniform(0.12, 0.3) * line
+    return shade
+
+
 def _board(shape, rng) -> np.ndarray:
     h, w = shape
     base = np.array(rng.choice([[0.12, 0.22, 0.16], [0.1, 0.1, 0.11], [0.15, 0.2, 0.22]]), np.float32)
@@ -165,6 +184,9 @@ def _canvas_shape(size, rng, lo=1.3, hi=2.2):
 
 # --- scenes ----------------------------------------------------------------------------
 
+_STYLES = {"marker": "thick", "tablet_thick": "thick", "tablet_thin": "thin", "blue_ballpoint": "thin"}
+
+
 def _scene(alpha: np.ndarray, condition: str, rng: np.random.Generator, size: int) -> np.ndarray:
     """Paint coverage ``alpha`` (already on its canvas) as ``condition``."""
     shape = alpha.shape
@@ -196,6 +218,8 @@ def _scene(alpha: np.ndarray, condition: str, rng: np.random.Generator, size: in
     if kind != "plain":
         spacing = max(6, int(size * rng.uniform(0.3, 0.5)))
     page = _paper(shape, rng, kind, spacing)
+    if c == "printed":
+        page *= _printed(shape, rng)[..., None]
     ink = np.float32([0.08, 0.08, 0.1])
     a = alpha
     if c in ("blue_ballpoint", "ruled", "squared") or (c == "phone_shadow" and rng.random() < 0.5):
@@ -208,7 +232,8 @@ def _scene(alpha: np.ndarray, condition: str, rng: np.random.Generator, size: in
     if c == "scan":
         img += rng.normal(0, 0.01, img.shape).astype(np.float32)
         return _u8(np.clip(img, 0, 1))
-    photo = c in ("phone_shadow", "ruled", "squared", "blue_ballpoint", "pencil", "marker", "tilt", "jpeg")
+    photo = c in ("phone_shadow", "ruled", "squared", "blue_ballpoint", "pencil", "marker", "tilt", "jpeg",
+                  "printed")
     if photo:
         img *= _light(shape, rng, shadow=c in ("phone_shadow", "tilt") or rng.random() < 0.4)[..., None]
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 0.9))
@@ -240,8 +265,7 @@ def render_digit(d28: np.ndarray, condition: str, rng: np.random.Generator,
     elif size is None:
         size = int(rng.choice(SIZES))
     size = max(size, 56) if condition in ("tablet_thin", "marker", "tablet_thick", "chalk", "pencil") else size
-    style = {"marker": "thick", "tablet_thick": "thick", "tablet_thin": "thin",
-             "blue_ballpoint": "thin"}.get(condition, "normal")
+    style = _STYLES.get(condition, "normal")
     if condition in ("ruled", "squared", "phone_shadow", "scan") and rng.random() < 0.4:
         style = "thin"
     alpha = stroke_alpha(d28, size, style, rng)
@@ -278,22 +302,87 @@ def break_strokes(alpha: np.ndarray, rng: np.random.Generator, cuts: int = 1) ->
     return out
 
 
+MARKS = (".", ",", "-", "=", "/")  # what people write between or after digits
+
+
+def _draw_mark(canvas: np.ndarray, mark: str, x_end: int, boxes, pad_y: int, band: int,
+               stroke: int, rng: np.random.Generator) -> int:
+    """Draw ``mark`` on ``canvas`` right of ``x_end`` (where the ink so far ends), sized
+    and placed by the digits so far (a dot on their baseline, a dash at mid-height).
+    Returns where its ink ends."""
+    if boxes:
+        top = int(np.median([b[1] for b in boxes]))
+        bottom = int(np.median([b[1] + b[3] for b in boxes]))
+    else:
+        top, bottom = pad_y, pad_y + band
+    h = max(8, bottom - top)
+    scale = 8  # coordinates in eighths of a pixel (cv2's shift=3): anti-aliased like the digits
+    big = np.zeros((canvas.shape[0], int(1.2 * h) + 4 * stroke), np.float32)
+    pts: list = []
+    x = stroke + int(h * rng.uniform(0.12, 0.3))  # never touching the ink before it
+    if mark == ".":
+        r = stroke * rng.uniform(0.6, 0.9)
+        pts.append(("dot", (x + r, bottom - r - h * rng.uniform(0, 0.06)), r))
+    elif mark == ",":
+        y = bottom - h * rng.uniform(0.0, 0.08)
+        pts.append(("line", (x + 0.12 * h, y), (x, y + h * rng.uniform(0.18, 0.3))))
+    elif mark in ("-", "="):
+        y = top + h * rng.uniform(0.45, 0.6)
+        length = h * rng.uniform(0.3, 0.6)
+        tilt = h * rng.uniform(-0.05, 0.05)
+        offsets = (0.0,) if mark == "-" else (-0.11 * h, 0.11 * h)
+        pts += [("line", (x, y + o + tilt), (x + length, y + o - tilt)) for o in offsets]
+    elif mark == "/":
+        lean = h * rng.uniform(0.25, 0.45)
+        pts.append(("line", (x + lean, top - 0.05 * h), (x, bottom + 0.05 * h)))
+    else:
+        raise ValueError(f"unknown mark {mark!r}; choose from {MARKS}")
+    for kind, a, b in pts:
+        if kind == "dot":
+            cv2.circle(big, (int(a[0] * scale), int(a[1] * scale)), int(b * scale), 1.0, -1, cv2.LINE_AA, 3)
+        else:
+            cv2.line(big, (int(a[0] * scale), int(a[1] * scale)), (int(b[0] * scale), int(b[1] * scale)),
+                     1.0, max(1, stroke), cv2.LINE_AA, 3)
+    big = cv2.GaussianBlur(big, (0, 0), 0.5)
+    cols = np.nonzero(big.max(axis=0) > 0.3)[0]
+    x1 = min(canvas.shape[1], x_end + big.shape[1])
+    region = canvas[:, x_end: x1]
+    np.maximum(region, big[:, : x1 - x_end], out=region)
+    return x_end + int(cols.max()) + 1 if len(cols) else x_end
+
+
 def render_number(digits28: list[np.ndarray], rng: np.random.Generator,
                   condition: str | None = None, size: int | None = None,
                   touching: float = 0.3, broken: float = 0.3):
-    """Several MNIST digits written in one row, left to right.
+    """Several MNIST digits written in one row, left to right (marks between them too:
+    :func:`number_coverage`).
 
     Some neighbours touch (with probability ``touching`` per pair their ink overlaps a
     little), some digits have a skipped stroke (probability ``broken``). Returns
     (image, condition, boxes) where boxes are the digits' ink boxes (x, y, w, h)."""
     condition = condition or str(rng.choice(NUMBER_CONDITIONS))
     size = size or int(rng.choice((40, 56, 84, 112)))
-    style = {"marker": "thick", "tablet_thick": "thick", "tablet_thin": "thin",
-             "blue_ballpoint": "thin"}.get(condition, "normal")
+    style = _STYLES.get(condition, "normal")
     if style == "thin" and size < 56:
         size = 56
-    pieces = []
-    for d in digits28:
+    canvas, boxes = number_coverage(digits28, rng, size, style, touching, broken)
+    return _scene(canvas, condition, rng, size), condition, boxes
+
+
+def number_coverage(items, rng: np.random.Generator, size: int, style: str = "normal",
+                    touching: float = 0.3, broken: float = 0.3):
+    """The ink coverage of a row written left to right (as :func:`render_number` paints
+    it): ``items`` are MNIST digits (28x28) and marks that are not digits (one of
+    :data:`MARKS`, drawn with the pen's stroke, never touching a digit). Returns
+    (coverage float32 in [0, 1], the digits' ink boxes (x, y, w, h), marks left out)."""
+    if not any(not isinstance(d, str) for d in items):
+        raise ValueError("a row needs at least one digit")
+    pieces, kinds = [], []
+    for d in items:
+        if isinstance(d, str):
+            pieces.append(None)
+            kinds.append(d)
+            continue
         s = int(size * rng.uniform(0.92, 1.08))
         a = stroke_alpha(d, s, style, rng)
         if rng.random() < broken:
@@ -303,28 +392,34 @@ def render_number(digits28: list[np.ndarray], rng: np.random.Generator,
         if len(cols) == 0:
             continue
         pieces.append(a[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1])
-    heights = [p.shape[0] for p in pieces]
+        kinds.append(None)
+    heights = [p.shape[0] for p in pieces if p is not None]
     H = int(max(heights) * 1.15) + 4
     pad_y = int(size * rng.uniform(0.3, 0.7))
     stroke = max(2, int(0.09 * size)) if style != "thin" else 2
-    total = sum(p.shape[1] for p in pieces) + int(size * 0.4) * len(pieces) + 2 * size
+    total = sum(size if p is None else p.shape[1] for p in pieces) + int(size * 0.4) * len(pieces) + 2 * size
     canvas = np.zeros((H + 2 * pad_y, total), np.float32)
-    boxes = []
+    boxes, ends = [], []
     x_right = int(size * rng.uniform(0.3, 0.8))
-    for i, p in enumerate(pieces):
+    for i, (p, mark) in enumerate(zip(pieces, kinds)):
+        if mark is not None:
+            x_end = ends[-1] if ends else x_right
+            ends.append(_draw_mark(canvas, mark, x_end, boxes, pad_y, H, stroke, rng))
+            continue
         y0 = pad_y + int(rng.integers(0, H - p.shape[0] + 1))
-        if i == 0:
+        if not ends:
             x0 = x_right
         else:
             # Place by the ink, row by row: the gap is between the nearest strokes, so a
             # "touching" pair meets at one point instead of overlapping.
-            touch = rng.random() < touching
+            after_mark = kinds[i - 1] is not None
+            touch = not after_mark and rng.random() < touching
             if touch:
                 gap = -int(rng.integers(0, max(1, stroke // 3) + 1))  # ink just meets
             else:
                 gap = int(size * rng.uniform(0.06, 0.25))
-            prev_end = boxes[-1][0] + boxes[-1][2]
-            narrow = min(boxes[-1][2], p.shape[1])
+            prev_end = ends[-1]
+            narrow = min(size if after_mark else boxes[-1][2], p.shape[1])
             rows = canvas[y0: y0 + p.shape[0]] > 0.3
             has = rows.any(axis=1)
             right = np.where(has, rows.shape[1] - 1 - np.argmax(rows[:, ::-1], axis=1), -10 ** 6)
@@ -336,9 +431,61 @@ def render_number(digits28: list[np.ndarray], rng: np.random.Generator,
         region = canvas[y0: y0 + p.shape[0], x0: x0 + p.shape[1]]
         np.maximum(region, p, out=region)
         boxes.append((x0, y0, p.shape[1], p.shape[0]))
-    width = max(b[0] + b[2] for b in boxes) + int(size * rng.uniform(0.3, 0.8))
-    canvas = canvas[:, :width]
-    return _scene(canvas, condition, rng, size), condition, boxes
+        ends.append(x0 + p.shape[1])
+    width = max(ends) + int(size * rng.uniform(0.3, 0.8))
+    return canvas[:, :width], boxes
+
+
+PAGE_CONDITIONS = ("scan", "phone_shadow", "ruled", "squared", "blue_ballpoint", "pencil", "marker",
+                   "printed", "chalk")
+DIGIT_INK = 0.71  # a digit's ink height / the side of its 28x28 box (MNIST's 20-pixel box)
+
+
+def render_page(numbers, rng: np.random.Generator, condition: str | None = None,
+                height: int | None = None, digit_height=(1 / 20, 1 / 6),
+                touching: float = 0.3, broken: float = 0.3):
+    """Numbers written anywhere on a page: each one a row of ``items`` (as
+    :func:`number_coverage` takes them), its digits between ``digit_height`` of the page's
+    height tall (log-uniform), placed at random where it keeps apart from the others (two
+    digit heights side by side, most of one above and below). A number that finds no
+    room is left out.
+
+    Returns (image, condition, boxes, kept): each placed number's ink box (x, y, w, h),
+    and the indices in ``numbers`` of the numbers placed, in the order of ``boxes``."""
+    condition = condition or str(rng.choice(PAGE_CONDITIONS))
+    page_h = height or int(rng.integers(900, 1500))
+    page_w = int(page_h * rng.uniform(0.7, 1.4))
+    style = _STYLES.get(condition, "normal")
+    canvas = np.zeros((page_h, page_w), np.float32)
+    boxes, kept, tall = [], [], []
+    lo, hi = np.log(digit_height[0]), np.log(digit_height[1])
+    for k, items in enumerate(numbers):
+        for _ in range(20):
+            digit = float(np.exp(rng.uniform(lo, hi))) * page_h
+            row, _ = number_coverage(items, rng, max(12, int(digit / DIGIT_INK)), style, touching, broken)
+            ys, xs = np.nonzero(row > 0.05)
+            row = row[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+            rh, rw = row.shape
+            if rw > 0.94 * page_w or rh > 0.94 * page_h:
+                hi = max(lo, np.log(0.8 * digit / page_h))
+                continue
+            x = int(rng.integers(int(0.03 * page_w), page_w - rw - int(0.03 * page_w) + 1))
+            y = int(rng.integers(int(0.03 * page_h), page_h - rh - int(0.03 * page_h) + 1))
+            apart = all(x + rw + 2 * max(digit, t) <= bx or bx + bw + 2 * max(digit, t) <= x
+                        or y + rh + 0.8 * max(digit, t) <= by or by + bh + 0.8 * max(digit, t) <= y
+                        for (bx, by, bw, bh), t in zip(boxes, tall))
+            if apart:
+                region = canvas[y: y + rh, x: x + rw]
+                np.maximum(region, row, out=region)
+                boxes.append((x, y, rw, rh))
+                kept.append(k)
+                tall.append(digit)
+                break
+    typical = float(np.median(tall)) if tall else 0.1 * page_h
+    # The scene's paper is ruled one to two digit heights apart (_scene rules 0.3-0.5 of
+    # its size); its other textures go by the 28x28 box of a typical digit.
+    scene_size = 4 * typical if condition in ("ruled", "squared") else typical / DIGIT_INK
+    return _scene(canvas, condition, rng, int(scene_size)), condition, boxes, kept
 
 
 def render_blank(kind: str, rng: np.random.Generator, size: int | None = None) -> np.ndarray:
@@ -383,4 +530,5 @@ def seeds_pipeline(image: np.ndarray) -> np.ndarray:
 
 
 __all__ = ["CONDITIONS", "BLANKS", "SIZES", "NUMBER_CONDITIONS", "stroke_alpha", "render_digit",
-           "render_number", "render_blank", "break_strokes", "seeds_pipeline"]
+           "render_number", "render_blank", "break_strokes", "seeds_pipeline", "MARKS", "number_coverage",
+           "PAGE_CONDITIONS", "render_page"]
