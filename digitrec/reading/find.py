@@ -6,8 +6,8 @@
                            a wide median (it follows a vignette or a shadow's blot), so
                            grain and a printed background's fine lines average out; ink
                            measured above it, and the paper's own grain (a robust spread)
-          -> ink_pieces    hysteresis: strokes as strong as the picture's ink, grown into
-                           their fainter edges; ruled / squared lines (normalize's) gone, and
+          -> ink_pieces    strokes as strong as the picture's ink, grown into their
+                           fainter edges; ruled / squared lines (normalize's) gone, and
                            what reaches the picture's edge and is no writing
           -> rows          pieces a digit tall (FIND_MIN of the picture's height or more),
                            side by side at one height, linked into rows; smaller rows beside
@@ -43,10 +43,12 @@ from digitrec.reading.results import Reading
 
 FIND_LONG = 1024  # pictures are searched at most this many pixels on their long side
 QUARTER = 128  # pictures this many pixels or more on their short side find their paper at quarter size...
+PAPER_WINDOW = 0.2  # ...by an opening this much of the short side wide (wider than a stroke filling it)...
 MEDIAN_WINDOW = 0.6  # ...where its median is taken over this much of the short side...
 STROKE_MAX = 0.15  # ...without the strokes: ink narrower than this x the short side
 GRAIN_STRONG, GRAIN_WEAK = 4.0, 2.5  # strokes stand this many times the paper's grain above it, their edges...
 STRONG, WEAK = 0.45, 0.25  # ...and reach this much of the picture's ink level
+EDGE_GROW = 5  # a stroke's faint edge is this wide (pixels), at most
 LINE_LONGER = 2.0  # a line found is ruling when the picture is longer than this x the writing's height
 EDGE_SMALL = 0.3  # a piece touching the picture's edge is no writing when shorter than this x the picture
 BLOT = 0.33  # pieces with strokes wider than this x their extent are blots, not writing
@@ -105,7 +107,7 @@ def ink_map(image: np.ndarray) -> tuple[np.ndarray, float, float]:
     f = 4 if min(hh, ww) >= QUARTER else 1
     small = cv2.resize(ink, (max(1, ww // f), max(1, hh // f)), interpolation=cv2.INTER_AREA) if f > 1 else ink
     small8 = np.round(small * 255).astype(np.uint8)
-    k = max(9, int(0.3 * min(small.shape)) | 1)
+    k = max(9, int(PAPER_WINDOW * min(small.shape)) | 1)
     # an opening (a window wider than any stroke) of the copy cleared of specks...
     paper = cv2.morphologyEx(cv2.medianBlur(small8, 5).astype(np.float32) / 255, cv2.MORPH_OPEN,
                              cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
@@ -148,12 +150,10 @@ def ink_pieces(ink: np.ndarray, grain: float) -> np.ndarray:
         raise NoDigit("blank image: no ink found")
     level = float(np.percentile(candidates, 90))  # how dark the picture's strokes are
     weak = (ink > max(WEAK * level, GRAIN_WEAK * grain, MIN_CONTRAST / 2)).astype(np.uint8)
-    strong = ink > max(STRONG * level, GRAIN_STRONG * grain)
-    n, labels, _ = _components(weak)
-    hit = np.zeros(n, bool)
-    hit[labels[strong]] = True
-    hit[0] = False
-    mask = hit[labels].astype(np.uint8)
+    strong = (ink > max(STRONG * level, GRAIN_STRONG * grain)).astype(np.uint8)
+    # the strokes' fainter edges, a few pixels round them only: a faint shadow or stain
+    # touching a stroke stays out
+    mask = strong | (weak & cv2.dilate(strong, np.ones((EDGE_GROW, EDGE_GROW), np.uint8)))
     if mask.mean() > 0.35:
         raise NoDigit("no clear writing: the picture is mostly ink or noise")
     ruled = None
