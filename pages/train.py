@@ -221,17 +221,23 @@ with st.container(key="your-digits"):
         if len(order) > GALLERY_SIZE:
             st.caption(f"… and {len(order) - GALLERY_SIZE} more.")
         export_col, delete_col = st.columns(2)
-        archive = io.BytesIO()
-        db.export_zip(archive)
-        export_col.download_button("Export (zip of PNGs and labels.csv)", archive.getvalue(),
+
+        def archive() -> bytes:  # made when the button is clicked, not on every rerun
+            out = io.BytesIO()
+            db.export_zip(out)
+            return out.getvalue()
+
+        export_col.download_button("Export (zip of PNGs and labels.csv)", archive,
                                    file_name="digitrec-samples.zip", mime="application/zip", key="export")
-        if delete_col.button("Delete all of them", key="delete-all", icon=":material/delete_forever:"):
+        sure = delete_col.checkbox(f"Yes, delete all {len(gallery)} of them", key="sure")
+        if delete_col.button("Delete all of them", key="delete-all", icon=":material/delete_forever:",
+                             disabled=not sure):
             db.delete_all()
             st.rerun()
     imported = st.file_uploader("Import samples (a zip exported here)", type=["zip"], key="import")
     if imported is not None and st.session_state.get("imported") != imported.file_id:
+        st.session_state["imported"] = imported.file_id  # once per file, whatever the outcome
         try:
             st.success(f"Imported {db.import_zip(io.BytesIO(imported.getvalue()))} samples.")
-            st.session_state["imported"] = imported.file_id
         except SampleError as exc:
             st.error(f"Cannot import {ui.plain(imported.name)}: {exc}")

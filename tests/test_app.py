@@ -291,6 +291,8 @@ def test_your_digits_are_shown_misreads_first_and_can_be_deleted(mnist, recogniz
     assert "12 of your digits" in shown and "misreads 1 of them" in shown
     at.button(key=f"delete-{wrong}").click().run()
     assert db.count() == 11 and "misreads 0 of them" in texts(at, "your-digits")
+    assert at.button(key="delete-all").disabled  # not without saying so first
+    at.checkbox(key="sure").check().run()
     at.button(key="delete-all").click().run()
     assert db.count() == 0
     assert "None yet" in texts(at, "your-digits")

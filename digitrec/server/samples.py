@@ -61,6 +61,10 @@ class SampleError(ValueError):
     """A sample that cannot be saved (a bound reached, a bad value); the message says why."""
 
 
+class NewerSchema(sqlite3.DatabaseError):
+    """A database written by a newer digitrec: set aside, never migrated down."""
+
+
 @dataclass
 class Sample:
     id: int
@@ -129,11 +133,15 @@ class SampleStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._migrate()
-        except sqlite3.DatabaseError as exc:  # not a database, or a damaged one
+        except sqlite3.OperationalError:  # locked, unreadable, disk full: not damage, say so
+            raise
+        except sqlite3.DatabaseError as exc:  # not a database, a damaged one, or a newer one
             aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
             self.path.replace(aside)
-            for suffix in ("-wal", "-shm"):
-                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            for suffix in ("-wal", "-shm"):  # kept with it: the journal may hold its last samples
+                journal = Path(f"{self.path}{suffix}")
+                if journal.exists():
+                    journal.replace(Path(f"{aside}{suffix}"))
             self.warning = (f"The samples file could not be read ({exc}); it was moved to "
                             f"{aside.name} and a new one started.")
             self._migrate()
@@ -145,7 +153,7 @@ class SampleStore:
             con.execute("PRAGMA journal_mode = WAL")
             version = con.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise sqlite3.DatabaseError(f"schema version {version} is newer than this digitrec's")
+                raise NewerSchema(f"schema version {version} is newer than this digitrec's")
             for step in range(version, SCHEMA_VERSION):
                 con.execute("BEGIN IMMEDIATE")
                 try:
@@ -275,16 +283,23 @@ class SampleStore:
         try:
             with zipfile.ZipFile(source) as z:
                 rows = list(csv.DictReader(io.TextIOWrapper(z.open("labels.csv"), encoding="utf-8")))
-                added = 0
+                names = set(z.namelist())
+                items = []  # every row read and checked before any is added: all or nothing
                 for row in rows:
                     x28 = np.asarray(Image.open(io.BytesIO(z.read(f"x28/{row['id']}.png"))).convert("L"))
                     name = f"picture/{row['id']}.png"
-                    picture = z.read(name) if name in z.namelist() else None
-                    self.add(x28, int(row["true_digit"]),
-                             read_digit=int(row["read_digit"]) if row["read_digit"] else None,
-                             confidence=float(row["confidence"]) if row["confidence"] else None,
-                             source="import", model=row.get("model") or None, picture=picture)
-                    added += 1
+                    items.append((x28, int(row["true_digit"]), dict(
+                        read_digit=int(row["read_digit"]) if row["read_digit"] else None,
+                        confidence=float(row["confidence"]) if row["confidence"] else None,
+                        source="import", model=row.get("model") or None,
+                        picture=z.read(name) if name in names else None)))
+            if self.count() + len(items) > MAX_SAMPLES:
+                raise SampleError(f"importing {len(items):,} samples would pass the {MAX_SAMPLES:,} kept: "
+                                  "delete some first")
+            added = 0
+            for x28, digit, fields in items:
+                self.add(x28, digit, **fields)
+                added += 1
         except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
             if isinstance(exc, SampleError):
                 raise
