@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from digitrec import store
+from digitrec.training.synth import render_number
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mnist"
@@ -246,3 +247,29 @@ def train_page(images: int = 300, epochs: int = 1, batch: int = 32):
     at.slider(key="epochs-fast").set_value(epochs)
     at.select_slider(key="batch-fast").set_value(batch)
     return at
+
+
+# --- test digits and rows the reading tests share -------------------------------------------
+
+_PICKS: dict[int, list[int]] = {}
+
+
+def picks(mnist, recognizer) -> list[int]:
+    """For each class 0-9, the first of MNIST's first 300 test digits that the model reads
+    right: digits a rendering may make hard, but are not hard to begin with."""
+    if id(recognizer) not in _PICKS:
+        ok = recognizer.probabilities(mnist.x_test[:300] / 255.0).argmax(1) == mnist.y_test[:300]
+        _PICKS[id(recognizer)] = [int(np.flatnonzero((mnist.y_test[:300] == d) & ok)[0]) for d in range(10)]
+    return _PICKS[id(recognizer)]
+
+
+def number_rows(mnist, count: int, seed: int) -> list[tuple[np.ndarray, str, list]]:
+    """``count`` rows of 2 to 8 MNIST test digits in render_number's default conditions
+    (some touching, some broken): (image, the digits as text, their ink boxes) each."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for j in range(count):
+        idx = rng.choice(len(mnist.x_test), 2 + j % 7, replace=False)
+        image, _, boxes = render_number([mnist.x_test[i] for i in idx], rng)
+        rows.append((image, "".join(str(int(mnist.y_test[i])) for i in idx), boxes))
+    return rows

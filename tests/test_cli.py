@@ -10,8 +10,7 @@ import pytest
 from digitrec.cli import build_parser, main
 from digitrec.reading.results import LOW_CONFIDENCE
 from digitrec.training import synth
-from tests.conftest import paper_digit, readable_digits, unsure_row
-from tests.test_digits import picks
+from tests.conftest import paper_digit, picks, readable_digits, unsure_row
 
 
 @pytest.fixture(scope="module")

@@ -7,18 +7,7 @@ import pytest
 
 from digitrec.reading.results import LOW_CONFIDENCE, Prediction
 from digitrec.training import synth
-from tests.conftest import paper_digit
-
-_PICKS: dict[int, list[int]] = {}
-
-
-def picks(mnist, recognizer) -> list[int]:
-    """For each class 0-9, the first of MNIST's first 300 test digits that the model reads
-    right: digits a rendering may make hard, but are not hard to begin with."""
-    if id(recognizer) not in _PICKS:
-        ok = recognizer.probabilities(mnist.x_test[:300] / 255.0).argmax(1) == mnist.y_test[:300]
-        _PICKS[id(recognizer)] = [int(np.flatnonzero((mnist.y_test[:300] == d) & ok)[0]) for d in range(10)]
-    return _PICKS[id(recognizer)]
+from tests.conftest import paper_digit, picks
 
 
 def test_shipped_model_has_a_card(recognizer):

@@ -12,7 +12,7 @@ from digitrec import cli, store
 from digitrec.reading import engine
 from digitrec.reading.numbers import candidate_features, greedy_text, number_candidates, row_strip
 from digitrec.training import export
-from tests.test_numbers import number_rows
+from tests.conftest import number_rows
 
 
 def keras_model(path):

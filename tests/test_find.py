@@ -12,7 +12,7 @@ from digitrec.reading.find import find_numbers
 from digitrec.reading.normalize import NoDigit
 from digitrec.reading.results import Number, Prediction, Reading
 from digitrec.training import synth
-from tests.test_digits import picks
+from tests.conftest import picks
 
 
 def _items(mnist, recognizer, text: str) -> list:

@@ -27,19 +27,7 @@ from digitrec.reading.numbers import (
 from digitrec.reading.results import LOW_CONFIDENCE, ROW_LOW_CONFIDENCE, Number, Prediction
 from digitrec.training import synth
 from digitrec.training.number_data import whole_label
-from tests.test_digits import picks
-
-
-def number_rows(mnist, count: int, seed: int) -> list[tuple[np.ndarray, str, list]]:
-    """``count`` rows of 2 to 8 MNIST test digits in render_number's default conditions
-    (some touching, some broken): (image, the digits as text, their ink boxes) each."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for j in range(count):
-        idx = rng.choice(len(mnist.x_test), 2 + j % 7, replace=False)
-        image, _, boxes = synth.render_number([mnist.x_test[i] for i in idx], rng)
-        rows.append((image, "".join(str(int(mnist.y_test[i])) for i in idx), boxes))
-    return rows
+from tests.conftest import number_rows, picks
 
 
 def _read(mnist, recognizer, digits, seed, **kw) -> str:

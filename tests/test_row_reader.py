@@ -14,8 +14,7 @@ from digitrec.reading.numbers import BLANK, FRAMES, MAX_DIGITS, ROW_HEIGHT, ROW_
 from digitrec.training import export, row_reader
 from digitrec.training.number_data import row_examples
 from digitrec.training.recipes import RowReaderConfig
-from tests.conftest import data_dir
-from tests.test_numbers import number_rows
+from tests.conftest import data_dir, number_rows
 
 
 def _strip(mnist, seed: int) -> np.ndarray:

@@ -14,8 +14,7 @@ from digitrec.training.export import AGREEMENT
 from digitrec.training.number_data import candidate_examples, whole_label
 from digitrec.training.recipes import VerifierConfig
 from digitrec.training.verifier import train_verifier
-from tests.conftest import data_dir
-from tests.test_numbers import number_rows
+from tests.conftest import data_dir, number_rows
 
 ROW = [(10, 5, 30, 40), (45, 6, 8, 40), (56, 4, 28, 41)]  # a digit, a narrow 1, a digit
 
