@@ -84,13 +84,16 @@ def _cmd_read(args) -> int:
             image = load_image(file)
         except ImageError as exc:
             failed = True
-            _emit(args, {"file": file, "text": None, "digits": [], "error": str(exc)}, f"{file}: error: {exc}")
+            _emit(args, {"file": file, "text": None, "numbers": [], "error": str(exc)}, f"{file}: error: {exc}")
             continue
-        number = recognizer.read_number(image)
-        text = f"{file}: {number.text}" if number.text else f"{file}: no digits ({number.reason})"
-        if number.low_confidence:
-            text += f"  (low confidence: {'; '.join(number.doubts)})"
-        _emit(args, {"file": file, **number.to_dict()}, text)
+        reading = recognizer.read(image)
+        if not reading.numbers:
+            text = f"{file}: no number ({reading.reason})"
+        else:
+            several = len(reading.numbers) > 1
+            doubts = [f"{n.text}: {d}" if several else d for n in reading.numbers for d in n.doubts]
+            text = f"{file}: {reading.text}" + (f"  (low confidence: {'; '.join(doubts)})" if doubts else "")
+        _emit(args, {"file": file, **reading.to_dict()}, text)
     return 1 if failed else 0
 
 
@@ -241,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show", help="write original, 28x28 input and confidences to this PNG")
     p.set_defaults(func=_cmd_predict)
 
-    r = sub.add_parser("read", help="read a handwritten number (one row of digits) per file")
+    r = sub.add_parser("read", help="find and read every handwritten number in each file (a page, a "
+                       "photo, a cheque, a tight crop), in reading order")
     r.add_argument("files", nargs="+")
     r.add_argument("--model", help=model_help)
     r.add_argument("--json", action="store_true", help="one JSON object per line per file")

@@ -1,4 +1,4 @@
-"""Upload: photos or scans of digits, or a webcam snapshot; one digit or a whole number each."""
+"""Upload: photos or scans of digits, or a webcam snapshot; one digit, or every number in it."""
 import cv2
 import numpy as np
 import streamlit as st
@@ -10,10 +10,12 @@ ui.in_frame("upload")
 
 st.title("Upload a picture")
 st.write("Upload photos or scans of handwritten digits (or take a webcam snapshot): each "
-         "image is read as one digit, or as a whole number written in one row.")
+         "image is read as one digit, or every handwritten number in it is found and read.")
 
-mode = st.radio("Read each image as", ["one digit", "a whole number"], horizontal=True,
-                key="mode")
+NUMBERS = "every number in it"
+mode = st.radio("Read each image as", ["one digit", NUMBERS], horizontal=True, key="mode",
+                help="Numbers are found anywhere in the picture (a page, a photo, a form, a cheque) "
+                     "and read one by one, in reading order.")
 files = st.file_uploader(
     f"Images ({', '.join(FORMATS)}; up to {MAX_BYTES // 2**20} MB each)", type=EXTENSIONS,
     accept_multiple_files=True, key="files")
@@ -24,45 +26,55 @@ if st.toggle("Use the webcam", key="webcam"):
         "Hold a digit written on paper in front of the camera, then take a photo", key="camera")
 
 
-def annotate(image: np.ndarray, number) -> np.ndarray:
-    """The image with a box and the digit read drawn over every digit found."""
+def annotate(image: np.ndarray, reading) -> np.ndarray:
+    """The image with every number found boxed (blue), and a box and the digit read drawn
+    over each of its digits (green; orange where unsure)."""
     out = image[..., :3].copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
     out = np.ascontiguousarray(out)
     thick = max(2, round(max(out.shape[:2]) / 250))
-    for d in number.digits:
-        x, y, w, h = d.box
-        color = (230, 120, 0) if d.low_confidence else (0, 160, 60)
-        cv2.rectangle(out, (x, y), (x + w, y + h), color, thick)
-        scale = max(0.6, h / 60)
-        cv2.putText(out, str(d.digit), (x, max(0, y - thick * 2)), cv2.FONT_HERSHEY_SIMPLEX,
-                    scale, color, thick, cv2.LINE_AA)
+    for number in reading.numbers:
+        if number.box:
+            x, y, w, h = number.box
+            pad = 2 * thick
+            cv2.rectangle(out, (x - pad, y - pad), (x + w + pad, y + h + pad), (40, 90, 220), thick)
+        for d in number.digits:
+            x, y, w, h = d.box
+            color = (230, 120, 0) if d.low_confidence else (0, 160, 60)
+            cv2.rectangle(out, (x, y), (x + w, y + h), color, max(1, thick // 2))
+            scale = max(0.6, h / 60)
+            cv2.putText(out, str(d.digit), (x, max(0, y - thick * 2)), cv2.FONT_HERSHEY_SIMPLEX,
+                        scale, color, thick, cv2.LINE_AA)
     return out
 
 
-def show_number(image: np.ndarray, suffix: str) -> None:
-    number = ui.recognizer().read_number(image)
+def show_numbers(image: np.ndarray, suffix: str) -> None:
+    reading = ui.recognizer().read(image)
+    numbers = reading.numbers
     original, result = st.columns(2, gap="large")
-    original.image(annotate(image, number) if number.digits else image,
-                   caption="Your image" + (", the digits found boxed" if number.digits else ""))
+    original.image(annotate(image, reading) if numbers else image,
+                   caption="Your image" + (", each number and its digits boxed" if numbers else ""))
     with result:
         with st.container(key=f"prediction{suffix}"):
-            if not number.digits:
-                st.markdown(f"**No digit found:** {number.reason or 'no digits in this image'}.")
+            if not numbers:
+                st.markdown(f"**No number found:** {reading.reason or 'no digits in this image'}.")
             else:
-                count = len(number.digits)
-                ui.big_text(number.text, f"{count} digit{'s' if count > 1 else ''}, the least "
-                            f"sure at {min(d.confidence for d in number.digits):.1%}")
-                if number.low_confidence:
-                    st.warning(f"Unsure of this reading: {'; '.join(number.doubts)}. Check it.")
-                st.image([ui.model_input(d.input28, 2) for d in number.digits],
-                         caption=[str(d.digit) for d in number.digits])
+                digits = [d for n in numbers for d in n.digits]
+                count = f"{len(numbers)} numbers" if len(numbers) > 1 else \
+                    f"{len(digits)} digit{'s' if len(digits) > 1 else ''}"
+                ui.big_text(reading.text, f"{count}, the least sure digit at "
+                            f"{min(d.confidence for d in digits):.1%}")
+                for number in numbers:
+                    if number.low_confidence:
+                        st.warning(f"Unsure of {number.text}: {'; '.join(number.doubts)}. Check it.")
+                st.image([ui.model_input(d.input28, 2) for d in digits], caption=[str(d.digit) for d in digits])
                 st.caption("What the model saw (28×28 each)")
-        if number.digits:
+        if numbers:
             with st.container(key=f"confidences{suffix}"):
-                labels = [f"{i + 1}: {d.digit}" for i, d in enumerate(number.digits)]
-                st.vega_lite_chart(spec=ui.confidence_chart([d.confidence for d in number.digits], labels,
-                                                        highlight_all=True), width="stretch")
-                st.caption("Confidence of each digit read, left to right")
+                labels = [f"{n.text}: {i + 1}" if len(numbers) > 1 else f"{i + 1}: {d.digit}"
+                          for n in numbers for i, d in enumerate(n.digits)]
+                st.vega_lite_chart(spec=ui.confidence_chart([d.confidence for n in numbers for d in n.digits],
+                                                            labels, highlight_all=True), width="stretch")
+                st.caption("Confidence of each digit read, left to right, number by number")
 
 
 def show_digit(image: np.ndarray, suffix: str) -> None:
@@ -82,7 +94,7 @@ def show(name: str, data: bytes, suffix: str) -> None:
         with st.container(key=f"prediction{suffix}"):
             st.error(ui.plain(f"Cannot read {name}: {exc}"))
         return
-    (show_number if mode == "a whole number" else show_digit)(image, suffix)
+    (show_numbers if mode == NUMBERS else show_digit)(image, suffix)
 
 
 if snapshot is not None:

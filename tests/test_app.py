@@ -16,7 +16,8 @@ import pytest
 
 from digitrec import store
 from digitrec.server import jobs, registry
-from tests.conftest import ROOT, app_page, encode, fake_canvas, readable_digits, texts, train_page
+from digitrec.training import synth
+from tests.conftest import ROOT, app_page, encode, fake_canvas, picks, readable_digits, texts, train_page
 
 
 @pytest.fixture(autouse=True)
@@ -118,10 +119,26 @@ def test_upload_many_files_one_unreadable(digits):
 def test_upload_whole_number(digits):
     row = np.concatenate([digits[d][:, 60:300] for d in (9, 0, 4)], axis=1)
     at = app_page("upload").run()
-    at.radio(key="mode").set_value("a whole number")
+    at.radio(key="mode").set_value("every number in it")
     at.file_uploader(key="files").set_value(("n.png", encode(row), "image/png")).run()
     assert not at.exception
     assert texts(at, "prediction-0").startswith("904\n")
+
+
+def test_upload_a_page_of_numbers(mnist, recognizer):
+    """Two numbers on a page, apart: both read, in reading order, each boxed on the picture."""
+    idx = picks(mnist, recognizer)
+    page, _, boxes, kept = synth.render_page(
+        [[mnist.x_test[idx[d]] for d in (3, 8)], [mnist.x_test[idx[d]] for d in (7, 2, 5)]],
+        np.random.default_rng(11), condition="scan", height=800, digit_height=(0.07, 0.09))
+    assert kept == [0, 1]
+    expected = " ".join(("38", "725")[k] for k in sorted(range(2), key=lambda k: (boxes[k][1], boxes[k][0])))
+    at = app_page("upload").run()
+    at.radio(key="mode").set_value("every number in it")
+    at.file_uploader(key="files").set_value(("page.png", encode(page), "image/png")).run()
+    assert not at.exception
+    shown = texts(at, "prediction-0")
+    assert shown.startswith(expected + "\n") and "2 numbers" in shown, shown
 
 
 def test_webcam_snapshot(digits):
@@ -245,7 +262,7 @@ SERVE = textwrap.dedent("""
     assert not at.exception, at.exception
     shown = {"draw": texts(at, "prediction"), "sidebar": [c.value for c in at.sidebar.caption]}
     at.switch_page("pages/upload.py").run()
-    at.radio(key="mode").set_value("a whole number")
+    at.radio(key="mode").set_value("every number in it")
     at.file_uploader(key="files").set_value(("n.png", open(sys.argv[2], "rb").read(), "image/png")).run()
     shown["number"] = texts(at, "prediction-0")
     at.radio(key="mode").set_value("one digit")

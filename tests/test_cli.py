@@ -101,11 +101,15 @@ def test_bad_data_dir_is_a_clear_error(tmp_path, capsys):
 
 
 def test_read_json_contract(tmp_path, mnist, recognizer, capsys):
+    """read --json: one line per file; every number on a page with its box and digits, in
+    reading order; a blank page says why; an unreadable file says what is wrong."""
     idx = picks(mnist, recognizer)
-    image, _, _ = synth.render_number([mnist.x_test[idx[d]] for d in (2, 0, 2, 6)],
-                                      np.random.default_rng(2026), condition="scan")
-    good = tmp_path / "number.png"
-    cv2.imwrite(str(good), image if image.ndim == 2 else image[..., ::-1])
+    page, _, boxes, kept = synth.render_page(
+        [[mnist.x_test[idx[d]] for d in (2, 0, 2, 6)], [mnist.x_test[idx[d]] for d in (1, 5)]],
+        np.random.default_rng(7), condition="scan", height=900, digit_height=(0.08, 0.1))
+    assert kept == [0, 1]
+    good = tmp_path / "page.png"
+    cv2.imwrite(str(good), page if page.ndim == 2 else page[..., ::-1])
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((80, 120), 240, np.uint8))
     bad = tmp_path / "notes.txt"
@@ -114,17 +118,24 @@ def test_read_json_contract(tmp_path, mnist, recognizer, capsys):
     first, empty, unreadable = lines(capsys)
     assert code == 1  # one file could not be read
     assert [r["file"] for r in (first, empty, unreadable)] == [str(good), str(blank), str(bad)]
-    assert set(first) == {"file", "text", "digits", "low_confidence", "row_probability"}
-    assert first["text"] == "2026"
-    assert [d["digit"] for d in first["digits"]] == [2, 0, 2, 6]
-    for d in first["digits"]:
-        assert set(d) == {"digit", "confidence", "box", "low_confidence"}
-        assert d["confidence"] >= LOW_CONFIDENCE and d["low_confidence"] is False and len(d["box"]) == 4
-    assert [d["box"][0] for d in first["digits"]] == sorted(d["box"][0] for d in first["digits"])
-    assert first["low_confidence"] is False  # a clear scan of four digits
-    assert first["row_probability"] >= 0.5  # the shipped row reader read the row
-    assert empty == {"file": str(blank), "text": None, "digits": [], "reason": empty["reason"]} and empty["reason"]
-    assert unreadable["text"] is None and unreadable["digits"] == [] and "text file" in unreadable["error"]
+    assert set(first) == {"file", "text", "numbers"}
+    order = sorted(range(2), key=lambda k: (boxes[k][1], boxes[k][0]))  # top to bottom
+    expected = [("2026", "15")[k] for k in order]
+    assert first["text"] == " ".join(expected)
+    assert [n["text"] for n in first["numbers"]] == expected
+    for number, k in zip(first["numbers"], order):
+        assert set(number) == {"text", "box", "confidence", "low_confidence", "digits"}
+        x, y, w, h = number["box"]
+        bx, by, bw, bh = boxes[k]
+        assert x <= bx + 0.1 * bw and y <= by + 0.1 * bh and x + w >= bx + 0.9 * bw and y + h >= by + 0.9 * bh
+        assert number["low_confidence"] is False and number["confidence"] >= 0.5  # a clear scan
+        for d in number["digits"]:
+            assert set(d) == {"digit", "confidence", "box"} and len(d["box"]) == 4
+            dx, dy, dw, dh = d["box"]
+            assert x <= dx and dx + dw <= x + w and y <= dy and dy + dh <= y + h  # inside its number
+        assert [d["box"][0] for d in number["digits"]] == sorted(d["box"][0] for d in number["digits"])
+    assert empty == {"file": str(blank), "text": None, "numbers": [], "reason": empty["reason"]} and empty["reason"]
+    assert unreadable["text"] is None and unreadable["numbers"] == [] and "text file" in unreadable["error"]
 
 
 def test_read_says_why_a_number_is_unsure(tmp_path, mnist, recognizer, capsys):

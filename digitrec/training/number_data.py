@@ -120,18 +120,18 @@ class NumberDigits:
     seconds: float
 
 
-def _rows(x28: np.ndarray, count: int, seed: int, stream: int, conditions=None):
-    """``count`` rows of 2 to 8 digits drawn at random from ``x28``, each with one of
+def _rows(x28: np.ndarray, count: int, seed: int, stream: int, conditions=None, lengths=NUMBER_LENGTHS):
+    """``count`` rows of ``lengths`` digits in turn drawn at random from ``x28``, each with one of
     ``conditions`` in turn (default: all of render_number's; a name given twice comes twice
     as often): (lengths, conditions, source indices, tasks of :data:`NUMBER_CHUNK` rows,
     each with its own generator)."""
-    from digitrec.training.synth import NUMBER_CONDITIONS
+    from digitrec.training.synth import NUMBER_CONDITIONS, ROW_CONDITIONS
 
     cycle = tuple(conditions or NUMBER_CONDITIONS)
-    unknown = sorted(set(cycle) - set(NUMBER_CONDITIONS))
+    unknown = sorted(set(cycle) - set(ROW_CONDITIONS))
     if unknown:
-        raise ValueError(f"unknown number conditions {unknown}; choose from {NUMBER_CONDITIONS}")
-    lengths = np.asarray(NUMBER_LENGTHS)[np.arange(count) % len(NUMBER_LENGTHS)]
+        raise ValueError(f"unknown number conditions {unknown}; choose from {sorted(set(ROW_CONDITIONS))}")
+    lengths = np.asarray(lengths)[np.arange(count) % len(lengths)]
     conditions = np.asarray(cycle)[np.arange(count) % len(cycle)]
     rng = np.random.default_rng([seed, stream])
     source = rng.choice(len(x28), size=int(lengths.sum()), replace=lengths.sum() > len(x28))
@@ -293,9 +293,17 @@ class RowExamples:
     seconds: float
 
 
+ROW_LENGTHS = tuple(range(1, 9))  # digits per row the row reader learns to read (MAX_DIGITS)
+
+
 def _row_chunk(task):
+    """One worker's share: each row written as an amount (:func:`synth.amount_items`,
+    :func:`synth.render_amount`), found as :func:`digitrec.reading.find.read` finds it and
+    stripped as the reader strips it; rows the finder does not find as one region are
+    left out (the reader never sees such a strip either)."""
     import cv2
 
+    from digitrec.reading.find import find_numbers
     from digitrec.reading.numbers import NoDigit, row_strip
     from digitrec.training import synth
 
@@ -304,25 +312,31 @@ def _row_chunk(task):
     rng = np.random.default_rng(seed)
     xs, ys = [], []
     for digits, label, cond in zip(numbers, labels, conditions):
-        image, _, _ = synth.render_number(list(digits), rng, condition=str(cond))
+        items = synth.amount_items(list(digits), rng)
+        image, _, _ = synth.render_amount(items, rng, condition=str(cond))
         try:
-            xs.append(row_strip(image))
+            regions = find_numbers(image)
+            if len(regions) != 1:
+                continue
+            xs.append(row_strip(regions[0].picture))
         except NoDigit:
             continue
-        ys.append(np.pad(label, (0, max(NUMBER_LENGTHS) - len(label)), constant_values=-1))
+        ys.append(np.pad(label, (0, max(ROW_LENGTHS) - len(label)), constant_values=-1))
     return xs, ys
 
 
 def row_examples(x28: np.ndarray, y: np.ndarray, numbers: int, seed: int,
                  workers: int | None = None, conditions=None) -> RowExamples:
-    """``numbers`` rows of 2 to 8 digits drawn at random from ``x28`` (training digits),
-    rendered by :func:`digitrec.training.synth.render_number` in each of its conditions (or in
-    ``conditions``, cycled), as :func:`digitrec.reading.normalize.row_strip` makes them, with
-    their digits.
+    """``numbers`` rows of 1 to 8 digits drawn at random from ``x28`` (training digits in
+    the MNIST box, :func:`mnist_box`), written as amounts on forms and cheques by
+    :func:`digitrec.training.synth.render_amount` in each of its conditions (or in
+    ``conditions``, cycled), found and stripped as the reader does, with their digits.
 
     Deterministic for a given ``seed`` whatever the number of ``workers``."""
+    from digitrec.training.synth import ROW_CONDITIONS
+
     start = time.time()
-    lengths, _, source, tasks = _rows(x28, numbers, seed, 8, conditions)
+    lengths, _, source, tasks = _rows(x28, numbers, seed, 8, conditions or ROW_CONDITIONS, ROW_LENGTHS)
     ends = np.cumsum(lengths)
     labels = [np.asarray(y)[source[e - k: e]].astype(np.int32) for e, k in zip(ends, lengths)]
     tasks = [(rows, labels[i * NUMBER_CHUNK: i * NUMBER_CHUNK + len(rows)], conditions, s)
@@ -334,5 +348,26 @@ def row_examples(x28: np.ndarray, y: np.ndarray, numbers: int, seed: int,
     ys = [lab for r in results for lab in r[1]]
     return RowExamples(
         x=np.stack(xs) if xs else np.zeros((0, ROW_HEIGHT, ROW_WIDTH), np.uint8),
-        labels=np.stack(ys).astype(np.int32) if ys else np.zeros((0, max(NUMBER_LENGTHS)), np.int32),
+        labels=np.stack(ys).astype(np.int32) if ys else np.zeros((0, max(ROW_LENGTHS)), np.int32),
         numbers=numbers, seconds=round(time.time() - start, 1))
+
+
+def mnist_box(x: np.ndarray) -> np.ndarray:
+    """Digits of any set and size (ink bright on dark) as MNIST holds them: the ink's box
+    scaled to 20 pixels on its long side and centred in 28x28, so that digits from
+    several populations written side by side are one size."""
+    out = np.zeros((len(x), 28, 28), np.uint8)
+    for i, d in enumerate(x):
+        ys, xs = np.nonzero(d > 60)
+        if len(ys) == 0:
+            continue
+        ink = d[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+        h, w = ink.shape
+        k = 20.0 / max(h, w)
+        nh, nw = max(1, round(h * k)), max(1, round(w * k))
+        import cv2
+
+        small = cv2.resize(ink, (nw, nh), interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
+        top, left = (28 - nh) // 2, (28 - nw) // 2
+        out[i, top: top + nh, left: left + nw] = small
+    return out

@@ -141,6 +141,7 @@ class RowReaderConfig:
     held_out: int = 1000  # rows kept apart to report how many are read exactly
     seed: int = 1
     data: str | None = None  # MNIST directory (default: $DIGITREC_DATA)
+    datasets: tuple[str, ...] = ("mnist", "ardis", "usps")  # whose training digits the rows are written with
     out: str | None = None  # default: the shipped models/row_reader.keras
     workers: int | None = None  # processes that render the rows (default: one per CPU)
     init: str | None = None  # start from this reader's weights (train on more rows), not at random

@@ -11,7 +11,10 @@ This network reads the row without cutting it. A few convolutions turn the row
 bidirectional GRU reads them left to right and right to left, and each column gets
 P(digit 0-9 or none). Trained with CTC (connectionist temporal classification), it
 learns where the digits are by itself, from rows rendered from MNIST *training* digits
-and their labels only (:func:`digitrec.training.number_data.row_examples`).
+and their labels only (:func:`digitrec.training.number_data.row_examples`): digits of
+MNIST, ARDIS and USPS written as amounts are on forms and cheques, with separators, a
+closing dash, slant, a baseline, a box's edge and a printed pattern, each row found and
+stripped as reading finds and strips it.
 
 The reader keeps the path's boxes: when this network reads the row otherwise than the
 path, read_number finds the best path through the candidates that reads what the network
@@ -34,7 +37,9 @@ import tensorflow as tf
 
 from digitrec import store
 from digitrec.reading.numbers import BLANK, FRAMES, PROB_FLOOR, ROW_HEIGHT, ROW_WIDTH, greedy_text
+from digitrec.training.export import save_model
 from digitrec.training.recipes import RowReaderConfig
+from digitrec.training.train import init_card, machine
 
 
 def build(seed: int = 1, blocks: int = 0, rnn_layers: int = 1, unroll: bool = False) -> keras.Model:
@@ -110,14 +115,11 @@ def ctc_loss(labels, probs):
 
 def train_row_reader(cfg: RowReaderConfig, verbose: int = 2) -> tuple[Path, dict]:
     """Render the rows; fit with CTC; save the model and its card beside it."""
-    from digitrec.training.datasets import load_mnist
-    from digitrec.training.export import save_model
     from digitrec.training.number_data import row_examples
-    from digitrec.training.train import init_card, machine
 
     start = time.time()
-    mnist = load_mnist(cfg.data)
-    rows = row_examples(mnist.x_train, mnist.y_train, cfg.numbers, cfg.seed, cfg.workers, cfg.conditions)
+    x28, labels = digit_pool(cfg.datasets, cfg.data)
+    rows = row_examples(x28, labels, cfg.numbers, cfg.seed, cfg.workers, cfg.conditions)
     x = rows.x[..., None].astype(np.float32) / 255.0
     y = rows.labels
     held = min(cfg.held_out, len(y) // 10)
@@ -145,7 +147,8 @@ def train_row_reader(cfg: RowReaderConfig, verbose: int = 2) -> tuple[Path, dict
         "input": [ROW_HEIGHT, ROW_WIDTH],
         "parameters": int(model.count_params()),
         "examples": {"numbers": rows.numbers, "rows": int(len(y)), "render_seconds": rows.seconds,
-                     "source": "MNIST training digits only"},
+                     "source": f"training digits of {', '.join(cfg.datasets)}, written as amounts "
+                               "(synth.render_amount)"},
         "held_out": report,
         **({"init": init_card(cfg.init, _lineage)} if cfg.init else {}),
         "train_seconds": round(fit_seconds, 1),
@@ -155,6 +158,23 @@ def train_row_reader(cfg: RowReaderConfig, verbose: int = 2) -> tuple[Path, dict
     path = save_model(model, cfg.out or store.ROW_READER, card,
                       reading_model=unrolled(model, cfg.blocks, cfg.rnn_layers))
     return path, card
+
+
+def digit_pool(names, data=None) -> tuple[np.ndarray, np.ndarray]:
+    """The training digits of the sets ``names``, in the MNIST box (:func:`mnist_box`),
+    each set drawn from equally often (the smaller ones repeated): (x28, labels)."""
+    from digitrec.training.datasets import load, parse_names
+    from digitrec.training.number_data import mnist_box
+
+    sets = [load(name, data) for name in parse_names(list(names))]
+    most = max(len(s.y_train) for s in sets)
+    xs, ys = [], []
+    for s in sets:
+        x = s.x_train if s.x_train.shape[1:] == (28, 28) and s.name == "mnist" else mnist_box(s.x_train)
+        reps = int(np.ceil(most / len(x)))
+        xs.append(np.concatenate([x] * reps)[:most])
+        ys.append(np.concatenate([s.y_train] * reps)[:most])
+    return np.concatenate(xs), np.concatenate(ys)
 
 
 def unrolled(model: keras.Model, blocks: int = 0, rnn_layers: int = 1) -> keras.Model:

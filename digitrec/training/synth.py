@@ -8,6 +8,7 @@ and ``numpy.random.Generator`` state give the same image.
     render_digit(d28, condition, rng, size=None) -> uint8 gray / RGB / RGBA image
     render_number(digits28, rng, condition=None) -> (image, condition, boxes)
     number_coverage(items, rng, size) -> a row's ink (digits and marks: . , - = /), digit boxes
+    render_amount(items, rng, condition=None) -> a number on a form or cheque, slanted, tightly cut
     render_page(numbers, rng, condition=None) -> numbers anywhere on a page: (image, condition, boxes, kept)
     render_blank(kind, rng) -> image with no digit in it
     seeds_pipeline(image) -> the seeds' 28x28 input (gray, resize the whole image, /255)
@@ -436,6 +437,94 @@ def number_coverage(items, rng: np.random.Generator, size: int, style: str = "no
     return canvas[:, :width], boxes
 
 
+# --- numbers as people write them on forms and cheques --------------------------------
+# A number read in the wild is rarely a clean row: an amount has a thousands separator
+# and a closing dash or "=", the hand slants, the form prints a baseline under the
+# digits and a box around them, a cheque a security pattern behind them, and the crop
+# around the number is tight (a box edge or a neighbour's stroke at its border).
+
+ROW_CONDITIONS = NUMBER_CONDITIONS + ("printed", "printed", "printed")  # cheques: a third of the rows
+SEPARATOR = 0.35  # a row of 4+ digits has a thousands separator (. or ,) with this probability...
+DECIMAL = 0.1  # ...or a decimal mark before its last two digits...
+DATE = 0.08  # ...or a date's / or - between groups
+CLOSING = 0.3  # a closing mark (- = . /-) after the digits
+SLANT = 0.35  # the hand's slant: shear up to this (x height) either way
+BASELINE = 0.4  # a printed line under the digits
+BOX_EDGE = 0.3  # a box's edge at the crop's border
+
+
+def amount_items(digits: list, rng: np.random.Generator) -> list:
+    """``digits`` with the marks people write among them interleaved (the items of
+    :func:`number_coverage`): a thousands separator, a decimal mark or a date's separator,
+    and a closing mark, each by its own chance."""
+    n = len(digits)
+    items = list(digits)
+    u = rng.random()
+    if n >= 4 and u < SEPARATOR:
+        mark = "." if rng.random() < 0.6 else ","
+        for k in range(n - 3, 0, -3):
+            items.insert(k, mark)
+    elif n >= 3 and u < SEPARATOR + DECIMAL:
+        items.insert(n - 2, "," if rng.random() < 0.5 else ".")
+    elif n >= 4 and u < SEPARATOR + DECIMAL + DATE:
+        mark = "/" if rng.random() < 0.5 else "-"
+        for k in sorted({2, 4} & set(range(1, n)), reverse=True):
+            items.insert(k, mark)
+    if rng.random() < CLOSING:
+        items += [str(rng.choice(["-", "=", "."]))] if rng.random() < 0.8 else ["/", "-"]
+    return items
+
+
+def _shear(alpha: np.ndarray, slant: float) -> np.ndarray:
+    """The row leant right (``slant`` > 0) or left by ``slant`` x its height over its height."""
+    h, w = alpha.shape
+    m = np.float32([[1, -slant, max(0.0, slant) * h], [0, 1, 0]])
+    return cv2.warpAffine(alpha, m, (w + int(abs(slant) * h) + 1, h), flags=cv2.INTER_LINEAR, borderValue=0)
+
+
+def render_amount(items: list, rng: np.random.Generator, condition: str | None = None,
+                  size: int | None = None, touching: float = 0.35, broken: float = 0.3):
+    """A number as written on a form or a cheque, cut out tightly as a finder or a form
+    reader would: ``items`` (digits and marks, see :func:`amount_items`) written in one
+    row with a slant, perhaps over a printed baseline and beside a box's edge, in
+    ``condition`` (one of :data:`ROW_CONDITIONS`; "printed" is a cheque's pattern).
+
+    Returns (image, condition, boxes): the digits' ink boxes before the slant."""
+    condition = condition or str(rng.choice(ROW_CONDITIONS))
+    size = size or int(rng.choice((40, 56, 84, 112)))
+    style = _STYLES.get(condition, "normal")
+    if style == "thin" and size < 56:
+        size = 56
+    canvas, boxes = number_coverage(items, rng, size, style, touching, broken)
+    canvas = _shear(canvas, float(rng.uniform(-SLANT, SLANT)) * float(rng.random() < 0.8))
+    ys, xs = np.nonzero(canvas > 0.3)
+    top, bottom, left, right = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    digit_h = bottom - top
+    stroke = max(1, int(round(rng.uniform(0.03, 0.08) * digit_h)))
+    lines = np.zeros_like(canvas)
+    if rng.random() < BASELINE:
+        y = int(bottom + digit_h * rng.uniform(-0.12, 0.15))
+        y = min(canvas.shape[0] - stroke - 1, max(0, y))
+        lines[y: y + stroke, max(0, left - int(digit_h)):] = rng.uniform(0.5, 1.0)
+    # a tight crop: a few pixels to a third of the digits' height of paper around them
+    m = lambda: int(digit_h * rng.uniform(0.02, 0.3))  # noqa: E731
+    y0, y1 = max(0, top - m()), min(canvas.shape[0], bottom + m())
+    x0, x1 = max(0, left - m()), min(canvas.shape[1], right + m())
+    if rng.random() < BOX_EDGE:
+        edge = max(1, stroke)
+        side = int(rng.integers(4))
+        if side == 0:
+            lines[y0:y1, x0: x0 + edge] = rng.uniform(0.5, 1.0)
+        elif side == 1:
+            lines[y0:y1, x1 - edge: x1] = rng.uniform(0.5, 1.0)
+        elif side == 2:
+            lines[y0: y0 + edge, x0:x1] = rng.uniform(0.5, 1.0)
+        else:
+            lines[y1 - edge: y1, x0:x1] = rng.uniform(0.5, 1.0)
+    alpha = np.maximum(canvas, lines)[y0:y1, x0:x1]
+    return _scene(np.ascontiguousarray(alpha), condition, rng, size), condition, boxes
+
+
 PAGE_CONDITIONS = ("scan", "phone_shadow", "ruled", "squared", "blue_ballpoint", "pencil", "marker",
                    "printed", "chalk")
 DIGIT_INK = 0.71  # a digit's ink height / the side of its 28x28 box (MNIST's 20-pixel box)
@@ -531,4 +620,4 @@ def seeds_pipeline(image: np.ndarray) -> np.ndarray:
 
 __all__ = ["CONDITIONS", "BLANKS", "SIZES", "NUMBER_CONDITIONS", "stroke_alpha", "render_digit",
            "render_number", "render_blank", "break_strokes", "seeds_pipeline", "MARKS", "number_coverage",
-           "PAGE_CONDITIONS", "render_page"]
+           "PAGE_CONDITIONS", "render_page", "ROW_CONDITIONS", "amount_items", "render_amount"]

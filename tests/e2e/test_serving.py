@@ -39,7 +39,7 @@ def test_the_model_is_ready_as_the_first_page_opens_and_tensorflow_never_loads(
         digits = readable_digits(mnist, recognizer, {1, 4})
         row = np.concatenate([digits[d][:, 60:300] for d in (4, 1)], axis=1)
         page.goto("/upload")
-        page.get_by_test_id("stRadioGroup").get_by_text("a whole number").click()
+        page.get_by_test_id("stRadioGroup").get_by_text("every number in it").click()
         page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(
             [{"name": "number.png", "mimeType": "image/png", "buffer": encode(row)}])
         wait_hook(page, "prediction-0", lambda t: t.startswith("41"))

@@ -56,7 +56,7 @@ def test_whole_number(page, mnist, recognizer, tmp_path):
     digits = readable_digits(mnist, recognizer, {1, 4, 7})
     row = np.concatenate([digits[d][:, 60:300] for d in (4, 1, 7)], axis=1)
     page.goto("/upload")
-    page.get_by_test_id("stRadioGroup").get_by_text("a whole number").click()
+    page.get_by_test_id("stRadioGroup").get_by_text("every number in it").click()
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(
         [{"name": "number.png", "mimeType": "image/png", "buffer": encode(row, "PNG")}])
     text = wait_hook(page, "prediction-0", lambda t: bool(first_token(t)))
@@ -72,7 +72,7 @@ def test_an_unsure_number_is_marked(page, mnist, recognizer):
     row = unsure_row(readable_digits(mnist, recognizer, {4, 7, 9}))
     assert recognizer.read_number(row).low_confidence
     page.goto("/upload")
-    page.get_by_test_id("stRadioGroup").get_by_text("a whole number").click()
+    page.get_by_test_id("stRadioGroup").get_by_text("every number in it").click()
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(
         [{"name": "unsure.png", "mimeType": "image/png", "buffer": encode(row, "PNG")}])
     text = wait_hook(page, "prediction-0", lambda t: "Unsure" in t)
