@@ -8,7 +8,9 @@ anywhere on it, their digits a twentieth to a sixth of the page's height, on eac
 of synth.PAGE_CONDITIONS (a printed cheque background among them); a page of numbers
 with separators (1.500, 3,25, 12/05, 12-05, a closing dash or =); tight crops of one
 number (what ``read_number`` is measured on in realworld.py), read as whole pictures;
-and the real cheque amounts of ``orand-dev`` as they are. Every picture is read by
+amounts as written on cheques and forms by the hands of MNIST, ARDIS and USPS (their *test*
+digits, synth.render_amount: the row reader trains on this renderer with their training
+digits, so these rows flatter it); and the real cheque amounts of ``orand-dev`` as they are. Every picture is read by
 ``Recognizer.read`` (find, then read each number).
 
 Prints, per condition: numbers read exactly (digits only), numbers found (a region
@@ -34,8 +36,12 @@ import numpy as np  # noqa: E402
 from benchmarks.common import RESULTS, ROOT, data_dir, load, machine_lines, publish, table  # noqa: E402
 from digitrec.reading.decode import load_image  # noqa: E402
 from digitrec.reading.digits import Recognizer  # noqa: E402
-from digitrec.training import synth  # noqa: E402
+from digitrec.training import (
+    datasets,  # noqa: E402
+    synth,  # noqa: E402
+)
 from digitrec.training.datasets import load_mnist  # noqa: E402
+from digitrec.training.number_data import mnist_box  # noqa: E402
 
 ORAND = ROOT.parent / "shared" / "data" / "orand-dev"
 SEPARATED = ("1.500", "3,25", "12-05", "1500-", "1500=", "25.000", "0.75", "1.250.000")  # digits drawn anew
@@ -70,10 +76,11 @@ def score(reading, truths, boxes):
 
 
 class Digits:
-    """MNIST test digits in a fixed random order, handed out without repeats."""
+    """Test digits (MNIST's, or another set's in MNIST's box) in a fixed random order,
+    handed out without repeats."""
 
-    def __init__(self, mnist, seed):
-        self.x, self.y = mnist.x_test, mnist.y_test
+    def __init__(self, mnist, seed, x=None, y=None):
+        self.x, self.y = (mnist.x_test, mnist.y_test) if x is None else (x, y)
         self.order = np.random.default_rng(seed).permutation(len(self.y))
         self.cursor = 0
 
@@ -166,6 +173,23 @@ def run(pages=30, seed=0, orand=ORAND, failures=None, out=None):
             yield image, [truth], [(x0, y0, x1 - x0, y1 - y0)]
     measure("tight crop of one number (render_number)", crops())
 
+    def amounts(hands, k, stream):
+        """Amounts as written on cheques and forms (synth.render_amount: separators, a
+        closing dash, slant, a baseline, a box's edge, a printed pattern), tightly cut."""
+        for j in range(k):
+            rng = np.random.default_rng([seed, stream, j])
+            items, truth = hands.number(rng)
+            image, _, _ = synth.render_amount(synth.amount_items(items, rng), rng)
+            h, w = image.shape[:2]
+            yield image, [truth], [(0, 0, w, h)]
+    for stream, name in enumerate(("mnist", "ardis", "usps")):
+        if name == "mnist":
+            hands = Digits(mnist, seed + 1)
+        else:
+            other = datasets.load(name, data_dir(None))
+            hands = Digits(None, seed + 1, mnist_box(other.x_test), other.y_test)
+        measure(f"amount on a cheque or form, {name.upper()} test digits", amounts(hands, pages * 2, 9000 + stream))
+
     orand_row = None
     labels = Path(orand) / "labels.csv"
     if labels.exists():
@@ -188,8 +212,8 @@ def run(pages=30, seed=0, orand=ORAND, failures=None, out=None):
 
     lines = ["# Numbers in the wild: finding and reading every number in a picture", ""]
     lines += machine_lines(load_before)
-    lines += [f"- `python benchmarks/wild.py --pages {pages} --seed {seed}`: MNIST test digits only; "
-              "pages of 1-4 numbers of 1-8 digits, digits 1/20-1/6 of the page's height", ""]
+    lines += [f"- `python benchmarks/wild.py --pages {pages} --seed {seed}`: test digits only; "
+              "pages of 1-4 numbers of 1-8 digits (MNIST's), digits 1/20-1/6 of the page's height", ""]
     lines += table(["condition", "numbers exact", "numbers found", "found, not there", "pictures all right",
                     "numbers", "pictures", "ms / picture (median)"], rows)
     lines += ["", f"- **numbers anywhere on a page: {100 * totals[0] / max(totals[1], 1):.1f}% exact** "

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from digitrec.cli import build_parser, main
-from digitrec.reading.results import LOW_CONFIDENCE
 from digitrec.training import synth
 from tests.conftest import paper_digit, picks, readable_digits, unsure_row
 

@@ -166,3 +166,26 @@ def test_reading_to_dict_is_the_json_contract(mnist, recognizer):
             assert set(d) == {"digit", "confidence", "box"} and len(d["box"]) == 4
             assert _inside(d["box"], number["box"])
     assert [int(d["digit"]) for d in out["numbers"][1]["digits"]] == [9, 0, 4]
+
+
+# --- amounts as people write them on cheques and forms ---------------------------------------
+
+@pytest.mark.parametrize("name", ["ardis", "usps"])
+def test_amounts_written_by_other_hands_are_read(name, recognizer):
+    """Amounts written with ARDIS's Swedish or USPS's American *test* digits, as on a cheque
+    or a form (separators, a closing dash, slant, a baseline, a box's edge, a printed
+    pattern; synth.render_amount), tightly cut: most read exactly, digits only."""
+    from digitrec.training.datasets import load
+    from digitrec.training.number_data import mnist_box
+    from tests.conftest import data_dir
+
+    test = load(name, data_dir())
+    x, y = mnist_box(test.x_test[:400]), test.y_test[:400]
+    rng = np.random.default_rng([19, len(name)])
+    right = 0
+    for _ in range(20):
+        idx = rng.choice(len(x), int(rng.integers(2, 8)), replace=False)
+        image, _, _ = synth.render_amount(synth.amount_items(list(x[idx]), rng), rng)
+        text = recognizer.read(image).text or ""
+        right += "".join(c for c in text if c.isdigit()) == "".join(str(int(d)) for d in y[idx])
+    assert right >= 15, right

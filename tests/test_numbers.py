@@ -256,3 +256,35 @@ def test_a_number_is_marked_unsure_by_its_digits_or_by_the_row_reader():
                           row_probability=0.9)
     assert unsure_digit.doubts == [f"digit 2 (7) read at {LOW_CONFIDENCE / 2:.0%}"]
     assert "low_confidence" not in Number(reason="blank").to_dict()
+
+
+def test_the_row_readers_alignment_gives_each_digit_its_ink(mnist, recognizer):
+    """Where no path through the candidates reads what the row reader reads, its digits
+    get their boxes from the CTC alignment: columns spelling 3 digits at each digit's
+    place in the strip share the row's ink out digit by digit, and the digit model reads
+    each share."""
+    from digitrec.reading.normalize import ink_mask
+    from digitrec.reading.numbers import _aligned, _groups, _strip, align
+
+    idx = picks(mnist, recognizer)
+    image, _, boxes = synth.render_number([mnist.x_test[idx[d]] for d in (4, 0, 7)], np.random.default_rng(5),
+                                          condition="scan", touching=0, broken=0)
+    ink = ink_mask(image, number=True)
+    labels = _groups(ink.mask)[2]
+    strip, (first, k) = _strip(labels)
+    columns = np.full((FRAMES, BLANK + 1), 0.01, np.float32)
+    columns[:, BLANK] = 0.9
+    frames = []
+    for digit, (x, _, w, _) in zip((4, 0, 7), boxes):  # each digit's middle, in the strip's columns
+        frame = int((ROW_MARGIN + ((x + w / 2) * ink.scale - first) * k) / (ROW_WIDTH / FRAMES))
+        columns[frame] = 0.01
+        columns[frame, digit] = 0.9
+        frames.append((frame, frame))
+    assert align(columns, [4, 0, 7]) == frames
+    digits = _aligned(columns, [4, 0, 7], labels, ink, (first, k), recognizer.probabilities)
+    assert [d.digit for d in digits] == [4, 0, 7]
+    for d, (x, y, w, h) in zip(digits, boxes):
+        bx, by, bw, bh = d.box
+        cover = max(0, min(bx + bw, x + w) - max(bx, x)) / w
+        assert cover >= 0.9 and bw <= 1.2 * w, (d.box, (x, y, w, h))
+        assert d.confidence >= LOW_CONFIDENCE  # the digit model reads each share as the row reader does

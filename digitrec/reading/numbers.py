@@ -48,6 +48,8 @@ WIDE = 1.0  # any digit wider than this x the row's height is suspect
 WHOLE_WEIGHT = 0.25  # x the verifier's log-odds that a candidate is one whole digit
 WHOLE_CLIP = 1e-4  # its probabilities are kept within [this, 1 - this]
 ROW_READER_WEIGHT = 1.0  # x the row reader's log P(digits | row), beside a path's score
+ROW_LEAD = 0.5  # the row reader's reading is taken when it finds it at least this likely...
+ALIGNED = True  # ...with boxes from its alignment where no path through the candidates reads it
 SKIP_HEIGHT = 0.5  # a group of ink shorter than this x the row's height may be no digit...
 SKIP_COST = 1.0  # ...at this cost
 MARK_HEIGHT = 0.45  # a group of ink at most this tall (x the row's digit height) may be a mark...
@@ -353,6 +355,12 @@ def row_strip(image: np.ndarray, ink: Ink | None = None) -> np.ndarray:
     uint8, ink bright. Raises NoDigit as number_candidates does. ``ink``: the Ink that
     number_candidates already found in ``image`` (it is not found again)."""
     _, _, labels, _ = _groups((ink or ink_mask(image, number=True)).mask)
+    return _strip(labels)[0]
+
+
+def _strip(labels: np.ndarray) -> tuple[np.ndarray, tuple[int, float]]:
+    """:func:`row_strip` of grouped ink, and where its columns lie in ``labels``: (strip,
+    (the ink's first column, strip pixels per ink pixel))."""
     ys, xs = np.nonzero(labels)
     if len(ys) == 0:
         raise NoDigit("only specks or lines: no digit-sized stroke found")
@@ -364,7 +372,7 @@ def row_strip(image: np.ndarray, ink: Ink | None = None) -> np.ndarray:
     out = np.zeros((ROW_HEIGHT, ROW_WIDTH), np.float32)
     top = (ROW_HEIGHT - nh) // 2
     out[top: top + nh, ROW_MARGIN: ROW_MARGIN + nw] = small
-    return np.round(out * 255).astype(np.uint8)
+    return np.round(out * 255).astype(np.uint8), (int(xs.min()), scale)
 
 
 # --- the reading ---------------------------------------------------------------------
@@ -470,6 +478,37 @@ def log_likelihood(probs: np.ndarray, digits: list[int]) -> float:
     return float(np.logaddexp(alpha[-1], alpha[-2]))
 
 
+def align(probs: np.ndarray, digits: list[int]) -> list[tuple[int, int]]:
+    """The columns each digit holds in the likeliest CTC path that spells ``digits``
+    (Viterbi over the states of :func:`log_likelihood`): (first, last) per digit."""
+    logp = np.log(np.asarray(probs, np.float64) + PROB_FLOOR)
+    states = np.full(2 * len(digits) + 1, BLANK)
+    states[1::2] = digits
+    skip = np.zeros(len(states), bool)
+    skip[2:] = (states[2:] != BLANK) & (states[2:] != states[:-2])
+    score = np.full(len(states), -np.inf)
+    score[:2] = logp[0, states[:2]]
+    back = np.zeros((len(logp), len(states)), np.int64)
+    index = np.arange(len(states))
+    for t, column in enumerate(logp[1:], 1):
+        options = np.stack([score, np.r_[-np.inf, score[:-1]],
+                            np.where(skip, np.r_[-np.inf, -np.inf, score[:-2]], -np.inf)])
+        step = options.argmax(0)
+        back[t] = index - step
+        score = options[step, index] + column[states]
+    state = len(states) - 1 if score[-1] >= score[-2] else len(states) - 2
+    path = [state]
+    for t in range(len(logp) - 1, 0, -1):
+        state = back[t, state]
+        path.append(state)
+    path = np.asarray(path[::-1])
+    spans = []
+    for k in range(len(digits)):
+        held = np.flatnonzero(path == 2 * k + 1)
+        spans.append((int(held[0]), int(held[-1])) if len(held) else (0, 0))
+    return spans
+
+
 def read_number(image: np.ndarray, digits, verifier=None, row_reader=None) -> Number:
     """The digits of a number written in one row, left to right.
 
@@ -494,17 +533,54 @@ def read_number(image: np.ndarray, digits, verifier=None, row_reader=None) -> Nu
         whole = verifier(crop=crops[..., None], geometry=candidate_features(candidates)).reshape(-1)
     path = best_path(candidates, probs, len(pieces), whole)
     read = [int(probs[k].argmax()) for k in path]
-    row_probability = None
+    row_probability, aligned = None, None
     if row_reader is not None and path and len(read) <= MAX_DIGITS:
-        strip = row_strip(image, ink).astype(np.float32)[None, ..., None] / 255.0
-        columns = row_reader(strip)[0]
+        labels = _groups(ink.mask)[2]
+        strip, strip_at = _strip(labels)
+        columns = row_reader(strip.astype(np.float32)[None, ..., None] / 255.0)[0]
         path, read, row_probability = _second_reading(columns, candidates, probs, len(pieces),
                                                       whole, path, read)
-    out = [Prediction(d, float(probs[k][d]), probs[k], candidates[k].digit.x28, box=candidates[k].digit.box)
-           for k, d in zip(path, read)]
+        lead = greedy_text(columns)
+        lead_probability = float(np.exp(log_likelihood(columns, lead)))
+        if ROW_LEAD is not None and lead and lead != read and lead_probability >= ROW_LEAD:
+            lead_path = best_path(candidates, probs, len(pieces), whole, digits=lead)
+            if lead_path:
+                path, read, row_probability = lead_path, lead, lead_probability
+            elif ALIGNED:
+                aligned = _aligned(columns, lead, labels, ink, strip_at, digits)
+                row_probability = lead_probability if aligned else row_probability
+    out = aligned or [Prediction(d, float(probs[k][d]), probs[k], candidates[k].digit.x28,
+                                 box=candidates[k].digit.box) for k, d in zip(path, read)]
     if not out:
         return Number(reason="only specks or lines: no digit-sized stroke found")
     return Number(out, row_probability=row_probability, marks=_between(marks, out, ink.scale))
+
+
+def _aligned(columns, reading, labels, ink: Ink, strip_at, digits) -> list[Prediction]:
+    """The row reader's ``reading`` as digits with boxes, where no path through the
+    candidates reads it (two digits touching where no column parts them): the row's ink
+    is shared out between the digits at the midpoints between the columns each holds in
+    the CTC alignment (:func:`align`), and each share is read by the digit model, whose
+    confidence in the row reader's digit is the digit's. Empty when a share holds no ink."""
+    first, k = strip_at
+    step = ROW_WIDTH / FRAMES
+    centres = [first + ((a + b + 1) / 2 * step - ROW_MARGIN) / k for a, b in align(columns, reading)]
+    cuts = [-np.inf] + [(c0 + c1) / 2 for c0, c1 in zip(centres, centres[1:])] + [np.inf]
+    ys, xs = np.nonzero(labels)
+    crops, boxes = [], []
+    s = ink.scale
+    for a, b in zip(cuts, cuts[1:]):
+        sel = (xs >= a) & (xs < b)
+        if not sel.any():
+            return []
+        py, px = ys[sel], xs[sel]
+        ya, yb, xa, xb = int(py.min()), int(py.max()) + 1, int(px.min()), int(px.max()) + 1
+        sub = np.zeros((yb - ya, xb - xa), np.uint8)
+        sub[py - ya, px - xa] = 1
+        crops.append(to_mnist(sub, ink.ink[ya: yb, xa: xb]))
+        boxes.append((int(xa / s), int(ya / s), int(np.ceil((xb - xa) / s)), int(np.ceil((yb - ya) / s))))
+    probs = digits(np.stack(crops).astype(np.float32))
+    return [Prediction(d, float(p[d]), p, x28, box=box) for d, p, x28, box in zip(reading, probs, crops, boxes)]
 
 
 def _between(marks, digits, scale: float) -> list[tuple[int, str]]:

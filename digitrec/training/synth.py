@@ -507,9 +507,9 @@ def render_amount(items: list, rng: np.random.Generator, condition: str | None =
         y = min(canvas.shape[0] - stroke - 1, max(0, y))
         lines[y: y + stroke, max(0, left - int(digit_h)):] = rng.uniform(0.5, 1.0)
     # a tight crop: a few pixels to a third of the digits' height of paper around them
-    m = lambda: int(digit_h * rng.uniform(0.02, 0.3))  # noqa: E731
-    y0, y1 = max(0, top - m()), min(canvas.shape[0], bottom + m())
-    x0, x1 = max(0, left - m()), min(canvas.shape[1], right + m())
+    m = (digit_h * rng.uniform(0.02, 0.3, 4)).astype(int)
+    y0, y1 = max(0, top - m[0]), min(canvas.shape[0], bottom + m[1])
+    x0, x1 = max(0, left - m[2]), min(canvas.shape[1], right + m[3])
     if rng.random() < BOX_EDGE:
         edge = max(1, stroke)
         side = int(rng.integers(4))
