@@ -312,7 +312,9 @@ def _row_chunk(task):
     rng = np.random.default_rng(seed)
     xs, ys = [], []
     for digits, label, cond in zip(numbers, labels, conditions):
-        items = synth.amount_items(list(digits), rng)
+        digits = [synth.european(d, int(k), rng) if rng.random() < synth.EUROPEAN else d
+                  for d, k in zip(digits, label)]
+        items = synth.amount_items(digits, rng)
         image, _, _ = synth.render_amount(items, rng, condition=str(cond))
         try:
             regions = find_numbers(image)

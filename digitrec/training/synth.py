@@ -482,6 +482,40 @@ def _shear(alpha: np.ndarray, slant: float) -> np.ndarray:
     return cv2.warpAffine(alpha, m, (w + int(abs(slant) * h) + 1, h), flags=cv2.INTER_LINEAR, borderValue=0)
 
 
+EUROPEAN = 0.5  # a 1 gets a long flag (and a 7 its bar) with this probability in a written amount
+
+
+def european(d28: np.ndarray, digit: int, rng: np.random.Generator) -> np.ndarray:
+    """A 1 or a 7 (28x28, MNIST's box) as much of Europe writes it: a 1 with a long flag
+    down to the left from its top, a 7 with a bar across its stem. Other digits unchanged."""
+    if digit not in (1, 7):
+        return d28
+    ink = d28 > 100
+    ys, xs = np.nonzero(ink)
+    if len(ys) == 0:
+        return d28
+    out = d28.astype(np.float32)
+    height = ys.max() - ys.min() + 1
+    stroke = max(1, int(round(np.median(ink.sum(1)[ink.any(1)]) if digit == 1 else ink.sum(0).max() / 3)))
+    scale = 8  # eighths of a pixel (cv2's shift=3)
+    if digit == 1:
+        top = ys.min()
+        x = xs[ys <= top + 1].mean()
+        length = height * rng.uniform(0.25, 0.5)
+        angle = np.radians(rng.uniform(30, 60))  # below the horizontal, to the left
+        end = (x - length * np.cos(angle), top + length * np.sin(angle))
+        a, b = (x, top + 0.5 * stroke), end
+    else:
+        y = ys.min() + height * rng.uniform(0.45, 0.6)
+        row = np.nonzero(ink[int(round(y))])[0]
+        centre = row.mean() if len(row) else xs.mean()
+        half = height * rng.uniform(0.18, 0.3)
+        a, b = (centre - half, y), (centre + half, y + rng.uniform(-0.05, 0.05) * height)
+    cv2.line(out, (int(a[0] * scale), int(a[1] * scale)), (int(b[0] * scale), int(b[1] * scale)), 255.0,
+             max(1, min(3, stroke)), cv2.LINE_AA, 3)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 def render_amount(items: list, rng: np.random.Generator, condition: str | None = None,
                   size: int | None = None, touching: float = 0.35, broken: float = 0.3):
     """A number as written on a form or a cheque, cut out tightly as a finder or a form
@@ -620,4 +654,4 @@ def seeds_pipeline(image: np.ndarray) -> np.ndarray:
 
 __all__ = ["CONDITIONS", "BLANKS", "SIZES", "NUMBER_CONDITIONS", "stroke_alpha", "render_digit",
            "render_number", "render_blank", "break_strokes", "seeds_pipeline", "MARKS", "number_coverage",
-           "PAGE_CONDITIONS", "render_page", "ROW_CONDITIONS", "amount_items", "render_amount"]
+           "PAGE_CONDITIONS", "render_page", "ROW_CONDITIONS", "amount_items", "render_amount", "european"]
