@@ -117,7 +117,7 @@ def test_upload_many_files_one_unreadable(digits):
 
 
 def test_upload_whole_number(digits):
-    row = np.concatenate([digits[d][:, 60:300] for d in (9, 0, 4)], axis=1)
+    row = np.concatenate([digits[d][:, 90:300] for d in (9, 0, 4)], axis=1)
     at = app_page("upload").run()
     at.radio(key="mode").set_value("every number in it")
     at.file_uploader(key="files").set_value(("n.png", encode(row), "image/png")).run()
@@ -280,7 +280,7 @@ def test_serving_draw_and_upload_imports_no_tensorflow(digits, tmp_path):
     process."""
     digit, row = tmp_path / "digit.png", tmp_path / "row.png"
     digit.write_bytes(encode(digits[3]))
-    row.write_bytes(encode(np.concatenate([digits[d][:, 60:300] for d in (4, 1, 7)], axis=1)))
+    row.write_bytes(encode(np.concatenate([digits[d][:, 90:300] for d in (4, 1, 7)], axis=1)))
     out = subprocess.run([sys.executable, "-c", SERVE, str(digit), str(row), str(ROOT / "streamlit_app.py")],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]

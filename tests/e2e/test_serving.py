@@ -37,7 +37,7 @@ def test_the_model_is_ready_as_the_first_page_opens_and_tensorflow_never_loads(
         draw(page, page.locator("canvas.upper-canvas"), DIGITS[7])
         wait_hook(page, "prediction", lambda t: t.startswith("7"))
         digits = readable_digits(mnist, recognizer, {1, 4})
-        row = np.concatenate([digits[d][:, 60:300] for d in (4, 1)], axis=1)
+        row = np.concatenate([digits[d][:, 90:300] for d in (4, 1)], axis=1)
         page.goto("/upload")
         page.get_by_test_id("stRadioGroup").get_by_text("every number in it").click()
         page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(
