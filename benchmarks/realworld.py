@@ -69,9 +69,12 @@ def failure_grid(items, path, cols=6, s=112):
 
 def run(model=None, n=200, seed=0, failures=None, out=sys.stdout, verifier=True, row_reader=True, data=None):
     mnist = load_mnist(data)
-    rec = Recognizer.load(model, verifier=verifier, row_reader=row_reader is True)
-    if row_reader not in (True, False, None):  # a path: that row reader
-        rec.row_reader = engine.load(store.lite_path(row_reader))
+    if row_reader in (True, False, None):
+        rec = Recognizer.load(model, verifier=verifier, row_reader=bool(row_reader))
+    else:  # a path: that row reader
+        shipped = Recognizer.load(model, verifier=verifier, row_reader=False)
+        rec = Recognizer(shipped.network, shipped.card, shipped.path, shipped.verifier,
+                         engine.load(store.lite_path(row_reader)))
     rng_pick = np.random.default_rng(seed)
     order = rng_pick.permutation(len(mnist.y_test))  # test digits only, never training digits
     cursor = 0

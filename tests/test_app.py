@@ -130,7 +130,7 @@ def test_upload_a_page_of_numbers(mnist, recognizer):
     idx = picks(mnist, recognizer)
     page, _, boxes, kept = synth.render_page(
         [[mnist.x_test[idx[d]] for d in (3, 8)], [mnist.x_test[idx[d]] for d in (7, 2, 5)]],
-        np.random.default_rng(11), condition="scan", height=800, digit_height=(0.07, 0.09))
+        np.random.default_rng(11), condition="scan", height=800, digit_height=(0.07, 0.09), touching=0, broken=0)
     assert kept == [0, 1]
     expected = " ".join(("38", "725")[k] for k in sorted(range(2), key=lambda k: (boxes[k][1], boxes[k][0])))
     at = app_page("upload").run()
