@@ -457,18 +457,25 @@ def greedy_text(probs: np.ndarray) -> list[int]:
     return [int(d) for d in best[keep]]
 
 
+def _ctc_states(probs: np.ndarray, digits: list[int]):
+    """CTC's view of ``digits`` over the columns: (log-probabilities, the states: a blank
+    before, between and after the digits, and which states may be entered from two back:
+    a digit unlike the one two back)."""
+    logp = np.log(np.asarray(probs, np.float64) + PROB_FLOOR)
+    states = np.full(2 * len(digits) + 1, BLANK)
+    states[1::2] = digits
+    skip = np.zeros(len(states), bool)
+    skip[2:] = (states[2:] != BLANK) & (states[2:] != states[:-2])
+    return logp, states, skip
+
+
 def log_likelihood(probs: np.ndarray, digits: list[int]) -> float:
     """log P(digits | row) under the columns' probabilities: CTC's forward algorithm over
     the digits with a blank before, between and after them (NumPy, a few milliseconds;
     TensorFlow's ctc_loss costs hundreds of milliseconds a call in eager mode)."""
     if not digits or len(digits) > MAX_DIGITS:
         return -np.inf
-    logp = np.log(np.asarray(probs, np.float64) + PROB_FLOOR)
-    states = np.full(2 * len(digits) + 1, BLANK)
-    states[1::2] = digits
-    # a state may be entered from two back when it is a digit unlike the one two back
-    skip = np.zeros(len(states), bool)
-    skip[2:] = (states[2:] != BLANK) & (states[2:] != states[:-2])
+    logp, states, skip = _ctc_states(probs, digits)
     alpha = np.full(len(states), -np.inf)
     alpha[:2] = logp[0, states[:2]]
     for column in logp[1:]:
@@ -481,11 +488,7 @@ def log_likelihood(probs: np.ndarray, digits: list[int]) -> float:
 def align(probs: np.ndarray, digits: list[int]) -> list[tuple[int, int]]:
     """The columns each digit holds in the likeliest CTC path that spells ``digits``
     (Viterbi over the states of :func:`log_likelihood`): (first, last) per digit."""
-    logp = np.log(np.asarray(probs, np.float64) + PROB_FLOOR)
-    states = np.full(2 * len(digits) + 1, BLANK)
-    states[1::2] = digits
-    skip = np.zeros(len(states), bool)
-    skip[2:] = (states[2:] != BLANK) & (states[2:] != states[:-2])
+    logp, states, skip = _ctc_states(probs, digits)
     score = np.full(len(states), -np.inf)
     score[:2] = logp[0, states[:2]]
     back = np.zeros((len(logp), len(states)), np.int64)

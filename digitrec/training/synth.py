@@ -362,12 +362,19 @@ def render_number(digits28: list[np.ndarray], rng: np.random.Generator,
     little), some digits have a skipped stroke (probability ``broken``). Returns
     (image, condition, boxes) where boxes are the digits' ink boxes (x, y, w, h)."""
     condition = condition or str(rng.choice(NUMBER_CONDITIONS))
+    size, canvas, boxes = _row_ink(digits28, condition, size, rng, touching, broken)
+    return _scene(canvas, condition, rng, size), condition, boxes
+
+
+def _row_ink(items, condition: str, size: int | None, rng: np.random.Generator, touching: float,
+             broken: float):
+    """A row's size (a pen too thin for small digits writes them at 56 px), its ink
+    coverage and digit boxes (:func:`number_coverage`) in the pen of ``condition``."""
     size = size or int(rng.choice((40, 56, 84, 112)))
     style = _STYLES.get(condition, "normal")
     if style == "thin" and size < 56:
         size = 56
-    canvas, boxes = number_coverage(digits28, rng, size, style, touching, broken)
-    return _scene(canvas, condition, rng, size), condition, boxes
+    return (size, *number_coverage(items, rng, size, style, touching, broken))
 
 
 def number_coverage(items, rng: np.random.Generator, size: int, style: str = "normal",
@@ -525,11 +532,7 @@ def render_amount(items: list, rng: np.random.Generator, condition: str | None =
 
     Returns (image, condition, boxes): the digits' ink boxes before the slant."""
     condition = condition or str(rng.choice(ROW_CONDITIONS))
-    size = size or int(rng.choice((40, 56, 84, 112)))
-    style = _STYLES.get(condition, "normal")
-    if style == "thin" and size < 56:
-        size = 56
-    canvas, boxes = number_coverage(items, rng, size, style, touching, broken)
+    size, canvas, boxes = _row_ink(items, condition, size, rng, touching, broken)
     canvas = _shear(canvas, float(rng.uniform(-SLANT, SLANT)) * float(rng.random() < 0.8))
     ys, xs = np.nonzero(canvas > 0.3)
     top, bottom, left, right = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
