@@ -66,6 +66,38 @@ def test_the_rows_are_written_by_three_populations_in_one_size():
         assert all(d[:3].max() == 0 and d[-3:].max() == 0 and d[:, :3].max() == 0 for d in part)
 
 
+def test_amounts_close_with_small_zeros_and_european_ones_as_cheques_do(mnist):
+    """synth.small_zeros: an amount's closing run of zeros written at 50-80% of its height,
+    on the line the full-size zero stood on, its other digits untouched; an amount not
+    ending in two zeros, or all zeros, unchanged. synth.european: a 1 gains a flag to its
+    left, a 7 a bar; other digits unchanged."""
+    from digitrec.training import synth
+
+    x, y = mnist.x_test, mnist.y_test
+    pick = {d: x[np.flatnonzero(y == d)[0]] for d in range(10)}
+    rng = np.random.default_rng(0)
+
+    def rows(d):
+        r = np.flatnonzero(d.max(1) > 30)
+        return r[0], r[-1]
+
+    digits = [pick[3], pick[0], pick[0], pick[0]]
+    out = synth.small_zeros(digits, [3, 0, 0, 0], rng)
+    assert out[0] is digits[0]
+    for before, after in zip(digits[1:], out[1:]):
+        (t0, b0), (t1, b1) = rows(before), rows(after)
+        assert 0.45 <= (b1 - t1 + 1) / (b0 - t0 + 1) <= 0.9 and b1 == b0
+    for label in ([3, 0, 5], [0, 0], [4, 0]):
+        same = synth.small_zeros([pick[d] for d in label], label, rng)
+        assert all(a is pick[d] for a, d in zip(same, label))
+
+    one, seven = synth.european(pick[1], 1, rng), synth.european(pick[7], 7, rng)
+    left = lambda d: np.flatnonzero(d.max(0) > 100)[0]  # noqa: E731
+    assert left(one) < left(pick[1]) and (one > 100).sum() > (pick[1] > 100).sum()
+    assert (seven > 100).sum() > (pick[7] > 100).sum()
+    assert synth.european(pick[4], 4, rng) is pick[4]
+
+
 def test_a_larger_reader_grown_from_a_smaller_one_reads_as_it_did(mnist, tmp_path):
     """--blocks / --rnn-layers with --init: the added layers start at zero, so the grown
     reader's columns are the smaller reader's until it trains; a smaller reader cannot

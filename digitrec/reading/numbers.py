@@ -1,17 +1,23 @@
 """Reading a number: one row of handwritten digits -> a :class:`Number`.
 
     image -> ink_mask(number=True)   the row's ink (normalize.py): lines, specks gone
-          -> number_candidates       over-segmentation: the ink grouped, marks that are no
-                                     digit (. , - =) set apart by size and place, groups
-                                     cut where touching digits may meet, every run of
-                                     pieces that could be one digit normalized to 28x28
+          -> _groups                 the ink grouped into digits' pieces; marks that are
+                                     no digit (. , - =) set apart by size and place
+          -> row reader              a CTC network reads row_strip(image) whole; a reading
+                                     it is sure of (ROW_LEAD) is the reading, and its CTC
+                                     alignment gives each digit its ink and box (_aligned)
+    otherwise:
+          -> number_candidates       over-segmentation: groups cut where touching digits
+                                     may meet, every run of pieces that could be one digit
+                                     normalized to 28x28
           -> digit model             P(digit) for every candidate, in one batch
           -> verifier                P(one whole digit) for every candidate (its crop
                                      and candidate_features)
           -> best_path               dynamic programming: the reading the model is surest
-                                     of, with priors on width, height, cuts and joins
-          -> row reader              a CTC network reads row_strip(image) whole; where it
-                                     reads otherwise, the better of the two readings wins
+                                     of, with priors on width, height, cuts and joins;
+                                     where the row reader reads otherwise, the better of
+                                     the two readings wins
+    and then:
           -> marks                   a dot, comma or dash between two digits kept in the
                                      text (1.500, 12-05); a closing dash left out
 
@@ -27,7 +33,7 @@ import cv2
 import numpy as np
 
 from digitrec.reading.normalize import Ink, NoDigit, Normalized, _components, _stroke_width, ink_mask, to_mnist
-from digitrec.reading.results import Number, Prediction
+from digitrec.reading.results import LOW_CONFIDENCE, Number, Prediction
 
 NUM_CLASSES = 10
 DIGIT_ASPECT = 0.75  # a typical handwritten digit's width / height
@@ -48,8 +54,7 @@ WIDE = 1.0  # any digit wider than this x the row's height is suspect
 WHOLE_WEIGHT = 0.25  # x the verifier's log-odds that a candidate is one whole digit
 WHOLE_CLIP = 1e-4  # its probabilities are kept within [this, 1 - this]
 ROW_READER_WEIGHT = 1.0  # x the row reader's log P(digits | row), beside a path's score
-ROW_LEAD = 0.8  # the row reader's reading is taken when it finds it at least this likely...
-ALIGNED = True  # ...with boxes from its alignment where no path through the candidates reads it
+ROW_LEAD = 0.8  # the row reader's reading is taken, with boxes from its alignment, when it finds it this likely
 SKIP_HEIGHT = 0.5  # a group of ink shorter than this x the row's height may be no digit...
 SKIP_COST = 1.0  # ...at this cost
 MARK_HEIGHT = 0.45  # a group of ink at most this tall (x the row's digit height) may be a mark...
@@ -273,11 +278,12 @@ def number_candidates(image: np.ndarray):
     return _over_segment(image)[:4]
 
 
-def _over_segment(image: np.ndarray):
-    """:func:`number_candidates`, and the row's marks (:func:`_groups`)."""
-    ink = ink_mask(image, number=True)
+def _over_segment(image: np.ndarray, ink: Ink | None = None, grouped=None):
+    """:func:`number_candidates`, and the row's marks (:func:`_groups`). ``ink`` and
+    ``grouped`` (its :func:`_groups`): what the caller already found, not found again."""
+    ink = ink or ink_mask(image, number=True)
     mask = ink.mask
-    boxes, height, labels, marks = _groups(mask)
+    boxes, height, labels, marks = grouped or _groups(mask)
     if not boxes:
         raise NoDigit("only specks or lines: no digit-sized stroke found")
     # The digit height from the groups (a digit's broken pieces are joined by now).
@@ -519,16 +525,41 @@ def read_number(image: np.ndarray, digits, verifier=None, row_reader=None) -> Nu
     ``verifier`` and ``row_reader`` are the companion networks
     (:class:`digitrec.reading.engine.Network`), each left out where None.
 
-    The row is over-segmented into pieces; every run of consecutive pieces that could be
-    one digit is read by the model (all in one batch), and :func:`best_path` picks the
-    reading whose digits the model is surest of, with priors on each digit's width and
-    height and on cutting or joining ink (:func:`candidate_score`), and the verifier's
-    opinion of each candidate. Where the row reader reads the row otherwise, the best
-    path that reads as it does competes with that reading (:func:`_second_reading`)."""
+    The row reader reads the row whole first: where it finds its reading at least
+    ROW_LEAD likely, that is the reading, and the CTC alignment gives each digit its ink
+    (:func:`_aligned`); where the digit model doubts a digit's share of the ink, the
+    candidates' best path that reads the same gives the digits' boxes instead.
+    Otherwise the row is over-segmented into pieces; every run of
+    consecutive pieces that could be one digit is read by the model (all in one batch),
+    and :func:`best_path` picks the reading whose digits the model is surest of, with
+    priors on each digit's width and height and on cutting or joining ink
+    (:func:`candidate_score`), and the verifier's opinion of each candidate. Where the row
+    reader reads the row otherwise, the best path that reads as it does competes with
+    that reading (:func:`_second_reading`)."""
     try:
-        candidates, pieces, _, ink, marks = _over_segment(image)
+        ink = ink_mask(image, number=True)
+        grouped = _groups(ink.mask)
+        if not grouped[0]:
+            raise NoDigit("only specks or lines: no digit-sized stroke found")
     except NoDigit as exc:
         return Number(reason=str(exc))
+    labels, marks = grouped[2], grouped[3]
+    columns, lead, lead_probability, sure, aligned = None, [], 0.0, False, []
+    if row_reader is not None:
+        strip, strip_at = _strip(labels)
+        columns = row_reader(strip.astype(np.float32)[None, ..., None] / 255.0)[0]
+        lead = greedy_text(columns)
+        if lead and len(lead) <= MAX_DIGITS:
+            lead_probability = float(np.exp(log_likelihood(columns, lead)))
+        sure = ROW_LEAD is not None and lead_probability >= ROW_LEAD
+        if sure:
+            aligned = _aligned(columns, lead, labels, ink, strip_at, digits, grouped[1])
+            # A row squeezed to fit the strip (longer than the rows it learnt), or a share
+            # of ink the digit model doubts, is left to the candidates.
+            squeezed = strip[:, ROW_WIDTH - ROW_MARGIN - 1].any()
+            if aligned and not squeezed and min(d.confidence for d in aligned) >= LOW_CONFIDENCE:
+                return Number(aligned, row_probability=lead_probability, marks=_between(marks, aligned, ink.scale))
+    candidates, pieces, _, _, _ = _over_segment(image, ink, grouped)
     crops = np.stack([c.digit.x28 for c in candidates]).astype(np.float32)
     probs = digits(crops)
     whole = None
@@ -536,44 +567,59 @@ def read_number(image: np.ndarray, digits, verifier=None, row_reader=None) -> Nu
         whole = verifier(crop=crops[..., None], geometry=candidate_features(candidates)).reshape(-1)
     path = best_path(candidates, probs, len(pieces), whole)
     read = [int(probs[k].argmax()) for k in path]
-    row_probability, aligned = None, None
-    if row_reader is not None and path and len(read) <= MAX_DIGITS:
-        labels = _groups(ink.mask)[2]
-        strip, strip_at = _strip(labels)
-        columns = row_reader(strip.astype(np.float32)[None, ..., None] / 255.0)[0]
+    row_probability = None
+    if columns is not None and path and len(read) <= MAX_DIGITS:
         path, read, row_probability = _second_reading(columns, candidates, probs, len(pieces),
                                                       whole, path, read)
-        lead = greedy_text(columns)
-        lead_probability = float(np.exp(log_likelihood(columns, lead)))
-        if ROW_LEAD is not None and lead and lead != read and lead_probability >= ROW_LEAD:
+        if sure and lead != read:
             lead_path = best_path(candidates, probs, len(pieces), whole, digits=lead)
             if lead_path:
                 path, read, row_probability = lead_path, lead, lead_probability
-            elif ALIGNED:
-                aligned = _aligned(columns, lead, labels, ink, strip_at, digits)
-                row_probability = lead_probability if aligned else row_probability
-    out = aligned or [Prediction(d, float(probs[k][d]), probs[k], candidates[k].digit.x28,
-                                 box=candidates[k].digit.box) for k, d in zip(path, read)]
+            elif aligned:  # touching digits no cut parts: the alignment's shares
+                return Number(aligned, row_probability=lead_probability, marks=_between(marks, aligned, ink.scale))
+    out = [Prediction(d, float(probs[k][d]), probs[k], candidates[k].digit.x28, box=candidates[k].digit.box)
+           for k, d in zip(path, read)]
     if not out:
         return Number(reason="only specks or lines: no digit-sized stroke found")
     return Number(out, row_probability=row_probability, marks=_between(marks, out, ink.scale))
 
 
-def _aligned(columns, reading, labels, ink: Ink, strip_at, digits) -> list[Prediction]:
-    """The row reader's ``reading`` as digits with boxes, where no path through the
-    candidates reads it (two digits touching where no column parts them): the row's ink
-    is shared out between the digits at the midpoints between the columns each holds in
-    the CTC alignment (:func:`align`), and each share is read by the digit model, whose
-    confidence in the row reader's digit is the digit's. Empty when a share holds no ink."""
+def _aligned(columns, reading, labels, ink: Ink, strip_at, digits, height: float | None = None) -> list[Prediction]:
+    """The row reader's ``reading`` as digits with boxes: each digit's place in the row is
+    the middle of the columns it holds in the CTC alignment (:func:`align`), and each
+    place falls in a group of ink (:func:`_groups`), or the nearest one. A group holding
+    one place is that digit's; a group holding several (touching digits) is cut where
+    touching digits are (:func:`_split_points`) into as many; a group holding none joins
+    the nearest digit within ``height`` (a stroke the grouping left apart) or is left out
+    (a stray mark the reader skipped). Each digit's ink is read by the digit model, whose
+    confidence in the row reader's digit is the digit's. Empty when a digit gets no ink."""
     first, k = strip_at
     step = ROW_WIDTH / FRAMES
-    centres = [first + ((a + b + 1) / 2 * step - ROW_MARGIN) / k for a, b in align(columns, reading)]
-    cuts = [-np.inf] + [(c0 + c1) / 2 for c0, c1 in zip(centres, centres[1:])] + [np.inf]
+    centres = np.array([first + ((a + b + 1) / 2 * step - ROW_MARGIN) / k for a, b in align(columns, reading)])
+    height = height or float(labels.shape[0])
     ys, xs = np.nonzero(labels)
+    gs = labels[ys, xs]
+    groups = np.unique(gs)
+    spans = np.array([(xs[gs == g].min(), xs[gs == g].max() + 1) for g in groups], np.float64).reshape(-1, 2)
+    # each digit's place in the group it lies in, or the nearest group
+    gap = np.maximum(spans[None, :, 0] - centres[:, None], centres[:, None] - spans[None, :, 1] + 1)
+    home = gap.argmin(1)
+    owner = np.full(len(xs), -1)
+    for i, g in enumerate(groups):
+        sel = gs == g
+        held = np.flatnonzero(home == i)
+        if len(held) == 0:  # a piece no digit lies in: a digit's stroke, or a mark skipped
+            near = gap[:, i]
+            if near.min() <= height:
+                owner[sel] = int(near.argmin())
+            continue
+        x0 = int(spans[i, 0])
+        cuts = _split_points(np.bincount(xs[sel] - x0), len(held))[1:-1]
+        owner[sel] = held[np.searchsorted(np.asarray(cuts) + x0, xs[sel], side="right")]
     crops, boxes = [], []
     s = ink.scale
-    for a, b in zip(cuts, cuts[1:]):
-        sel = (xs >= a) & (xs < b)
+    for d in range(len(reading)):
+        sel = owner == d
         if not sel.any():
             return []
         py, px = ys[sel], xs[sel]

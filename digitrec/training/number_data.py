@@ -314,14 +314,16 @@ def _row_chunk(task):
     for digits, label, cond in zip(numbers, labels, conditions):
         digits = [synth.european(d, int(k), rng) if rng.random() < synth.EUROPEAN else d
                   for d, k in zip(digits, label)]
+        if rng.random() < synth.SMALL_ZEROS:
+            digits = synth.small_zeros(digits, label, rng)
         items = synth.amount_items(digits, rng)
-        image, _, _ = synth.render_amount(items, rng, condition=str(cond))
         try:
+            image, _, _ = synth.render_amount(items, rng, condition=str(cond))
             regions = find_numbers(image)
             if len(regions) != 1:
                 continue
             xs.append(row_strip(regions[0].picture))
-        except NoDigit:
+        except (NoDigit, ValueError):  # ValueError: faint digits made too small to leave ink
             continue
         ys.append(np.pad(label, (0, max(ROW_LENGTHS) - len(label)), constant_values=-1))
     return xs, ys

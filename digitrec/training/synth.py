@@ -402,6 +402,8 @@ def number_coverage(items, rng: np.random.Generator, size: int, style: str = "no
         pieces.append(a[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1])
         kinds.append(None)
     heights = [p.shape[0] for p in pieces if p is not None]
+    if not heights:
+        raise ValueError("no digit of the row left any ink at this size")
     H = int(max(heights) * 1.15) + 4
     pad_y = int(size * rng.uniform(0.3, 0.7))
     stroke = max(2, int(0.09 * size)) if style != "thin" else 2
@@ -508,8 +510,8 @@ def european(d28: np.ndarray, digit: int, rng: np.random.Generator) -> np.ndarra
     if digit == 1:
         top = ys.min()
         x = xs[ys <= top + 1].mean()
-        length = height * rng.uniform(0.25, 0.5)
-        angle = np.radians(rng.uniform(30, 60))  # below the horizontal, to the left
+        length = height * rng.uniform(0.25, 0.8)  # on cheques often as long as half the stem or more
+        angle = np.radians(rng.uniform(30, 75))  # below the horizontal, to the left
         end = (x - length * np.cos(angle), top + length * np.sin(angle))
         a, b = (x, top + 0.5 * stroke), end
     else:
@@ -521,6 +523,36 @@ def european(d28: np.ndarray, digit: int, rng: np.random.Generator) -> np.ndarra
     cv2.line(out, (int(a[0] * scale), int(a[1] * scale)), (int(b[0] * scale), int(b[1] * scale)), 255.0,
              max(1, min(3, stroke)), cv2.LINE_AA, 3)
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+SMALL_ZEROS = 0.25  # an amount's closing zeros (two or more) are written small with this probability
+
+
+def small_zeros(digits: list, labels, rng: np.random.Generator) -> list:
+    """``digits`` (28x28, MNIST's box) with the run of two or more zeros that closes the
+    amount written smaller, as many people write the cents or the thousands on a cheque
+    (3.000 written 3.ooo): each zero's ink scaled to 50-80% of its height, its stroke kept.
+    Unchanged when the amount does not end in two zeros."""
+    labels = [int(k) for k in labels]
+    run = next((i for i, k in enumerate(reversed(labels)) if k != 0), len(labels))  # closing zeros
+    if run < 2 or run == len(labels):
+        return list(digits)
+    scale = rng.uniform(0.5, 0.8)
+    out = list(digits)
+    for i in range(len(labels) - run, len(labels)):
+        d = digits[i]
+        ys, xs = np.nonzero(d > 30)
+        if len(ys) == 0:
+            continue
+        crop = d[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+        h, w = max(1, int(round(crop.shape[0] * scale))), max(1, int(round(crop.shape[1] * scale)))
+        small = cv2.dilate(cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA), np.ones((2, 2), np.uint8))
+        canvas = np.zeros_like(d)
+        y0 = ys.max() + 1 - h  # on the line the full-size digit stood on
+        x0 = max(0, min(28 - w, int(round((xs.min() + xs.max() + 1 - w) / 2))))
+        canvas[y0: y0 + h, x0: x0 + w] = small
+        out[i] = canvas
+    return out
 
 
 def render_amount(items: list, rng: np.random.Generator, condition: str | None = None,
