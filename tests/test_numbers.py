@@ -288,3 +288,28 @@ def test_the_row_readers_alignment_gives_each_digit_its_ink(mnist, recognizer):
         cover = max(0, min(bx + bw, x + w) - max(bx, x)) / w
         assert cover >= 0.9 and bw <= 1.2 * w, (d.box, (x, y, w, h))
         assert d.confidence >= LOW_CONFIDENCE  # the digit model reads each share as the row reader does
+
+
+def test_a_row_the_row_reader_is_sure_of_is_read_without_cutting_it(mnist, recognizer, monkeypatch):
+    """The row reader leads: a clear row it reads at ROW_LEAD or more is read from its CTC
+    alignment alone (the over-segmentation never runs), each digit boxed around its own ink
+    and read by the digit model as the row reader reads it; a row it is unsure of (here
+    one it never sees: the row reader left out) still goes through the candidates."""
+    from digitrec.reading import numbers
+
+    idx = picks(mnist, recognizer)
+    image, _, boxes = synth.render_number([mnist.x_test[idx[d]] for d in (2, 7, 0, 4)], np.random.default_rng(4),
+                                          condition="scan", touching=0, broken=0)
+
+    def no_cutting(*args, **kwargs):
+        raise AssertionError("the row was over-segmented")
+
+    monkeypatch.setattr(numbers, "_over_segment", no_cutting)
+    number = recognizer.read_number(image)
+    assert number.text == "2704" and number.row_probability >= numbers.ROW_LEAD
+    for d, (x, y, w, h) in zip(number.digits, boxes):
+        bx, by, bw, bh = d.box
+        assert abs(bx - x) <= 0.15 * w + 2 and abs(bx + bw - x - w) <= 0.15 * w + 2, (d.box, (x, y, w, h))
+        assert d.confidence >= LOW_CONFIDENCE
+    with pytest.raises(AssertionError, match="over-segmented"):
+        Recognizer.load(row_reader=False).read_number(image)

@@ -482,12 +482,15 @@ def log_likelihood(probs: np.ndarray, digits: list[int]) -> float:
     if not digits or len(digits) > MAX_DIGITS:
         return -np.inf
     logp, states, skip = _ctc_states(probs, digits)
-    alpha = np.full(len(states), -np.inf)
-    alpha[:2] = logp[0, states[:2]]
-    for column in logp[1:]:
-        one_back = np.r_[-np.inf, alpha[:-1]]
-        two_back = np.where(skip, np.r_[-np.inf, -np.inf, alpha[:-2]], -np.inf)
-        alpha = np.logaddexp(np.logaddexp(alpha, one_back), two_back) + column[states]
+    n = len(states)
+    emit = logp[:, states]  # (columns, states)
+    alpha = np.full(n, -np.inf)
+    alpha[:2] = emit[0, :2]
+    one_back, two_back = np.full(n, -np.inf), np.full(n, -np.inf)
+    for column in emit[1:]:
+        one_back[1:] = alpha[:-1]
+        two_back[2:] = np.where(skip[2:], alpha[:-2], -np.inf)
+        alpha = np.logaddexp(np.logaddexp(alpha, one_back), two_back) + column
     return float(np.logaddexp(alpha[-1], alpha[-2]))
 
 
@@ -495,16 +498,20 @@ def align(probs: np.ndarray, digits: list[int]) -> list[tuple[int, int]]:
     """The columns each digit holds in the likeliest CTC path that spells ``digits``
     (Viterbi over the states of :func:`log_likelihood`): (first, last) per digit."""
     logp, states, skip = _ctc_states(probs, digits)
-    score = np.full(len(states), -np.inf)
-    score[:2] = logp[0, states[:2]]
-    back = np.zeros((len(logp), len(states)), np.int64)
-    index = np.arange(len(states))
-    for t, column in enumerate(logp[1:], 1):
-        options = np.stack([score, np.r_[-np.inf, score[:-1]],
-                            np.where(skip, np.r_[-np.inf, -np.inf, score[:-2]], -np.inf)])
+    n = len(states)
+    emit = logp[:, states]
+    score = np.full(n, -np.inf)
+    score[:2] = emit[0, :2]
+    back = np.zeros((len(logp), n), np.int64)
+    index = np.arange(n)
+    options = np.full((3, n), -np.inf)
+    for t, column in enumerate(emit[1:], 1):
+        options[0] = score
+        options[1, 1:] = score[:-1]
+        options[2, 2:] = np.where(skip[2:], score[:-2], -np.inf)
         step = options.argmax(0)
         back[t] = index - step
-        score = options[step, index] + column[states]
+        score = options[step, index] + column
     state = len(states) - 1 if score[-1] >= score[-2] else len(states) - 2
     path = [state]
     for t in range(len(logp) - 1, 0, -1):
