@@ -145,7 +145,6 @@ def _polarity(gray: np.ndarray, crop: bool = False) -> bool:
         framed = _crop_polarity(gray)
         if framed is not None:
             return framed
-    med = float(np.median(gray))
     if min(gray.shape) >= FLATTEN_MIN:  # judge the tails after taking out slow light changes
         f = min(1.0, 96 / max(gray.shape))
         small = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else gray
@@ -156,11 +155,11 @@ def _polarity(gray: np.ndarray, crop: bool = False) -> bool:
         light = cv2.medianBlur(np.clip(small * 255 + 0.5, 0, 255).astype(np.uint8), k)
         detail = small - light.astype(np.float32) / 255
     else:
-        detail = gray - med
+        detail = gray - float(np.median(gray))
     lo, hi = np.percentile(detail, (0.3, 99.7))
     dark, light = -lo, hi
     if abs(dark - light) < 0.05:  # no clear tail either way: go by the paper's brightness
-        return med > 0.5
+        return float(np.median(gray)) > 0.5
     return dark > light
 
 
