@@ -319,11 +319,14 @@ def _row_chunk(task):
         items = synth.amount_items(digits, rng)
         try:
             image, _, _ = synth.render_amount(items, rng, condition=str(cond))
+        except ValueError:  # faint digits written too small to leave any ink
+            continue
+        try:
             regions = find_numbers(image)
             if len(regions) != 1:
                 continue
             xs.append(row_strip(regions[0].picture))
-        except (NoDigit, ValueError):  # ValueError: faint digits made too small to leave ink
+        except NoDigit:
             continue
         ys.append(np.pad(label, (0, max(ROW_LENGTHS) - len(label)), constant_values=-1))
     return xs, ys
