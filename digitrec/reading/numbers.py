@@ -574,18 +574,20 @@ def read_number(image: np.ndarray, digits, verifier=None, row_reader=None) -> Nu
         whole = verifier(crop=crops[..., None], geometry=candidate_features(candidates)).reshape(-1)
     path = best_path(candidates, probs, len(pieces), whole)
     read = [int(probs[k].argmax()) for k in path]
-    row_probability = None
+    row_probability, out = None, None
     if columns is not None and path and len(read) <= MAX_DIGITS:
-        path, read, row_probability = _second_reading(columns, candidates, probs, len(pieces),
-                                                      whole, path, read)
-        if sure and lead != read:
-            lead_path = best_path(candidates, probs, len(pieces), whole, digits=lead)
-            if lead_path:
-                path, read, row_probability = lead_path, lead, lead_probability
-            elif aligned:  # touching digits no cut parts: the alignment's shares
-                return Number(aligned, row_probability=lead_probability, marks=_between(marks, aligned, ink.scale))
-    out = [Prediction(d, float(probs[k][d]), probs[k], candidates[k].digit.x28, box=candidates[k].digit.box)
-           for k, d in zip(path, read)]
+        # the best path that reads as the row reader does, where it reads otherwise
+        lead_path = (best_path(candidates, probs, len(pieces), whole, digits=lead)
+                     if lead and lead != read and len(lead) <= MAX_DIGITS else [])
+        if sure and (lead_path or aligned):
+            path, read, row_probability = lead_path, lead, lead_probability
+            out = None if lead_path else aligned  # no path reads it (touching digits): the alignment's shares
+        else:
+            path, read, row_probability = _second_reading(columns, candidates, probs, whole, (path, read),
+                                                          (lead_path, lead))
+    if out is None:
+        out = [Prediction(d, float(probs[k][d]), probs[k], candidates[k].digit.x28, box=candidates[k].digit.box)
+               for k, d in zip(path, read)]
     if not out:
         return Number(reason="only specks or lines: no digit-sized stroke found")
     return Number(out, row_probability=row_probability, marks=_between(marks, out, ink.scale))
@@ -652,18 +654,14 @@ def _between(marks, digits, scale: float) -> list[tuple[int, str]]:
     return sorted(kept.items())
 
 
-def _second_reading(columns, candidates, probs, n, whole, path, digits):
-    """(path, digits, P(digits | row)): the path's reading, or the row reader's where the
+def _second_reading(columns, candidates, probs, whole, reading, other):
+    """(path, digits, P(digits | row)): ``reading`` (the best path and its digits), or
+    ``other`` (the best path that reads as the row reader does, and its reading) where the
     two together prefer it, and the row reader's probability of the reading kept. Each
-    reading is scored by its best path's total :func:`candidate_score` plus
-    ROW_READER_WEIGHT x the row reader's log P(digits | row); the row reader's reading
-    counts only when some path through the candidates reads it, so its digits keep boxes."""
-    other = greedy_text(columns)
-    readings = [(path, digits)]
-    if other and other != digits and len(other) <= MAX_DIGITS:
-        other_path = best_path(candidates, probs, n, whole, digits=other)
-        if other_path:
-            readings.append((other_path, other))
+    reading is scored by its path's total :func:`candidate_score` plus ROW_READER_WEIGHT x
+    the row reader's log P(digits | row); ``other`` counts only when its path is not empty
+    (some path through the candidates reads it), so its digits keep boxes."""
+    readings = [reading] + ([other] if other[0] else [])
     log_p = [log_likelihood(columns, d) for _, d in readings]
 
     def total(i):
