@@ -579,7 +579,7 @@ def read_number(image: np.ndarray, digits, verifier=None, row_reader=None) -> Nu
         # the best path that reads as the row reader does, where it reads otherwise
         lead_path = (best_path(candidates, probs, len(pieces), whole, digits=lead)
                      if lead and lead != read and len(lead) <= MAX_DIGITS else [])
-        if sure and (lead_path or aligned):
+        if sure and lead != read and (lead_path or aligned):
             path, read, row_probability = lead_path, lead, lead_probability
             out = None if lead_path else aligned  # no path reads it (touching digits): the alignment's shares
         else:
