@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -146,6 +147,41 @@ def test_marks_outside_the_digits_are_left_out_of_the_text():
     digits = [Prediction(d, 0.9, box=(20 * k, 0, 15, 30)) for k, d in enumerate((1, 5, 0, 0))]
     assert Number(digits, marks=[(1, ".")]).text == "1.500"
     assert Number(digits, marks=[(1, ","), (3, "-")]).text == "1,50-0"
+
+
+
+def test_a_small_zero_or_three_beside_a_tall_digit_is_no_equals_sign():
+    """orand-dev's "4053" with its 4 written three times as tall as the rest: beside it
+    the 0 and the 3 are mark-sized, and a vertical line through either crosses two strokes
+    as through "=". The 0 is closed only at a corner (ink is 8-connected), the 3's back
+    stands up; both are digits. Two flat strokes are "="."""
+    from digitrec.reading.numbers import _groups
+
+    zero = [".........####........", ".....####.#######....", "...#####....######...",
+            "..#####......######..", "..####.........#####.", ".####...........####.",
+            ".###.............###.", "####.............###.", "#####.............##.",
+            ".####..............#.", ".####..............##", "..####............###",
+            "..####............###", "..####...........####", "..#####.........####.",
+            "...#######....#####..", "....##############...", ".....############....",
+            "........#######......"]
+    three = [".....##................", "...######..............", "###########............",
+             "#############..........", ".####...#####..........", "..........####.........",
+             "..........####.........", "...........###.........", "...........###.........",
+             "..........####.........", "..........#######......", "........###########....",
+             ".......##############..", "......######.....#####.", ".....#####.........####",
+             ".....####...........###", ".....###............###", ".....................##",
+             ".....................##", ".....................##", "....................###",
+             "....................###", "...................###.", "..................####.",
+             ".............########..", ".............#####.....", "..............##......."]
+    row = np.zeros((80, 220), np.uint8)
+    cv2.line(row, (25, 12), (20, 69), 1, 4)  # the tall 4, as a stroke of its height
+    for glyph, (x, y) in ((zero, (50, 48)), (three, (85, 40))):
+        row[y: y + len(glyph), x: x + len(glyph[0])] = [[c == "#" for c in line] for line in glyph]
+    cv2.line(row, (130, 50), (150, 50), 1, 3)  # "="
+    cv2.line(row, (130, 62), (150, 62), 1, 3)
+    boxes, height, _, marks = _groups(row)
+    assert [m for m, _ in marks] == ["="] and marks[0][1][0] >= 125
+    assert [b[0] for b in boxes][1:] == [50, 85]
 
 
 # --- the JSON contract -----------------------------------------------------------------------

@@ -60,6 +60,7 @@ SKIP_COST = 1.0  # ...at this cost
 MARK_HEIGHT = 0.45  # a group of ink at most this tall (x the row's digit height) may be a mark...
 DOT_SIZE = 0.35  # ...a dot or a comma when no wider than this, low in the row
 DASH_WIDTH = 0.25  # ...a dash when at least this wide and 1.8 times as wide as tall, mid-row
+STANDING = 0.4  # ...two dashes ("=") when no stroke in it stands this much of its height tall
 KEPT = ".,-"  # marks kept in a number's text when between two digits (1.500, 3,25, 12-05)
 
 # The row reader's columns (CTC): 10 digits and a blank.
@@ -193,14 +194,20 @@ def _near(labels: np.ndarray, box, members, reach) -> bool:
 
 def _runs(mask: np.ndarray, box) -> int:
     """How many strokes a vertical line through the middle half of ``box`` crosses, mostly;
-    0 where the ink in ``box`` closes a loop (an "o" is no "=")."""
+    0 where the ink in ``box`` closes a loop (an "o" is no "="), or holds a stroke standing
+    up (STANDING x its height: the side of an o, a 3's back; the strokes of "=" lie flat)."""
     x, y, w, h = box
     middle = mask[y: y + h, x + w // 4: x + w - w // 4]
     if middle.size == 0:
         return 0
     starts = np.count_nonzero(np.diff(middle.astype(np.int8), axis=0, prepend=0) > 0, axis=0)
-    paper = cv2.copyMakeBorder(1 - mask[y: y + h, x: x + w], 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
-    if _components(paper.astype(np.uint8))[0] > 2:  # paper enclosed by ink
+    ink = mask[y: y + h, x: x + w]
+    # paper is 4-connected where ink is 8-connected: a loop closed at a corner holds its paper
+    paper = cv2.copyMakeBorder(1 - ink, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1).astype(np.uint8)
+    if cv2.connectedComponents(paper, connectivity=4)[0] > 2:  # paper enclosed by ink
+        return 0
+    upright = np.ones((max(2, int(np.ceil(STANDING * h))), 1), np.uint8)
+    if cv2.erode(ink, upright, borderType=cv2.BORDER_CONSTANT, borderValue=0).any():
         return 0
     return int(np.median(starts))
 
