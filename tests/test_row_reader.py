@@ -98,6 +98,36 @@ def test_amounts_close_with_small_zeros_and_european_ones_as_cheques_do(mnist):
     assert synth.european(pick[4], 4, rng) is pick[4]
 
 
+
+def test_amounts_are_written_with_the_pen_lifted_as_people_write_them(mnist, monkeypatch):
+    """synth.pen_lift: a digit in two strokes that do not meet (more pieces of ink, a
+    little ink gone, none added); synth.european with LIFTED_FLAG: a 1's flag stands
+    apart from its stem (two pieces), as real cheques' 1s read as "11" showed."""
+    import cv2
+
+    from digitrec.training import synth
+
+    x, y = mnist.x_test, mnist.y_test
+    rng = np.random.default_rng(3)
+
+    def pieces(d):
+        return cv2.connectedComponents((d > 127).astype(np.uint8), connectivity=8)[0] - 1
+
+    split = 0
+    for five in x[np.flatnonzero(y == 5)[:20]]:
+        lifted = synth.pen_lift(five, rng)
+        assert lifted.shape == five.shape and lifted.dtype == np.uint8
+        assert (lifted <= five).all() and (lifted > 100).sum() < (five > 100).sum()
+        split += pieces(lifted) > pieces(five)
+    assert split >= 10  # most cuts leave the digit in two strokes
+
+    ones = [d for d in x[np.flatnonzero(y == 1)[:40]] if pieces(d) == 1]
+    monkeypatch.setattr(synth, "LIFTED_FLAG", 1.0)
+    assert np.mean([pieces(synth.european(d, 1, rng)) == 2 for d in ones]) >= 0.75
+    monkeypatch.setattr(synth, "LIFTED_FLAG", 0.0)
+    assert np.mean([pieces(synth.european(d, 1, rng)) == 1 for d in ones]) >= 0.9
+
+
 def test_a_larger_reader_grown_from_a_smaller_one_reads_as_it_did(mnist, tmp_path):
     """--blocks / --rnn-layers with --init: the added layers start at zero, so the grown
     reader's columns are the smaller reader's until it trains; a smaller reader cannot

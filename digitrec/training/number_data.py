@@ -314,6 +314,7 @@ def _row_chunk(task):
     for digits, label, cond in zip(numbers, labels, conditions):
         digits = [synth.european(d, int(k), rng) if rng.random() < synth.EUROPEAN else d
                   for d, k in zip(digits, label)]
+        digits = [synth.pen_lift(d, rng) if rng.random() < synth.PEN_LIFT else d for d in digits]
         if rng.random() < synth.SMALL_ZEROS:
             digits = synth.small_zeros(digits, label, rng)
         items = synth.amount_items(digits, rng)

@@ -282,8 +282,8 @@ NUMBER_CONDITIONS = ("scan", "phone_shadow", "ruled", "squared", "blue_ballpoint
                      "marker", "chalk", "transparent_png", "tablet_thin", "tablet_thick")
 
 
-def break_strokes(alpha: np.ndarray, rng: np.random.Generator, cuts: int = 1) -> np.ndarray:
-    """Erase a narrow band across the strokes: a pen that skipped."""
+def break_strokes(alpha: np.ndarray, rng: np.random.Generator, cuts: int = 1, gap: float = 0.03) -> np.ndarray:
+    """Erase a band ``gap`` x the height wide across the strokes: a pen that skipped."""
     h, w = alpha.shape
     out = alpha.copy()
     ys, xs = np.nonzero(alpha > 0.5)
@@ -292,13 +292,13 @@ def break_strokes(alpha: np.ndarray, rng: np.random.Generator, cuts: int = 1) ->
     for _ in range(cuts):
         i = int(rng.integers(len(xs)))
         angle = rng.uniform(0, np.pi)
-        gap = max(1, int(round(0.03 * h)))
+        width = max(1, int(round(gap * h)))
         length = int(0.15 * h)
         dx, dy = np.cos(angle) * length, np.sin(angle) * length
         p0 = (int(xs[i] - dx), int(ys[i] - dy))
         p1 = (int(xs[i] + dx), int(ys[i] + dy))
         mask = np.zeros((h, w), np.uint8)
-        cv2.line(mask, p0, p1, 1, gap)
+        cv2.line(mask, p0, p1, 1, width)
         out[mask > 0] = 0
     return out
 
@@ -492,6 +492,16 @@ def _shear(alpha: np.ndarray, slant: float) -> np.ndarray:
 
 
 EUROPEAN = 0.5  # a 1 gets a long flag (and a 7 its bar) with this probability in a written amount
+LIFTED_FLAG = 0.4  # ...its flag apart from its stem with this probability (the pen lifted)
+PEN_LIFT = 0.25  # a digit of an amount is written in two strokes that do not meet with this probability
+
+
+def pen_lift(d28: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A digit (28x28, MNIST's box) written in two strokes that do not meet, as people
+    lift the pen: a 5's bar apart from its body, a 2's foot, a 4's stem. A gap of 6-12% of
+    the box erased across its strokes at one place (:func:`break_strokes`, wider)."""
+    alpha = break_strokes(d28.astype(np.float32) / 255.0, rng, gap=rng.uniform(0.06, 0.12))
+    return np.round(alpha * 255).astype(np.uint8)
 
 
 def european(d28: np.ndarray, digit: int, rng: np.random.Generator) -> np.ndarray:
@@ -512,8 +522,10 @@ def european(d28: np.ndarray, digit: int, rng: np.random.Generator) -> np.ndarra
         x = xs[ys <= top + 1].mean()
         length = height * rng.uniform(0.25, 0.8)  # on cheques often as long as half the stem or more
         angle = np.radians(rng.uniform(30, 75))  # below the horizontal, to the left
-        end = (x - length * np.cos(angle), top + length * np.sin(angle))
-        a, b = (x, top + 0.5 * stroke), end
+        # the pen lifted between flag and stem now and then: the flag starts a little apart
+        lift = 1.5 * stroke + height * rng.uniform(0.03, 0.08) if rng.random() < LIFTED_FLAG else 0.0
+        a = (x - lift, top + 0.5 * stroke)
+        b = (a[0] - length * np.cos(angle), a[1] + length * np.sin(angle))
     else:
         y = ys.min() + height * rng.uniform(0.45, 0.6)
         row = np.nonzero(ink[int(round(y))])[0]
