@@ -145,6 +145,12 @@ def _shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def ink_pieces(ink: np.ndarray, grain: float) -> np.ndarray:
     """The strokes of ``ink`` (:func:`ink_map`): uint8 {0, 1}, lines and page edges removed.
     Raises NoDigit when there is no ink."""
+    return _pieces(ink, grain)[0]
+
+
+def _pieces(ink: np.ndarray, grain: float):
+    """:func:`ink_pieces`, and the pieces labelled: (mask, n, labels, stats) as
+    ``cv2.connectedComponentsWithStats`` gives them (the background's stats row aside)."""
     candidates = ink[ink > max(GRAIN_STRONG * grain, MIN_CONTRAST)]
     if candidates.size < 6:
         raise NoDigit("blank image: no ink found")
@@ -190,7 +196,7 @@ def _drop_edges(mask: np.ndarray, ruled: np.ndarray | None, ink: np.ndarray) -> 
     writing: a solid piece (the table around a page), a soft-edged one (a shadow), a
     straight hairline (a page's edge), or one small beside the picture (EDGE_SMALL: a
     line's end, a corner of paper). A digit in a tight crop is large beside its picture:
-    it may touch the edge."""
+    it may touch the edge. Returns the pieces kept, labelled (:func:`_pieces`)."""
     mask = _drop_soft(mask, ink)
     n, labels, stats = _components(mask)
     h, w = mask.shape
@@ -204,7 +210,11 @@ def _drop_edges(mask: np.ndarray, ruled: np.ndarray | None, ink: np.ndarray) -> 
         elif (x == 0 or y == 0 or x + bw == w or y + bh == h) and (
                 _solid(blob) or _hairline(bw, bh) or max(bw, bh) < EDGE_SMALL * min(h, w)):
             keep[i] = False
-    return keep[labels].astype(np.uint8)
+    # the pieces kept, labelled as a labelling of the kept mask would label them (dropping a
+    # piece keeps the others' raster order): one labelling of the page fewer
+    lut = np.where(keep, np.cumsum(keep), 0).astype(np.int32)
+    labels = lut[labels]
+    return (labels > 0).astype(np.uint8), int(keep.sum()) + 1, labels, np.vstack([stats[:1], stats[keep]])
 
 
 # --- rows ------------------------------------------------------------------------------------
@@ -362,8 +372,7 @@ def find_numbers(image: np.ndarray) -> list[Region]:
         h, w = gray_shape
         return [Region((0, 0, w, h), np.asarray(image), (0, 0), 1.0)]
     ink, scale, grain = ink_map(image)
-    mask = ink_pieces(ink, grain)
-    n, labels, stats = _components(mask)
+    mask, n, labels, stats = _pieces(ink, grain)
     if n <= 1:
         raise NoDigit("only specks or lines: no digit-sized stroke found")
     stats = stats[1:]

@@ -345,8 +345,8 @@ def _drop_soft(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
     """Drop pieces reaching the picture's edge whose outline is soft: the edge of a shadow
     left over by the light flattening. A pen stroke's edge is sharp (its ink falls to
     paper within a pixel or two)."""
-    if min(mask.shape) < 48:
-        return mask
+    if min(mask.shape) < 48 or not (mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any()):
+        return mask  # nothing reaches the edge (a region find cut out has paper all round)
     n, labels, stats = _components(mask)
     if n <= 1:
         return mask
