@@ -128,6 +128,32 @@ def test_amounts_are_written_with_the_pen_lifted_as_people_write_them(mnist, mon
     assert np.mean([pieces(synth.european(d, 1, rng)) == 1 for d in ones]) >= 0.9
 
 
+
+def test_digits_of_an_amount_can_be_joined_by_cursive_strokes(mnist):
+    """synth.number_coverage with ``joined``: each digit not touching the one before is
+    tied to it by a thin stroke (the row's ink in one piece, as cheques' "000" are
+    written), the digits' boxes where they would be without; without ``joined`` no
+    random draw is made for it (the benchmarks' rows are as before)."""
+    import cv2
+
+    from digitrec.training import synth
+
+    x, y = mnist.x_test, mnist.y_test
+    digits = [x[np.flatnonzero(y == d)[0]] for d in (2, 3, 0, 0)]
+
+    def pieces(a):
+        return cv2.connectedComponents((a > 0.5).astype(np.uint8), connectivity=8)[0] - 1
+
+    apart, boxes = synth.number_coverage(digits, np.random.default_rng(1), 56, touching=0, broken=0)
+    same, same_boxes = synth.number_coverage(digits, np.random.default_rng(1), 56, touching=0, broken=0,
+                                                joined=0.0)
+    assert np.array_equal(apart, same) and boxes == same_boxes
+    tied, tied_boxes = synth.number_coverage(digits, np.random.default_rng(1), 56, touching=0, broken=0,
+                                                joined=1.0)
+    assert pieces(apart) >= 4 and pieces(tied) == 1
+    assert [b[2:] for b in tied_boxes] == [b[2:] for b in boxes]  # the same digits, each its size
+
+
 def test_a_larger_reader_grown_from_a_smaller_one_reads_as_it_did(mnist, tmp_path):
     """--blocks / --rnn-layers with --init: the added layers start at zero, so the grown
     reader's columns are the smaller reader's until it trains; a smaller reader cannot

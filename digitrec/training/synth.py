@@ -367,22 +367,63 @@ def render_number(digits28: list[np.ndarray], rng: np.random.Generator,
 
 
 def _row_ink(items, condition: str, size: int | None, rng: np.random.Generator, touching: float,
-             broken: float):
+             broken: float, joined: float = 0.0):
     """A row's size (a pen too thin for small digits writes them at 56 px), its ink
     coverage and digit boxes (:func:`number_coverage`) in the pen of ``condition``."""
     size = size or int(rng.choice((40, 56, 84, 112)))
     style = _STYLES.get(condition, "normal")
     if style == "thin" and size < 56:
         size = 56
-    return (size, *number_coverage(items, rng, size, style, touching, broken))
+    return (size, *number_coverage(items, rng, size, style, touching, broken, joined))
+
+
+def _exit_point(canvas: np.ndarray, box) -> tuple[float, float]:
+    """Where a cursive hand leaves a digit (``box`` on ``canvas``): its rightmost ink in
+    the lower two thirds of its box."""
+    x, y, w, h = box
+    low = canvas[y + h // 3: y + h, x: x + w] > 0.5
+    ys, xs = np.nonzero(low)
+    if len(xs) == 0:
+        return x + w - 1.0, y + 0.6 * h
+    k = int(np.argmax(xs))
+    return float(x + xs[k]), float(y + h // 3 + ys[k])
+
+
+def _entry_point(p: np.ndarray, x0: int, y0: int) -> tuple[float, float]:
+    """Where a cursive hand enters a digit (``p`` at ``x0``, ``y0``): its leftmost ink in
+    the upper two thirds."""
+    top = p[: max(1, 2 * p.shape[0] // 3)] > 0.5
+    ys, xs = np.nonzero(top)
+    if len(xs) == 0:
+        return float(x0), y0 + 0.3 * p.shape[0]
+    k = int(np.argmin(xs))
+    return float(x0 + xs[k]), float(y0 + ys[k])
+
+
+def _join(canvas: np.ndarray, a, b, stroke: int, rng: np.random.Generator) -> None:
+    """A cursive join from ``a`` to ``b`` (x, y) on ``canvas``: a stroke sagging a little
+    below the straight line, thinner than the digits' (the pen moves fast)."""
+    (xa, ya), (xb, yb) = a, b
+    if xb <= xa:
+        return
+    sag = rng.uniform(0.0, 0.25) * (xb - xa)
+    t = np.linspace(0.0, 1.0, 12)
+    xs = xa + (xb - xa) * t
+    ys = ya + (yb - ya) * t + sag * 4 * t * (1 - t)
+    scale = 8  # eighths of a pixel (cv2's shift=3)
+    pts = np.round(np.stack([xs, ys], 1) * scale).astype(np.int32)
+    cv2.polylines(canvas, [pts], False, float(rng.uniform(0.7, 1.0)), max(1, int(round(0.7 * stroke))),
+                  cv2.LINE_AA, 3)
 
 
 def number_coverage(items, rng: np.random.Generator, size: int, style: str = "normal",
-                    touching: float = 0.3, broken: float = 0.3):
+                    touching: float = 0.3, broken: float = 0.3, joined: float = 0.0):
     """The ink coverage of a row written left to right (as :func:`render_number` paints
     it): ``items`` are MNIST digits (28x28) and marks that are not digits (one of
-    :data:`MARKS`, drawn with the pen's stroke, never touching a digit). Returns
-    (coverage float32 in [0, 1], the digits' ink boxes (x, y, w, h), marks left out)."""
+    :data:`MARKS`, drawn with the pen's stroke, never touching a digit); a digit not
+    touching the one before is joined to it by a cursive stroke (:func:`_join`) with
+    probability ``joined``. Returns (coverage float32 in [0, 1], the digits' ink boxes
+    (x, y, w, h)), marks left out of the boxes."""
     if not any(not isinstance(d, str) for d in items):
         raise ValueError("a row needs at least one digit")
     pieces, kinds = [], []
@@ -417,6 +458,7 @@ def number_coverage(items, rng: np.random.Generator, size: int, style: str = "no
             ends.append(_draw_mark(canvas, mark, x_end, boxes, pad_y, H, stroke, rng))
             continue
         y0 = pad_y + int(rng.integers(0, H - p.shape[0] + 1))
+        touch = False
         if not ends:
             x0 = x_right
         else:
@@ -439,7 +481,12 @@ def number_coverage(items, rng: np.random.Generator, size: int, style: str = "no
             # ...and the boxes overlap little (a person still sees two digits at a glance).
             x0 = int(max(need.max() + 1 + gap, prev_end - 0.12 * narrow if touch else prev_end + gap // 3))
         region = canvas[y0: y0 + p.shape[0], x0: x0 + p.shape[1]]
+        join = joined > 0 and ends and kinds[i - 1] is None and not touch and rng.random() < joined
+        if join:
+            start = _exit_point(canvas, boxes[-1])
         np.maximum(region, p, out=region)
+        if join:
+            _join(canvas, start, _entry_point(p, x0, y0), stroke, rng)
         boxes.append((x0, y0, p.shape[1], p.shape[0]))
         ends.append(x0 + p.shape[1])
     width = max(ends) + int(size * rng.uniform(0.3, 0.8))
@@ -493,6 +540,7 @@ def _shear(alpha: np.ndarray, slant: float) -> np.ndarray:
 
 EUROPEAN = 0.5  # a 1 gets a long flag (and a 7 its bar) with this probability in a written amount
 LIFTED_FLAG = 0.4  # ...its flag apart from its stem with this probability (the pen lifted)
+JOINED = 0.2  # a digit of an amount is joined to the one before by a cursive stroke with this probability
 PEN_LIFT = 0.25  # a digit of an amount is written in two strokes that do not meet with this probability
 
 
@@ -568,15 +616,17 @@ def small_zeros(digits: list, labels, rng: np.random.Generator) -> list:
 
 
 def render_amount(items: list, rng: np.random.Generator, condition: str | None = None,
-                  size: int | None = None, touching: float = 0.35, broken: float = 0.3):
+                  size: int | None = None, touching: float = 0.35, broken: float = 0.3, joined: float = 0.0):
     """A number as written on a form or a cheque, cut out tightly as a finder or a form
     reader would: ``items`` (digits and marks, see :func:`amount_items`) written in one
     row with a slant, perhaps over a printed baseline and beside a box's edge, in
-    ``condition`` (one of :data:`ROW_CONDITIONS`; "printed" is a cheque's pattern).
+    ``condition`` (one of :data:`ROW_CONDITIONS`; "printed" is a cheque's pattern); digits
+    joined by cursive strokes with probability ``joined`` (the row reader learns with
+    :data:`JOINED`; the benchmarks' amounts are written without).
 
     Returns (image, condition, boxes): the digits' ink boxes before the slant."""
     condition = condition or str(rng.choice(ROW_CONDITIONS))
-    size, canvas, boxes = _row_ink(items, condition, size, rng, touching, broken)
+    size, canvas, boxes = _row_ink(items, condition, size, rng, touching, broken, joined)
     canvas = _shear(canvas, float(rng.uniform(-SLANT, SLANT)) * float(rng.random() < 0.8))
     ys, xs = np.nonzero(canvas > 0.3)
     top, bottom, left, right = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
