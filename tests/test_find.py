@@ -62,6 +62,19 @@ def test_a_small_number_off_centre_on_a_page_is_found_and_read(mnist, recognizer
     assert [d.box[0] for d in reading.numbers[0].digits] == sorted(d.box[0] for d in reading.numbers[0].digits)
 
 
+
+def test_a_lone_flat_digit_written_at_a_twentieth_of_the_page_is_found(mnist, recognizer):
+    """A digit written a twentieth of the page's height tall may leave ink a third
+    shorter (a flat 5, a 2): alone on the page, with no taller digit beside it, it is
+    still found. Its ink here is a twenty-ninth of the page's height."""
+    ys = np.flatnonzero(_row(mnist, recognizer, "2", 40).max(1) > 0.05)
+    height = 40 * (1200 / 29) / (ys[-1] - ys[0] + 1)  # the pen's size that leaves ink 1200/29 tall
+    page = _page([(_row(mnist, recognizer, "2", height), (600, 500))], shape=(1200, 900))
+    reading = recognizer.read(page)
+    assert [n.text for n in reading.numbers] == ["2"]
+    assert abs(reading.numbers[0].box[3] - 1200 / 29) <= 3
+
+
 def test_several_numbers_are_each_read_on_their_own_in_reading_order(mnist, recognizer):
     page = _page([(_row(mnist, recognizer, "82", 60), (420, 80)),       # top right
                   (_row(mnist, recognizer, "315", 45), (60, 120)),      # top left, on the same line
