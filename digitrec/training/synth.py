@@ -539,9 +539,9 @@ def _shear(alpha: np.ndarray, slant: float) -> np.ndarray:
 
 
 EUROPEAN = 0.5  # a 1 gets a long flag (and a 7 its bar) with this probability in a written amount
-LIFTED_FLAG = 0.4  # ...its flag apart from its stem with this probability (the pen lifted)
-JOINED = 0.2  # a digit of an amount is joined to the one before by a cursive stroke with this probability
-PEN_LIFT = 0.25  # a digit of an amount is written in two strokes that do not meet with this probability
+LIFTED_FLAG = 0.3  # ...its flag apart from its stem with this probability (the pen lifted)
+JOINED = 0.15  # a digit of an amount is joined to the one before by a cursive stroke with this probability
+PEN_LIFT = 0.12  # a digit of an amount is written in two strokes that do not meet with this probability
 
 
 def pen_lift(d28: np.ndarray, rng: np.random.Generator) -> np.ndarray:
