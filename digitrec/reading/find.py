@@ -192,7 +192,7 @@ def _put_back(before: np.ndarray, after: np.ndarray, ruled):
     return after | restored, ruled
 
 
-def _drop_edges(mask: np.ndarray, ruled: np.ndarray | None, ink: np.ndarray) -> np.ndarray:
+def _drop_edges(mask: np.ndarray, ruled: np.ndarray | None, ink: np.ndarray):
     """Drop what is left of ruled lines, and what reaches the picture's edge and is no
     writing: a solid piece (the table around a page), a soft-edged one (a shadow), a
     straight hairline (a page's edge), or one small beside the picture (EDGE_SMALL: a
