@@ -143,15 +143,10 @@ def _shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def ink_pieces(ink: np.ndarray, grain: float) -> np.ndarray:
-    """The strokes of ``ink`` (:func:`ink_map`): uint8 {0, 1}, lines and page edges removed.
-    Raises NoDigit when there is no ink."""
-    return _pieces(ink, grain)[0]
-
-
-def _pieces(ink: np.ndarray, grain: float):
-    """:func:`ink_pieces`, and the pieces labelled: (mask, n, labels, stats) as
-    ``cv2.connectedComponentsWithStats`` gives them (the background's stats row aside)."""
+def ink_pieces(ink: np.ndarray, grain: float):
+    """The strokes of ``ink`` (:func:`ink_map`), lines and page edges removed, labelled:
+    (mask uint8 {0, 1}, n, labels, stats) as ``cv2.connectedComponentsWithStats`` gives
+    them (the background's stats row aside). Raises NoDigit when there is no ink."""
     candidates = ink[ink > max(GRAIN_STRONG * grain, MIN_CONTRAST)]
     if candidates.size < 6:
         raise NoDigit("blank image: no ink found")
@@ -197,7 +192,7 @@ def _drop_edges(mask: np.ndarray, ruled: np.ndarray | None, ink: np.ndarray):
     writing: a solid piece (the table around a page), a soft-edged one (a shadow), a
     straight hairline (a page's edge), or one small beside the picture (EDGE_SMALL: a
     line's end, a corner of paper). A digit in a tight crop is large beside its picture:
-    it may touch the edge. Returns the pieces kept, labelled (:func:`_pieces`)."""
+    it may touch the edge. Returns the pieces kept, labelled (:func:`ink_pieces`)."""
     mask = _drop_soft(mask, ink)
     n, labels, stats = _components(mask)
     h, w = mask.shape
@@ -373,7 +368,7 @@ def find_numbers(image: np.ndarray) -> list[Region]:
         h, w = gray_shape
         return [Region((0, 0, w, h), np.asarray(image), (0, 0), 1.0)]
     ink, scale, grain = ink_map(image)
-    mask, n, labels, stats = _pieces(ink, grain)
+    mask, n, labels, stats = ink_pieces(ink, grain)
     if n <= 1:
         raise NoDigit("only specks or lines: no digit-sized stroke found")
     stats = stats[1:]

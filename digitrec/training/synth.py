@@ -377,27 +377,28 @@ def _row_ink(items, condition: str, size: int | None, rng: np.random.Generator, 
     return (size, *number_coverage(items, rng, size, style, touching, broken, joined))
 
 
+def _pen_point(ink: np.ndarray, at: tuple[int, int], right: bool, fallback) -> tuple[float, float]:
+    """The rightmost (``right``) or leftmost ink pixel of ``ink`` (a boolean window whose
+    top-left corner lies at ``at`` = (x, y)), in canvas coordinates; ``fallback`` where
+    the window holds no ink."""
+    ys, xs = np.nonzero(ink)
+    if len(xs) == 0:
+        return fallback
+    k = int(np.argmax(xs) if right else np.argmin(xs))
+    return float(at[0] + xs[k]), float(at[1] + ys[k])
+
+
 def _exit_point(canvas: np.ndarray, box) -> tuple[float, float]:
     """Where a cursive hand leaves a digit (``box`` on ``canvas``): its rightmost ink in
     the lower two thirds of its box."""
     x, y, w, h = box
-    low = canvas[y + h // 3: y + h, x: x + w] > 0.5
-    ys, xs = np.nonzero(low)
-    if len(xs) == 0:
-        return x + w - 1.0, y + 0.6 * h
-    k = int(np.argmax(xs))
-    return float(x + xs[k]), float(y + h // 3 + ys[k])
+    return _pen_point(canvas[y + h // 3: y + h, x: x + w] > 0.5, (x, y + h // 3), True, (x + w - 1.0, y + 0.6 * h))
 
 
 def _entry_point(p: np.ndarray, x0: int, y0: int) -> tuple[float, float]:
     """Where a cursive hand enters a digit (``p`` at ``x0``, ``y0``): its leftmost ink in
     the upper two thirds."""
-    top = p[: max(1, 2 * p.shape[0] // 3)] > 0.5
-    ys, xs = np.nonzero(top)
-    if len(xs) == 0:
-        return float(x0), y0 + 0.3 * p.shape[0]
-    k = int(np.argmin(xs))
-    return float(x0 + xs[k]), float(y0 + ys[k])
+    return _pen_point(p[: max(1, 2 * p.shape[0] // 3)] > 0.5, (x0, y0), False, (float(x0), y0 + 0.3 * p.shape[0]))
 
 
 def _join(canvas: np.ndarray, a, b, stroke: int, rng: np.random.Generator) -> None:
