@@ -200,7 +200,6 @@ def _runs(mask: np.ndarray, box) -> int:
     middle = mask[y: y + h, x + w // 4: x + w - w // 4]
     if middle.size == 0:
         return 0
-    starts = np.count_nonzero(np.diff(middle.astype(np.int8), axis=0, prepend=0) > 0, axis=0)
     ink = mask[y: y + h, x: x + w]
     # paper is 4-connected where ink is 8-connected: a loop closed at a corner holds its paper
     paper = cv2.copyMakeBorder(1 - ink, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1).astype(np.uint8)
@@ -209,6 +208,7 @@ def _runs(mask: np.ndarray, box) -> int:
     upright = np.ones((max(2, int(np.ceil(STANDING * h))), 1), np.uint8)
     if cv2.erode(ink, upright, borderType=cv2.BORDER_CONSTANT, borderValue=0).any():
         return 0
+    starts = np.count_nonzero(np.diff(middle.astype(np.int8), axis=0, prepend=0) > 0, axis=0)
     return int(np.median(starts))
 
 
