@@ -39,6 +39,7 @@ CONDITIONS = (
 BLANKS = ("plain_paper", "ruled_paper", "squared_paper", "board", "noise", "speck",
           "shadow_paper", "transparent", "black")
 SIZES = (28, 56, 112, 224)  # side of the MNIST 28x28 box in pixels (digit ~0.7 of it)
+RIDGE_FLOOR = 0.3  # stroke_alpha: a stroke is brightened by at most 1 / this (fainter is noise)
 
 
 # --- strokes ---------------------------------------------------------------------------
@@ -54,6 +55,12 @@ def stroke_alpha(d28: np.ndarray, size: int, style: str = "normal",
     up = cv2.resize(d, (size, size), interpolation=cv2.INTER_CUBIC)
     scale = size / 28.0
     up = cv2.GaussianBlur(up, (0, 0), max(0.5, 0.5 * scale))
+    # A thin or faint stroke (ARDIS's pens, USPS's 16-pixel scans) peaks well below 1
+    # once blurred, and a fixed threshold erased it (6% of ARDIS digits lost a third of
+    # their strokes): the threshold follows the digit's own stroke, the median brightness
+    # along its ridges (MNIST's is ~1, unchanged).
+    ridges = up[(up >= cv2.dilate(up, np.ones((3, 3), np.uint8)) - 1e-6) & (up > 0.15)]
+    up = up / min(1.0, max(float(np.median(ridges)) if ridges.size else 1.0, RIDGE_FLOOR))
     soft = 0.08
     alpha = np.clip((up - (0.45 - soft)) / (2 * soft), 0, 1)
     if style == "thin" and size >= 56:
