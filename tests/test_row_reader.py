@@ -150,6 +150,24 @@ def test_digits_of_an_amount_can_be_joined_by_cursive_strokes(mnist):
     assert [b[2:] for b in tied_boxes] == [b[2:] for b in boxes]  # the same digits, each its size
 
 
+def test_a_hand_writes_its_digits_wide_or_narrow(mnist):
+    """synth.number_coverage with ``wide``: every digit of the row keeps its height and is
+    that many times wider for it (one factor a row); by default MNIST's shapes are kept."""
+    from digitrec.training import synth
+
+    x, y = mnist.x_test, mnist.y_test
+    digits = [x[np.flatnonzero(y == d)[0]] for d in (5, 0, 2)]
+    kw = dict(touching=0, broken=0)
+    plain, boxes = synth.number_coverage(digits, np.random.default_rng(1), 56, **kw)
+    same, same_boxes = synth.number_coverage(digits, np.random.default_rng(1), 56, wide=(1.0, 1.0), **kw)
+    assert same_boxes == boxes and np.array_equal(same, plain)
+    _, wide_boxes = synth.number_coverage(digits, np.random.default_rng(1), 56, wide=(1.5, 1.5), **kw)
+    _, narrow_boxes = synth.number_coverage(digits, np.random.default_rng(1), 56, wide=(0.8, 0.8), **kw)
+    for b, w, n in zip(boxes, wide_boxes, narrow_boxes):  # aspects: each digit's size varies a little
+        aspect = b[2] / b[3]
+        assert 1.35 * aspect <= w[2] / w[3] <= 1.65 * aspect and 0.7 * aspect <= n[2] / n[3] <= 0.9 * aspect
+
+
 def test_a_larger_reader_grown_from_a_smaller_one_reads_as_it_did(mnist, tmp_path):
     """--blocks / --rnn-layers with --init: the added layers start at zero, so the grown
     reader's columns are the smaller reader's until it trains; a smaller reader cannot

@@ -319,7 +319,8 @@ def _row_chunk(task):
             digits = synth.small_zeros(digits, label, rng)
         items = synth.amount_items(digits, rng)
         try:
-            image, _, _ = synth.render_amount(items, rng, condition=str(cond), joined=synth.JOINED)
+            image, _, _ = synth.render_amount(items, rng, condition=str(cond), joined=synth.JOINED,
+                                              wide=synth.WIDE)
         except ValueError:  # faint digits written too small to leave any ink
             continue
         try:

@@ -374,14 +374,14 @@ def render_number(digits28: list[np.ndarray], rng: np.random.Generator,
 
 
 def _row_ink(items, condition: str, size: int | None, rng: np.random.Generator, touching: float,
-             broken: float, joined: float = 0.0):
+             broken: float, joined: float = 0.0, wide: tuple[float, float] = (1.0, 1.0)):
     """A row's size (a pen too thin for small digits writes them at 56 px), its ink
     coverage and digit boxes (:func:`number_coverage`) in the pen of ``condition``."""
     size = size or int(rng.choice((40, 56, 84, 112)))
     style = _STYLES.get(condition, "normal")
     if style == "thin" and size < 56:
         size = 56
-    return (size, *number_coverage(items, rng, size, style, touching, broken, joined))
+    return (size, *number_coverage(items, rng, size, style, touching, broken, joined, wide))
 
 
 def _pen_point(ink: np.ndarray, at: tuple[int, int], right: bool, fallback) -> tuple[float, float]:
@@ -425,16 +425,20 @@ def _join(canvas: np.ndarray, a, b, stroke: int, rng: np.random.Generator) -> No
 
 
 def number_coverage(items, rng: np.random.Generator, size: int, style: str = "normal",
-                    touching: float = 0.3, broken: float = 0.3, joined: float = 0.0):
+                    touching: float = 0.3, broken: float = 0.3, joined: float = 0.0,
+                    wide: tuple[float, float] = (1.0, 1.0)):
     """The ink coverage of a row written left to right (as :func:`render_number` paints
     it): ``items`` are MNIST digits (28x28) and marks that are not digits (one of
     :data:`MARKS`, drawn with the pen's stroke, never touching a digit); a digit not
     touching the one before is joined to it by a cursive stroke (:func:`_join`) with
-    probability ``joined``. Returns (coverage float32 in [0, 1], the digits' ink boxes
-    (x, y, w, h)), marks left out of the boxes."""
+    probability ``joined``. The hand writes its digits ``wide`` (lo, hi) times as wide as
+    MNIST's (one factor a row, log-uniform: people who write round, wide digits, and
+    narrow ones). Returns (coverage float32 in [0, 1], the digits' ink boxes (x, y, w, h)),
+    marks left out of the boxes."""
     if not any(not isinstance(d, str) for d in items):
         raise ValueError("a row needs at least one digit")
     pieces, kinds = [], []
+    stretch = float(np.exp(rng.uniform(np.log(wide[0]), np.log(wide[1])))) if wide != (1.0, 1.0) else 1.0
     for d in items:
         if isinstance(d, str):
             pieces.append(None)
@@ -442,6 +446,8 @@ def number_coverage(items, rng: np.random.Generator, size: int, style: str = "no
             continue
         s = int(size * rng.uniform(0.92, 1.08))
         a = stroke_alpha(d, s, style, rng)
+        if stretch != 1.0:
+            a = cv2.resize(a, (max(1, int(round(s * stretch))), s), interpolation=cv2.INTER_LINEAR)
         if rng.random() < broken:
             a = break_strokes(a, rng)
         cols = np.nonzero(a.max(axis=0) > 0.3)[0]
@@ -549,6 +555,7 @@ def _shear(alpha: np.ndarray, slant: float) -> np.ndarray:
 EUROPEAN = 0.5  # a 1 gets a long flag (and a 7 its bar) with this probability in a written amount
 LIFTED_FLAG = 0.3  # ...its flag apart from its stem with this probability (the pen lifted)
 JOINED = 0.15  # a digit of an amount is joined to the one before by a cursive stroke with this probability
+WIDE = (0.8, 1.5)  # an amount's digits are this many times as wide as MNIST's (cheques' round hands)
 PEN_LIFT = 0.12  # a digit of an amount is written in two strokes that do not meet with this probability
 
 
@@ -624,17 +631,19 @@ def small_zeros(digits: list, labels, rng: np.random.Generator) -> list:
 
 
 def render_amount(items: list, rng: np.random.Generator, condition: str | None = None,
-                  size: int | None = None, touching: float = 0.35, broken: float = 0.3, joined: float = 0.0):
+                  size: int | None = None, touching: float = 0.35, broken: float = 0.3, joined: float = 0.0,
+                  wide: tuple[float, float] = (1.0, 1.0)):
     """A number as written on a form or a cheque, cut out tightly as a finder or a form
     reader would: ``items`` (digits and marks, see :func:`amount_items`) written in one
     row with a slant, perhaps over a printed baseline and beside a box's edge, in
     ``condition`` (one of :data:`ROW_CONDITIONS`; "printed" is a cheque's pattern); digits
-    joined by cursive strokes with probability ``joined`` (the row reader learns with
-    :data:`JOINED`; the benchmarks' amounts are written without).
+    joined by cursive strokes with probability ``joined`` and written ``wide`` (the row
+    reader learns with :data:`JOINED` and :data:`WIDE`; the benchmarks' amounts are
+    written without either).
 
     Returns (image, condition, boxes): the digits' ink boxes before the slant."""
     condition = condition or str(rng.choice(ROW_CONDITIONS))
-    size, canvas, boxes = _row_ink(items, condition, size, rng, touching, broken, joined)
+    size, canvas, boxes = _row_ink(items, condition, size, rng, touching, broken, joined, wide)
     canvas = _shear(canvas, float(rng.uniform(-SLANT, SLANT)) * float(rng.random() < 0.8))
     ys, xs = np.nonzero(canvas > 0.3)
     top, bottom, left, right = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
