@@ -33,6 +33,24 @@ def test_row_examples_are_labelled_and_reproducible(mnist):
     assert np.array_equal(a.x, b.x) and np.array_equal(a.labels, b.labels)
 
 
+def test_some_rows_are_written_plainly_as_on_a_page(mnist, monkeypatch):
+    """PLAIN_ROWS of the rows are written by synth.render_number (no marks, slant or
+    lines), the others as amounts (synth.render_amount)."""
+    from digitrec.training import number_data, synth
+
+    written = []
+    for name in ("render_number", "render_amount"):
+        real = getattr(synth, name)
+        monkeypatch.setattr(synth, name,
+                            lambda *a, _real=real, _name=name, **k: written.append(_name) or _real(*a, **k))
+    row_examples(mnist.x_train[:300], mnist.y_train[:300], numbers=40, seed=2, workers=1)
+    assert len(written) == 40 and 4 <= written.count("render_number") <= 18
+    written.clear()
+    monkeypatch.setattr(number_data, "PLAIN_ROWS", 0.0)
+    row_examples(mnist.x_train[:300], mnist.y_train[:300], numbers=10, seed=2, workers=1)
+    assert written == ["render_amount"] * 10
+
+
 def test_rows_can_be_rendered_in_chosen_conditions(mnist):
     """--conditions: the conditions come in turn (a name given twice, twice as often);
     an unknown one is refused before anything is rendered."""

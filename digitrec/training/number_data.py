@@ -294,13 +294,16 @@ class RowExamples:
 
 
 ROW_LENGTHS = tuple(range(1, 9))  # digits per row the row reader learns to read (MAX_DIGITS)
+PLAIN_ROWS = 0.25  # rows written plainly, as on a page (synth.render_number: no marks, slant or lines)
 
 
 def _row_chunk(task):
     """One worker's share: each row written as an amount (:func:`synth.amount_items`,
-    :func:`synth.render_amount`), found as :func:`digitrec.reading.find.read` finds it and
+    :func:`synth.render_amount`) or, PLAIN_ROWS of them, plainly as on a page
+    (:func:`synth.render_number`), found as :func:`digitrec.reading.find.read` finds it and
     stripped as the reader strips it; rows the finder does not find as one region are
-    left out (the reader never sees such a strip either)."""
+    left out (the reader never sees such a strip either). A reader that learnt amounts
+    alone read the plain rows of pages worse with every round."""
     import cv2
 
     from digitrec.reading.find import find_numbers
@@ -317,10 +320,12 @@ def _row_chunk(task):
         digits = [synth.pen_lift(d, rng) if rng.random() < synth.PEN_LIFT else d for d in digits]
         if rng.random() < synth.SMALL_ZEROS:
             digits = synth.small_zeros(digits, label, rng)
-        items = synth.amount_items(digits, rng)
         try:
-            image, _, _ = synth.render_amount(items, rng, condition=str(cond), joined=synth.JOINED,
-                                              wide=synth.WIDE)
+            if rng.random() < PLAIN_ROWS:
+                image, _, _ = synth.render_number(digits, rng, condition=str(cond))
+            else:
+                image, _, _ = synth.render_amount(synth.amount_items(digits, rng), rng, condition=str(cond),
+                                                  joined=synth.JOINED, wide=synth.WIDE)
         except ValueError:  # faint digits written too small to leave any ink
             continue
         try:
@@ -338,8 +343,9 @@ def row_examples(x28: np.ndarray, y: np.ndarray, numbers: int, seed: int,
                  workers: int | None = None, conditions=None) -> RowExamples:
     """``numbers`` rows of 1 to 8 digits drawn at random from ``x28`` (training digits in
     the MNIST box, :func:`mnist_box`), written as amounts on forms and cheques by
-    :func:`digitrec.training.synth.render_amount` in each of its conditions (or in
-    ``conditions``, cycled), found and stripped as the reader does, with their digits.
+    :func:`digitrec.training.synth.render_amount` (PLAIN_ROWS of them plainly, as on a
+    page) in each of its conditions (or in ``conditions``, cycled), found and stripped as
+    the reader does, with their digits.
 
     Deterministic for a given ``seed`` whatever the number of ``workers``."""
     from digitrec.training.synth import ROW_CONDITIONS

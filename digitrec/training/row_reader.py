@@ -13,8 +13,8 @@ P(digit 0-9 or none). Trained with CTC (connectionist temporal classification), 
 learns where the digits are by itself, from rows rendered from MNIST *training* digits
 and their labels only (:func:`digitrec.training.number_data.row_examples`): digits of
 MNIST, ARDIS and USPS written as amounts are on forms and cheques, with separators, a
-closing dash, slant, a baseline, a box's edge and a printed pattern, each row found and
-stripped as reading finds and strips it.
+closing dash, slant, a baseline, a box's edge and a printed pattern (and a quarter of
+them plainly, as on a page), each row found and stripped as reading finds and strips it.
 
 The reader keeps the path's boxes: when this network reads the row otherwise than the
 path, read_number finds the best path through the candidates that reads what the network
@@ -148,7 +148,7 @@ def train_row_reader(cfg: RowReaderConfig, verbose: int = 2) -> tuple[Path, dict
         "parameters": int(model.count_params()),
         "examples": {"numbers": rows.numbers, "rows": int(len(y)), "render_seconds": rows.seconds,
                      "source": f"training digits of {', '.join(cfg.datasets)}, written as amounts "
-                               "(synth.render_amount)"},
+                               "(synth.render_amount) and plainly (synth.render_number)"},
         "held_out": report,
         **({"init": init_card(cfg.init, _lineage)} if cfg.init else {}),
         "train_seconds": round(fit_seconds, 1),
