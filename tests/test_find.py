@@ -197,6 +197,21 @@ def test_a_small_zero_or_three_beside_a_tall_digit_is_no_equals_sign():
     assert [b[0] for b in boxes][1:] == [50, 85]
 
 
+def test_a_thick_markers_equals_sign_is_a_mark():
+    """"=" written with a marker: each dash as thick as half the sign is tall, so a column
+    of either dash "stands" STANDING x the sign's height; it stands no taller than the
+    pen's stroke is wide, and lies flat."""
+    from digitrec.reading.numbers import _groups
+
+    row = np.zeros((90, 260), np.uint8)
+    for x in (20, 80, 140):  # three full-height digits drawn with the same pen: "0"s
+        cv2.ellipse(row, (x + 20, 45), (18, 30), 0, 0, 360, 1, 9)
+    cv2.line(row, (200, 40), (230, 40), 1, 9)  # "=": two dashes 9 px thick, 4 px apart
+    cv2.line(row, (200, 53), (230, 53), 1, 9)
+    boxes, _, _, marks = _groups(row)
+    assert [m for m, _ in marks] == ["="] and len(boxes) == 3
+
+
 # --- the JSON contract -----------------------------------------------------------------------
 
 def test_reading_to_dict_is_the_json_contract(mnist, recognizer):

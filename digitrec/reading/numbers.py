@@ -60,7 +60,8 @@ SKIP_COST = 1.0  # ...at this cost
 MARK_HEIGHT = 0.45  # a group of ink at most this tall (x the row's digit height) may be a mark...
 DOT_SIZE = 0.35  # ...a dot or a comma when no wider than this, low in the row
 DASH_WIDTH = 0.25  # ...a dash when at least this wide and 1.8 times as wide as tall, mid-row
-STANDING = 0.4  # ...two dashes ("=") when no stroke in it stands this much of its height tall
+STANDING = 0.4  # ...two dashes ("=") when no stroke in it stands this much of its height tall...
+FLAT = 1.5  # ...nor this many times the pen's stroke width (a thick dash is no upright stroke)
 KEPT = ".,-"  # marks kept in a number's text when between two digits (1.500, 3,25, 12-05)
 
 # The row reader's columns (CTC): 10 digits and a blank.
@@ -167,7 +168,8 @@ def _groups(mask: np.ndarray):
         else:
             merged.append(box)
             members.append([label])
-    marks = _marks(merged, height, _stroke_width(mask), [_runs(mask, b) for b in merged])
+    stroke = _stroke_width(mask)
+    marks = _marks(merged, height, stroke, [_runs(mask, b, stroke) for b in merged])
     keep = [i for i, b in enumerate(merged)
             if i not in marks and max(b[2], b[3]) >= 0.3 * height]  # specks between digits
     lut = np.zeros(n, np.int32)
@@ -192,10 +194,12 @@ def _near(labels: np.ndarray, box, members, reach) -> bool:
     return bool(np.isin(around, members).any())
 
 
-def _runs(mask: np.ndarray, box) -> int:
+def _runs(mask: np.ndarray, box, stroke: float = 0.0) -> int:
     """How many strokes a vertical line through the middle half of ``box`` crosses, mostly;
     0 where the ink in ``box`` closes a loop (an "o" is no "="), or holds a stroke standing
-    up (STANDING x its height: the side of an o, a 3's back; the strokes of "=" lie flat)."""
+    up (STANDING x its height: the side of an o, a 3's back; the strokes of "=" lie flat).
+    A stroke stands up only when taller than FLAT x the pen's ``stroke`` width: a marker's
+    dash is as thick as a fine pen's "=" is tall."""
     x, y, w, h = box
     middle = mask[y: y + h, x + w // 4: x + w - w // 4]
     if middle.size == 0:
@@ -205,7 +209,7 @@ def _runs(mask: np.ndarray, box) -> int:
     paper = cv2.copyMakeBorder(1 - ink, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1).astype(np.uint8)
     if cv2.connectedComponents(paper, connectivity=4)[0] > 2:  # paper enclosed by ink
         return 0
-    upright = np.ones((max(2, int(np.ceil(STANDING * h))), 1), np.uint8)
+    upright = np.ones((max(2, int(np.ceil(STANDING * h)), int(np.ceil(FLAT * stroke))), 1), np.uint8)
     if cv2.erode(ink, upright, borderType=cv2.BORDER_CONSTANT, borderValue=0).any():
         return 0
     starts = np.count_nonzero(np.diff(middle.astype(np.int8), axis=0, prepend=0) > 0, axis=0)
