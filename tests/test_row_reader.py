@@ -168,6 +168,22 @@ def test_digits_of_an_amount_can_be_joined_by_cursive_strokes(mnist):
     assert [b[2:] for b in tied_boxes] == [b[2:] for b in boxes]  # the same digits, each its size
 
 
+def test_a_thin_faint_stroke_keeps_its_ink():
+    """synth.stroke_alpha: a 1-pixel stroke at two thirds of full ink (an ARDIS pen) is
+    drawn along its whole length at every size, not cut away with the blur's faint edge."""
+    import cv2
+
+    from digitrec.training import synth
+
+    d = np.zeros((28, 28), np.uint8)
+    cv2.line(d, (9, 4), (18, 23), 170, 1)
+    for size in (40, 56, 84):
+        ink = cv2.dilate((synth.stroke_alpha(d, size, "normal") > 0.5).astype(np.uint8), np.ones((3, 3), np.uint8))
+        k = size / 28
+        along = [(int((9 + t * 9 + 0.5) * k), int((4 + t * 19 + 0.5) * k)) for t in np.linspace(0.1, 0.9, 17)]
+        assert np.mean([ink[y, x] for x, y in along]) >= 0.9, size
+
+
 def test_a_hand_writes_its_digits_wide_or_narrow(mnist):
     """synth.number_coverage with ``wide``: every digit of the row keeps its height and is
     that many times wider for it (one factor a row); by default MNIST's shapes are kept."""

@@ -194,7 +194,7 @@ def _near(labels: np.ndarray, box, members, reach) -> bool:
     return bool(np.isin(around, members).any())
 
 
-def _runs(mask: np.ndarray, box, stroke: float = 0.0) -> int:
+def _runs(mask: np.ndarray, box, stroke: float) -> int:
     """How many strokes a vertical line through the middle half of ``box`` crosses, mostly;
     0 where the ink in ``box`` closes a loop (an "o" is no "="), or holds a stroke standing
     up (STANDING x its height: the side of an o, a 3's back; the strokes of "=" lie flat).
