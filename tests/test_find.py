@@ -210,6 +210,12 @@ def test_a_thick_markers_equals_sign_is_a_mark():
     cv2.line(row, (200, 53), (230, 53), 1, 9)
     boxes, _, _, marks = _groups(row)
     assert [m for m, _ in marks] == ["="] and len(boxes) == 3
+    # the same pen's small 7 (a flat bar over a leaning stem) beside the tall digits stays a digit
+    row[:, 190:] = 0
+    cv2.line(row, (200, 52), (222, 52), 1, 9)
+    cv2.line(row, (222, 52), (210, 74), 1, 9)
+    boxes, _, _, marks = _groups(row)
+    assert marks == [] and len(boxes) == 4
 
 
 # --- the JSON contract -----------------------------------------------------------------------

@@ -34,8 +34,8 @@ def test_row_examples_are_labelled_and_reproducible(mnist):
 
 
 def test_some_rows_are_written_plainly_as_on_a_page(mnist, monkeypatch):
-    """PLAIN_ROWS of the rows are written by synth.render_number (no marks, slant or
-    lines), the others as amounts (synth.render_amount)."""
+    """PLAIN_ROWS of the rows are written by synth.render_number (no marks, slant, baseline
+    or box edge), the others as amounts (synth.render_amount)."""
     from digitrec.training import number_data, synth
 
     written = []

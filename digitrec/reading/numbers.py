@@ -198,8 +198,8 @@ def _runs(mask: np.ndarray, box, stroke: float) -> int:
     """How many strokes a vertical line through the middle half of ``box`` crosses, mostly;
     0 where the ink in ``box`` closes a loop (an "o" is no "="), or holds a stroke standing
     up (STANDING x its height: the side of an o, a 3's back; the strokes of "=" lie flat).
-    A stroke stands up only when taller than FLAT x the pen's ``stroke`` width: a marker's
-    dash is as thick as a fine pen's "=" is tall."""
+    A stroke stands up only when taller than FLAT x the pen's ``stroke`` width (or three
+    quarters of the box): a marker's dash is as thick as a fine pen's "=" is tall."""
     x, y, w, h = box
     middle = mask[y: y + h, x + w // 4: x + w - w // 4]
     if middle.size == 0:
@@ -209,7 +209,8 @@ def _runs(mask: np.ndarray, box, stroke: float) -> int:
     paper = cv2.copyMakeBorder(1 - ink, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1).astype(np.uint8)
     if cv2.connectedComponents(paper, connectivity=4)[0] > 2:  # paper enclosed by ink
         return 0
-    upright = np.ones((max(2, int(np.ceil(STANDING * h)), int(np.ceil(FLAT * stroke))), 1), np.uint8)
+    flat = min(int(np.ceil(FLAT * stroke)), int(np.ceil(0.75 * h)))  # a thick pen's small digit still stands
+    upright = np.ones((max(2, int(np.ceil(STANDING * h)), flat), 1), np.uint8)
     if cv2.erode(ink, upright, borderType=cv2.BORDER_CONSTANT, borderValue=0).any():
         return 0
     starts = np.count_nonzero(np.diff(middle.astype(np.int8), axis=0, prepend=0) > 0, axis=0)

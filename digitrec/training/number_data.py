@@ -294,7 +294,7 @@ class RowExamples:
 
 
 ROW_LENGTHS = tuple(range(1, 9))  # digits per row the row reader learns to read (MAX_DIGITS)
-PLAIN_ROWS = 0.25  # rows written plainly, as on a page (synth.render_number: no marks, slant or lines)
+PLAIN_ROWS = 0.25  # rows written plainly, as on a page (synth.render_number: no marks, slant, baseline or box edge)
 
 
 def _row_chunk(task):
