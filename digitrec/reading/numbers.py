@@ -61,7 +61,8 @@ MARK_HEIGHT = 0.45  # a group of ink at most this tall (x the row's digit height
 DOT_SIZE = 0.35  # ...a dot or a comma when no wider than this, low in the row
 DASH_WIDTH = 0.25  # ...a dash when at least this wide and 1.8 times as wide as tall, mid-row
 STANDING = 0.4  # ...two dashes ("=") when no stroke in it stands this much of its height tall...
-FLAT = 1.5  # ...nor this many times the pen's stroke width (a thick dash is no upright stroke)
+FLAT = 1.5  # ...nor this many times the pen's stroke width (a thick dash is no upright stroke)...
+FLAT_MOST = 0.75  # ...counted at most as this much of its height (a thick pen's small digit still stands)
 KEPT = ".,-"  # marks kept in a number's text when between two digits (1.500, 3,25, 12-05)
 
 # The row reader's columns (CTC): 10 digits and a blank.
@@ -198,8 +199,8 @@ def _runs(mask: np.ndarray, box, stroke: float) -> int:
     """How many strokes a vertical line through the middle half of ``box`` crosses, mostly;
     0 where the ink in ``box`` closes a loop (an "o" is no "="), or holds a stroke standing
     up (STANDING x its height: the side of an o, a 3's back; the strokes of "=" lie flat).
-    A stroke stands up only when taller than FLAT x the pen's ``stroke`` width (or three
-    quarters of the box): a marker's dash is as thick as a fine pen's "=" is tall."""
+    A stroke stands up only when taller than FLAT x the pen's ``stroke`` width (or FLAT_MOST
+    x the box's height): a marker's dash is as thick as a fine pen's "=" is tall."""
     x, y, w, h = box
     middle = mask[y: y + h, x + w // 4: x + w - w // 4]
     if middle.size == 0:
@@ -209,7 +210,7 @@ def _runs(mask: np.ndarray, box, stroke: float) -> int:
     paper = cv2.copyMakeBorder(1 - ink, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1).astype(np.uint8)
     if cv2.connectedComponents(paper, connectivity=4)[0] > 2:  # paper enclosed by ink
         return 0
-    flat = min(int(np.ceil(FLAT * stroke)), int(np.ceil(0.75 * h)))  # a thick pen's small digit still stands
+    flat = min(int(np.ceil(FLAT * stroke)), int(np.ceil(FLAT_MOST * h)))
     upright = np.ones((max(2, int(np.ceil(STANDING * h)), flat), 1), np.uint8)
     if cv2.erode(ink, upright, borderType=cv2.BORDER_CONSTANT, borderValue=0).any():
         return 0
