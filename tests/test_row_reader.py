@@ -109,9 +109,11 @@ def test_amounts_close_with_small_zeros_and_european_ones_as_cheques_do(mnist):
         same = synth.small_zeros([pick[d] for d in label], label, rng)
         assert all(a is pick[d] for a, d in zip(same, label))
 
-    one, seven = synth.european(pick[1], 1, rng), synth.european(pick[7], 7, rng)
     left = lambda d: np.flatnonzero(d.max(0) > 100)[0]  # noqa: E731
-    assert left(one) < left(pick[1]) and (one > 100).sum() > (pick[1] > 100).sum()
+    for style in ("straight", "arc"):
+        one = synth.european(pick[1], 1, rng, style)
+        assert left(one) < left(pick[1]) and (one > 100).sum() > (pick[1] > 100).sum()
+    seven = synth.european(pick[7], 7, rng)
     assert (seven > 100).sum() > (pick[7] > 100).sum()
     assert synth.european(pick[4], 4, rng) is pick[4]
 
@@ -140,10 +142,37 @@ def test_amounts_are_written_with_the_pen_lifted_as_people_write_them(mnist, mon
     assert split >= 10  # most cuts leave the digit in two strokes
 
     ones = [d for d in x[np.flatnonzero(y == 1)[:40]] if pieces(d) == 1]
+    flags = ("straight", "arc") * len(ones)
     monkeypatch.setattr(synth, "LIFTED_FLAG", 1.0)
-    assert np.mean([pieces(synth.european(d, 1, rng)) == 2 for d in ones]) >= 0.75
+    assert np.mean([pieces(synth.european(d, 1, rng, s)) == 2 for d, s in zip(ones, flags)]) >= 0.75
     monkeypatch.setattr(synth, "LIFTED_FLAG", 0.0)
-    assert np.mean([pieces(synth.european(d, 1, rng)) == 1 for d in ones]) >= 0.9
+    assert np.mean([pieces(synth.european(d, 1, rng, s)) == 1 for d, s in zip(ones, flags)]) >= 0.9
+
+
+def test_a_cursive_one_closes_a_loop_right_of_its_stem(mnist):
+    """synth.european's "loop" 1 (a cursive l, as real cheques' 1s read as 4 or 8 showed):
+    the upstroke rises right of the stem and comes down it, so most such 1s hold a hole
+    (which no MNIST 1 does) and reach further right than the stem did; one piece of ink."""
+    import cv2
+
+    from digitrec.training import synth
+
+    x, y = mnist.x_test, mnist.y_test
+    ones = x[np.flatnonzero(y == 1)[:40]]
+    rng = np.random.default_rng(0)
+
+    def holes(d):  # background pieces (4-connected) besides the one around the digit
+        return cv2.connectedComponents((d <= 100).astype(np.uint8), connectivity=4)[0] - 2
+
+    def right(d):
+        return np.flatnonzero(d.max(0) > 100)[-1]
+
+    assert all(holes(d) == 0 for d in ones)
+    loops = [synth.european(d, 1, rng, "loop") for d in ones]
+    assert np.mean([holes(d) >= 1 for d in loops]) >= 0.6
+    assert np.mean([right(a) > right(d) for a, d in zip(loops, ones)]) >= 0.75
+    assert all(cv2.connectedComponents((a > 100).astype(np.uint8))[0] - 1
+               <= cv2.connectedComponents((d > 100).astype(np.uint8))[0] - 1 for a, d in zip(loops, ones))
 
 
 

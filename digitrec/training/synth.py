@@ -556,6 +556,7 @@ def _shear(alpha: np.ndarray, slant: float) -> np.ndarray:
 
 EUROPEAN = 0.5  # a 1 gets a long flag (and a 7 its bar) with this probability in a written amount
 LIFTED_FLAG = 0.3  # ...its flag apart from its stem with this probability (the pen lifted)
+ONE_STYLES = {"straight": 0.4, "arc": 0.4, "loop": 0.2}  # ...the flag's shape (see european)
 JOINED = 0.15  # a digit of an amount is joined to the one before by a cursive stroke with this probability
 WIDE = (0.8, 1.5)  # an amount's digits are this many times as wide as MNIST's (cheques' round hands)
 PEN_LIFT = 0.12  # a digit of an amount is written in two strokes that do not meet with this probability
@@ -569,9 +570,21 @@ def pen_lift(d28: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.round(alpha * 255).astype(np.uint8)
 
 
-def european(d28: np.ndarray, digit: int, rng: np.random.Generator) -> np.ndarray:
-    """A 1 or a 7 (28x28, MNIST's box) as much of Europe writes it: a 1 with a long flag
-    down to the left from its top, a 7 with a bar across its stem. Other digits unchanged."""
+def _bezier(points, n: int = 24) -> np.ndarray:
+    """n points along the Bezier curve with these control points (quadratic or cubic)."""
+    p = np.asarray(points, np.float64)
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    if len(p) == 3:
+        return (1 - t) ** 2 * p[0] + 2 * (1 - t) * t * p[1] + t ** 2 * p[2]
+    return (1 - t) ** 3 * p[0] + 3 * (1 - t) ** 2 * t * p[1] + 3 * (1 - t) * t ** 2 * p[2] + t ** 3 * p[3]
+
+
+def european(d28: np.ndarray, digit: int, rng: np.random.Generator, style: str | None = None) -> np.ndarray:
+    """A 1 or a 7 (28x28, MNIST's box) as much of Europe and Latin America writes it: a 7
+    with a bar across its stem; a 1 with a long flag down to the left from its top, in one
+    of ONE_STYLES: "straight", "arc" (the flag bowed up and out, the upstroke of a 1 begun
+    low), or "loop" (a cursive l: the upstroke rises right of the stem, turns over its top
+    and comes down it, closing a loop). Other digits unchanged."""
     if digit not in (1, 7):
         return d28
     ink = d28 > 100
@@ -581,24 +594,36 @@ def european(d28: np.ndarray, digit: int, rng: np.random.Generator) -> np.ndarra
     out = d28.astype(np.float32)
     height = ys.max() - ys.min() + 1
     stroke = max(1, int(round(np.median(ink.sum(1)[ink.any(1)]) if digit == 1 else ink.sum(0).max() / 3)))
-    scale = 8  # eighths of a pixel (cv2's shift=3)
     if digit == 1:
+        names = list(ONE_STYLES)
+        style = style or str(rng.choice(names, p=np.array([ONE_STYLES[k] for k in names]) / sum(ONE_STYLES.values())))
         top = ys.min()
         x = xs[ys <= top + 1].mean()
-        length = height * rng.uniform(0.25, 0.8)  # on cheques often as long as half the stem or more
-        angle = np.radians(rng.uniform(30, 75))  # below the horizontal, to the left
-        # the pen lifted between flag and stem now and then: the flag starts a little apart
-        lift = 1.5 * stroke + height * rng.uniform(0.03, 0.08) if rng.random() < LIFTED_FLAG else 0.0
-        a = (x - lift, top + 0.5 * stroke)
-        b = (a[0] - length * np.cos(angle), a[1] + length * np.sin(angle))
+        if style == "loop":
+            foot = top + height * rng.uniform(0.45, 0.8)  # where the upstroke begins, left of the stem
+            reach = height * rng.uniform(0.3, 0.5)  # how far right of the stem the loop bulges
+            curve = _bezier([(x - height * rng.uniform(0.2, 0.4), foot),
+                             (x + reach, top + height * rng.uniform(0.2, 0.4)),
+                             (x + 0.5 * reach, top - 0.1 * height), (x, top + 0.5 * stroke)])
+        else:
+            length = height * rng.uniform(0.25, 0.8)  # on cheques often as long as half the stem or more
+            angle = np.radians(rng.uniform(30, 75))  # below the horizontal, to the left
+            # the pen lifted between flag and stem now and then: the flag starts a little apart
+            lift = 1.5 * stroke + height * rng.uniform(0.03, 0.08) if rng.random() < LIFTED_FLAG else 0.0
+            a = np.array([x - lift, top + 0.5 * stroke])
+            b = a + length * np.array([-np.cos(angle), np.sin(angle)])
+            bow = length * rng.uniform(0.12, 0.35) if style == "arc" else 0.0
+            # bowed toward the upper left, away from the stem below it
+            curve = _bezier([a, (a + b) / 2 + bow * np.array([-np.sin(angle), -np.cos(angle)]), b])
     else:
         y = ys.min() + height * rng.uniform(0.45, 0.6)
         row = np.nonzero(ink[int(round(y))])[0]
         centre = row.mean() if len(row) else xs.mean()
         half = height * rng.uniform(0.18, 0.3)
-        a, b = (centre - half, y), (centre + half, y + rng.uniform(-0.05, 0.05) * height)
-    cv2.line(out, (int(a[0] * scale), int(a[1] * scale)), (int(b[0] * scale), int(b[1] * scale)), 255.0,
-             max(1, min(3, stroke)), cv2.LINE_AA, 3)
+        curve = np.array([(centre - half, y), (centre + half, y + rng.uniform(-0.05, 0.05) * height)])
+    scale = 8  # eighths of a pixel (cv2's shift=3)
+    pen = max(1, min(2 if style == "loop" else 3, stroke))  # a thick pen's loop would close into a blob
+    cv2.polylines(out, [np.round(curve * scale).astype(np.int32)], False, 255.0, pen, cv2.LINE_AA, 3)
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
