@@ -4,6 +4,8 @@ likelihood, brief trainings and the command line. What the shipped row reader do
 reading: tests/test_numbers.py."""
 from __future__ import annotations
 
+import itertools
+
 import keras
 import numpy as np
 import pytest
@@ -113,6 +115,8 @@ def test_amounts_close_with_small_zeros_and_european_ones_as_cheques_do(mnist):
     for style in ("straight", "arc"):
         one = synth.european(pick[1], 1, rng, style)
         assert left(one) < left(pick[1]) and (one > 100).sum() > (pick[1] > 100).sum()
+    with pytest.raises(ValueError, match="unknown style"):
+        synth.european(pick[1], 1, rng, "Arc")
     seven = synth.european(pick[7], 7, rng)
     assert (seven > 100).sum() > (pick[7] > 100).sum()
     assert synth.european(pick[4], 4, rng) is pick[4]
@@ -142,17 +146,26 @@ def test_amounts_are_written_with_the_pen_lifted_as_people_write_them(mnist, mon
     assert split >= 10  # most cuts leave the digit in two strokes
 
     ones = [d for d in x[np.flatnonzero(y == 1)[:40]] if pieces(d) == 1]
-    flags = ("straight", "arc") * len(ones)
+    flags = itertools.cycle(("straight", "arc"))
     monkeypatch.setattr(synth, "LIFTED_FLAG", 1.0)
     assert np.mean([pieces(synth.european(d, 1, rng, s)) == 2 for d, s in zip(ones, flags)]) >= 0.75
     monkeypatch.setattr(synth, "LIFTED_FLAG", 0.0)
     assert np.mean([pieces(synth.european(d, 1, rng, s)) == 1 for d, s in zip(ones, flags)]) >= 0.9
 
+    # the same flag (same draws) straight and bowed: what the bow adds lies above what it leaves
+    higher = []
+    for i, d in enumerate(ones):
+        straight, arc = (synth.european(d, 1, np.random.default_rng([5, i]), s) > 100 for s in ("straight", "arc"))
+        added, left_out = np.nonzero(arc & ~straight)[0], np.nonzero(straight & ~arc)[0]
+        higher.append(len(added) > 0 and (len(left_out) == 0 or added.mean() < left_out.mean()))
+    assert np.mean(higher) >= 0.85
+
 
 def test_a_cursive_one_closes_a_loop_right_of_its_stem(mnist):
     """synth.european's "loop" 1 (a cursive l, as real cheques' 1s read as 4 or 8 showed):
-    the upstroke rises right of the stem and comes down it, so most such 1s hold a hole
-    (which no MNIST 1 does) and reach further right than the stem did; one piece of ink."""
+    a stroke crosses the stem, bulges right of it and ends on its top, so most such 1s hold
+    a hole (which no MNIST 1 does) right of the stem and reach further right than the stem
+    did; no more pieces of ink than before."""
     import cv2
 
     from digitrec.training import synth
@@ -161,18 +174,25 @@ def test_a_cursive_one_closes_a_loop_right_of_its_stem(mnist):
     ones = x[np.flatnonzero(y == 1)[:40]]
     rng = np.random.default_rng(0)
 
-    def holes(d):  # background pieces (4-connected) besides the one around the digit
-        return cv2.connectedComponents((d <= 100).astype(np.uint8), connectivity=4)[0] - 2
+    def holes(d):  # mean columns of the paper pieces (4-connected) not touching the border
+        n, labels = cv2.connectedComponents((d <= 100).astype(np.uint8), connectivity=4)
+        border = set(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]).tolist())
+        return [np.nonzero(labels == k)[1].mean() for k in range(1, n) if k not in border]
 
     def right(d):
         return np.flatnonzero(d.max(0) > 100)[-1]
 
-    assert all(holes(d) == 0 for d in ones)
+    def pieces(d):
+        return cv2.connectedComponents((d > 100).astype(np.uint8))[0] - 1
+
+    assert all(not holes(d) for d in ones)
     loops = [synth.european(d, 1, rng, "loop") for d in ones]
-    assert np.mean([holes(d) >= 1 for d in loops]) >= 0.6
+    looped = [(a, d) for a, d in zip(loops, ones) if holes(a)]
+    assert len(looped) >= 0.6 * len(ones)
+    stem = lambda d: np.nonzero(d > 100)[1].mean()  # noqa: E731
+    assert np.mean([min(holes(a)) > stem(d) for a, d in looped]) >= 0.9
     assert np.mean([right(a) > right(d) for a, d in zip(loops, ones)]) >= 0.75
-    assert all(cv2.connectedComponents((a > 100).astype(np.uint8))[0] - 1
-               <= cv2.connectedComponents((d > 100).astype(np.uint8))[0] - 1 for a, d in zip(loops, ones))
+    assert all(pieces(a) <= pieces(d) for a, d in zip(loops, ones))
 
 
 
