@@ -24,6 +24,13 @@ def _strip(mnist, seed: int) -> np.ndarray:
     return row_strip(number_rows(mnist, 1, seed=seed)[0][0])[None, ..., None].astype(np.float32) / 255.0
 
 
+def _pieces(image: np.ndarray, level: float) -> int:
+    """How many 8-connected pieces of ink (pixels above ``level``) ``image`` holds."""
+    import cv2
+
+    return cv2.connectedComponents((image > level).astype(np.uint8), connectivity=8)[0] - 1
+
+
 def test_row_examples_are_labelled_and_reproducible(mnist):
     a = row_examples(mnist.x_train[:300], mnist.y_train[:300], numbers=16, seed=2, workers=1)
     b = row_examples(mnist.x_train[:300], mnist.y_train[:300], numbers=16, seed=2, workers=1)
@@ -127,15 +134,13 @@ def test_amounts_are_written_with_the_pen_lifted_as_people_write_them(mnist, mon
     """synth.pen_lift: a digit in two strokes that do not meet (more pieces of ink, a
     little ink gone, none added); synth.european with LIFTED_FLAG: a 1's flag stands
     apart from its stem (two pieces), as real cheques' 1s read as "11" showed."""
-    import cv2
-
     from digitrec.training import synth
 
     x, y = mnist.x_test, mnist.y_test
     rng = np.random.default_rng(3)
 
     def pieces(d):
-        return cv2.connectedComponents((d > 127).astype(np.uint8), connectivity=8)[0] - 1
+        return _pieces(d, 127)
 
     split = 0
     for five in x[np.flatnonzero(y == 5)[:20]]:
@@ -182,17 +187,14 @@ def test_a_cursive_one_closes_a_loop_right_of_its_stem(mnist):
     def right(d):
         return np.flatnonzero(d.max(0) > 100)[-1]
 
-    def pieces(d):
-        return cv2.connectedComponents((d > 100).astype(np.uint8))[0] - 1
-
     assert all(not holes(d) for d in ones)
     loops = [synth.european(d, 1, rng, "loop") for d in ones]
-    looped = [(a, d) for a, d in zip(loops, ones) if holes(a)]
+    looped = [(paper, d) for a, d in zip(loops, ones) if (paper := holes(a))]
     assert len(looped) >= 0.6 * len(ones)
     stem = lambda d: np.nonzero(d > 100)[1].mean()  # noqa: E731
-    assert np.mean([min(holes(a)) > stem(d) for a, d in looped]) >= 0.9
+    assert np.mean([min(paper) > stem(d) for paper, d in looped]) >= 0.9
     assert np.mean([right(a) > right(d) for a, d in zip(loops, ones)]) >= 0.75
-    assert all(pieces(a) <= pieces(d) for a, d in zip(loops, ones))
+    assert all(_pieces(a, 100) <= _pieces(d, 100) for a, d in zip(loops, ones))
 
 
 
@@ -200,15 +202,13 @@ def test_digits_of_an_amount_can_be_joined_by_cursive_strokes(mnist):
     """synth.number_coverage with ``joined``: each digit not touching the one before is
     tied to it by a thin stroke (the row's ink in one piece, as cheques' "000" are
     written), each digit written at its own size."""
-    import cv2
-
     from digitrec.training import synth
 
     x, y = mnist.x_test, mnist.y_test
     digits = [x[np.flatnonzero(y == d)[0]] for d in (2, 3, 0, 0)]
 
     def pieces(a):
-        return cv2.connectedComponents((a > 0.5).astype(np.uint8), connectivity=8)[0] - 1
+        return _pieces(a, 0.5)
 
     apart, boxes = synth.number_coverage(digits, np.random.default_rng(1), 56, touching=0, broken=0)
     tied, tied_boxes = synth.number_coverage(digits, np.random.default_rng(1), 56, touching=0, broken=0,
