@@ -10,14 +10,15 @@ with separators (1.500, 3,25, 12/05, 12-05, a closing dash or =); tight crops of
 number (what ``read_number`` is measured on in realworld.py), read as whole pictures;
 amounts as written on cheques and forms by the hands of MNIST, ARDIS and USPS (their *test*
 digits, synth.render_amount: the row reader trains on this renderer with their training
-digits, so these rows flatter it); and the real cheque amounts of ``orand-dev`` as they are. Every picture is read by
-``Recognizer.read`` (find, then read each number).
+digits, so these rows flatter it); and the real cheque amounts of ``orand-dev`` as they
+are. Every picture is read by ``Recognizer.read`` (find, then read each number).
 
 Prints, per condition: numbers read exactly (digits only), numbers found (a region
-covering most of the number and mostly it; on orand-dev, whose pictures are the amount's
-field with the paper the writer left blank, one number read in the picture), numbers found that are not there, pages
-read wholly right, and the median time per picture; then the time for a 12-megapixel
-phone photo of a page.
+covering half of the number and lying half in it; on orand-dev, whose pictures are the
+amount's field with the paper the writer left blank, one number read in the picture),
+numbers found that are not there (on orand-dev: numbers read beyond one), pages read
+wholly right, and the median time per picture; then the time for a 12-megapixel phone
+photo of a page.
 """
 from __future__ import annotations
 
@@ -65,13 +66,18 @@ def _cover(a, b) -> tuple[float, float]:
 def score(reading, truths, boxes):
     """(numbers read exactly, numbers found, regions that are no number) of one picture:
     a number is found by the one region that covers half of it and lies half in it. A box
-    of None is a picture that is the number's field (a cheque's amount, blank paper
-    around it as the writer left it): found when one number is read in the picture."""
+    of None is a picture that is the one number's field (a cheque's amount, blank paper
+    around it as the writer left it): found when one number is read in the picture, and
+    any number read beyond one is not there."""
+    if None in boxes:
+        assert len(truths) == 1, "a picture that is a number's field holds one number"
+        n = len(reading.numbers)
+        exact = n == 1 and digits_of(reading.numbers[0].text) == truths[0]
+        return int(exact), int(n == 1), max(0, n - 1)
     exact = found = 0
     matched = set()
     for truth, box in zip(truths, boxes):
-        hits = [k for k, n in enumerate(reading.numbers)
-                if box is None or (n.box is not None and min(_cover(box, n.box)) >= 0.5)]
+        hits = [k for k, n in enumerate(reading.numbers) if n.box is not None and min(_cover(box, n.box)) >= 0.5]
         matched.update(hits)
         if len(hits) == 1:
             found += 1
