@@ -124,6 +124,25 @@ def test_a_number_with_a_wide_gap_at_its_separator_stays_one_number(mnist, recog
         assert [n.text for n in recognizer.read(line(gap)).numbers] == ["10", "359"], gap
 
 
+def test_a_neighbours_stroke_cut_off_in_a_corner_of_the_field_is_no_digit(mnist, recognizer):
+    """A cheque's amount field, cut out of the cheque, may hold the end of a neighbouring
+    field's stroke in a corner (orand-dev's `54313` read as 154313): a piece touching two
+    edges of the picture and under half its height is dropped. A digit in a corner that is
+    most of the picture's height is kept."""
+    row = _row(mnist, recognizer, "4096", 30)
+    ys, xs = np.nonzero(row > 0.05)
+    row = row[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+    field = _page([(row, (20, 8))], shape=(48, 20 + row.shape[1] + 12))
+    assert recognizer.read(field).text == "4096"
+    stroked = field.copy()
+    # the curled end of a stroke, 20 px tall, cut by the crop at the lower left
+    cv2.ellipse(stroked, (0, 47), (11, 20), 0, 270, 360, 40, 3)
+    assert recognizer.read(stroked).text == "4096"
+    # a digit standing in the corner, two thirds of the picture tall, is writing
+    cornered = _page([(row, (0, 48 - row.shape[0]))], shape=(48, row.shape[1] + 12))
+    assert recognizer.read(cornered).text == "4096"
+
+
 def test_touching_digits_stay_one_number(mnist, recognizer):
     rng = np.random.default_rng(5)
     coverage, _ = synth.number_coverage(_items(mnist, recognizer, "2580"), rng, 80, touching=1.0, broken=0)

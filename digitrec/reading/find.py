@@ -50,7 +50,8 @@ GRAIN_STRONG, GRAIN_WEAK = 4.0, 2.5  # strokes stand this many times the paper's
 STRONG, WEAK = 0.45, 0.25  # ...and reach this much of the picture's ink level
 EDGE_GROW = 5  # a stroke's faint edge is this wide (pixels), at most
 LINE_LONGER = 2.0  # a line found is ruling when the picture is longer than this x the writing's height
-EDGE_SMALL = 0.3  # a piece touching the picture's edge is no writing when shorter than this x the picture
+EDGE_SMALL = 0.3  # a piece touching the picture's edge is no writing when shorter than this x the picture...
+CORNER_SMALL = 0.5  # ...or, in a corner (two edges), shorter than this: a neighbour's stroke the crop cut
 BLOT = 0.33  # pieces with strokes wider than this x their extent are blots, not writing
 FIND_MIN = 1 / 32  # the least ink height looked for, of the picture's height (a digit written 1/20 tall may leave
 # ink a third shorter: a flat 5; and a margin)...
@@ -191,9 +192,11 @@ def _put_back(before: np.ndarray, after: np.ndarray, ruled):
 def _drop_edges(mask: np.ndarray, ruled: np.ndarray | None, ink: np.ndarray):
     """Drop what is left of ruled lines, and what reaches the picture's edge and is no
     writing: a solid piece (the table around a page), a soft-edged one (a shadow), a
-    straight hairline (a page's edge), or one small beside the picture (EDGE_SMALL: a
-    line's end, a corner of paper). A digit in a tight crop is large beside its picture:
-    it may touch the edge. Returns the pieces kept, labelled (:func:`ink_pieces`)."""
+    straight hairline (a page's edge), one small beside the picture (EDGE_SMALL: a
+    line's end, a corner of paper), or one in a corner of the picture and not much larger
+    (CORNER_SMALL: a stroke of a neighbouring field that the crop cut off). A digit in a
+    tight crop is large beside its picture: it may touch the edge. Returns the pieces
+    kept, labelled (:func:`ink_pieces`)."""
     mask = _drop_soft(mask, ink)
     n, labels, stats = _components(mask)
     h, w = mask.shape
@@ -206,6 +209,8 @@ def _drop_edges(mask: np.ndarray, ruled: np.ndarray | None, ink: np.ndarray):
             keep[i] = False
         elif (x == 0 or y == 0 or x + bw == w or y + bh == h) and (
                 _solid(blob) or _hairline(bw, bh) or max(bw, bh) < EDGE_SMALL * min(h, w)):
+            keep[i] = False
+        elif (x == 0 or x + bw == w) and (y == 0 or y + bh == h) and max(bw, bh) < CORNER_SMALL * min(h, w):
             keep[i] = False
     # the pieces kept, labelled as a labelling of the kept mask would label them (dropping a
     # piece keeps the others' raster order): one labelling of the page fewer
