@@ -22,13 +22,18 @@ def _items(mnist, recognizer, text: str) -> list:
     return [mnist.x_test[idx[int(c)]] if c.isdigit() else c for c in text]
 
 
+def _trim(coverage: np.ndarray) -> np.ndarray:
+    """Ink coverage cut to its ink's box."""
+    ys, xs = np.nonzero(coverage > 0.05)
+    return coverage[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+
+
 def _page(rows, shape=(900, 700), paper: int = 235, ink: int = 40) -> np.ndarray:
     """Rows of ink coverage (synth.number_coverage) drawn dark on a plain page, each row's
     ink box's top-left corner at the (x, y) given with it."""
     page = np.full(shape, float(paper), np.float32)
     for coverage, (x, y) in rows:
-        ys, xs = np.nonzero(coverage > 0.05)
-        cut = coverage[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+        cut = _trim(coverage)
         region = page[y: y + cut.shape[0], x: x + cut.shape[1]]
         region[:] = region * (1 - cut) + ink * cut
     return page.clip(0, 255).astype(np.uint8)
@@ -113,10 +118,8 @@ def test_a_number_with_a_wide_gap_at_its_separator_stays_one_number(mnist, recog
     "359"): up to 1.4 apart, one number; 1.8 or more apart, two (the finder's LINK_GAP is
     1.5)."""
     def line(gap):
-        left, right = _row(mnist, recognizer, "10", 50), _row(mnist, recognizer, "359", 50, seed=1)
-        ys, xs = np.nonzero(left > 0.05)
-        width = xs.max() - xs.min() + 1
-        return _page([(left, (100, 300)), (right, (100 + width + int(gap * 50), 300))])
+        left, right = _trim(_row(mnist, recognizer, "10", 50)), _row(mnist, recognizer, "359", 50, seed=1)
+        return _page([(left, (100, 300)), (right, (100 + left.shape[1] + int(gap * 50), 300))])
 
     for gap in (1.2, 1.4):
         assert [n.text for n in recognizer.read(line(gap)).numbers] == ["10359"], gap
@@ -129,9 +132,7 @@ def test_a_neighbours_stroke_cut_off_in_a_corner_of_the_field_is_no_digit(mnist,
     field's stroke in a corner (orand-dev's `54313` read as 154313): a piece touching two
     edges of the picture and under half its height is dropped. A digit in a corner that is
     most of the picture's height is kept."""
-    row = _row(mnist, recognizer, "4096", 30)
-    ys, xs = np.nonzero(row > 0.05)
-    row = row[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+    row = _trim(_row(mnist, recognizer, "4096", 30))
     field = _page([(row, (20, 8))], shape=(48, 20 + row.shape[1] + 12))
     assert recognizer.read(field).text == "4096"
     stroked = field.copy()

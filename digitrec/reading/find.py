@@ -207,11 +207,11 @@ def _drop_edges(mask: np.ndarray, ruled: np.ndarray | None, ink: np.ndarray):
         blob = labels[y: y + bh, x: x + bw] == i
         if ruled is not None and ruled[y: y + bh, x: x + bw][blob].mean() > 0.8:
             keep[i] = False
-        elif (x == 0 or y == 0 or x + bw == w or y + bh == h) and (
-                _solid(blob) or _hairline(bw, bh) or max(bw, bh) < EDGE_SMALL * min(h, w)):
-            keep[i] = False
-        elif (x == 0 or x + bw == w) and (y == 0 or y + bh == h) and max(bw, bh) < CORNER_SMALL * min(h, w):
-            keep[i] = False
+        else:
+            across, along = (x == 0 or x + bw == w), (y == 0 or y + bh == h)  # edges it reaches
+            small = (CORNER_SMALL if across and along else EDGE_SMALL) * min(h, w)
+            if (across or along) and (_solid(blob) or _hairline(bw, bh) or max(bw, bh) < small):
+                keep[i] = False
     # the pieces kept, labelled as a labelling of the kept mask would label them (dropping a
     # piece keeps the others' raster order): one labelling of the page fewer
     lut = np.where(keep, np.cumsum(keep), 0).astype(np.int32)
