@@ -117,15 +117,15 @@ class Digits:
 
 def pages_of(pool: Digits, seed: int, condition: str, k: int, shapes=None, **draw):
     """``k`` pages of ``condition`` (synth.PAGE_CONDITIONS), 1 to 4 numbers each, drawn
-    from ``pool`` (``shapes``: patterns such as "1.500", else 1 to 8 digits): (image,
-    truths, boxes, the indices in the page's numbers of those placed). ``draw``: more
-    arguments for synth.render_page (``touching``, ``broken``)."""
+    from ``pool`` (``shapes``: patterns such as "1.500", else 1 to 8 digits): (image, the
+    numbers placed as (items, truth), their boxes). ``draw``: more arguments for
+    synth.render_page (``touching``, ``broken``)."""
     for j in range(k):
         rng = np.random.default_rng([seed, synth.PAGE_CONDITIONS.index(condition), j, len(shapes or ())])
         numbers = [pool.number(rng, None if shapes is None else str(rng.choice(shapes)))
                    for _ in range(int(rng.integers(1, 5)))]
         image, _, boxes, kept = synth.render_page([items for items, _ in numbers], rng, condition, **draw)
-        yield image, [numbers[i][1] for i in kept], boxes, kept
+        yield image, [numbers[i] for i in kept], boxes
 
 
 def _save(folder, name, image, reading, truths):
@@ -167,8 +167,8 @@ def run(pages=30, seed=0, orand=ORAND, failures=None, out=None):
         return ex, n, ms
 
     def page_set(condition, k, shapes=None):
-        for image, truths, boxes, _ in pages_of(pool, seed, condition, k, shapes):
-            yield image, truths, boxes
+        for image, placed, boxes in pages_of(pool, seed, condition, k, shapes):
+            yield image, [truth for _, truth in placed], boxes
 
     totals = [0, 0]
     for condition in synth.PAGE_CONDITIONS:

@@ -557,6 +557,8 @@ def _shear(alpha: np.ndarray, slant: float) -> np.ndarray:
 EUROPEAN = 0.5  # a 1 gets a long flag (and a 7 its bar) with this probability in a written amount
 LIFTED_FLAG = 0.3  # ...a straight or bowed flag apart from its stem with this probability (the pen lifted)
 ONE_STYLES = {"straight": 0.4, "arc": 0.4, "loop": 0.2}  # ...the flag's shape (see european)
+_ONE_NAMES = list(ONE_STYLES)
+_ONE_P = np.array([ONE_STYLES[k] for k in _ONE_NAMES]) / sum(ONE_STYLES.values())
 JOINED = 0.15  # a digit of an amount is joined to the one before by a cursive stroke with this probability
 WIDE = (0.8, 1.5)  # an amount's digits are this many times as wide as MNIST's (cheques' round hands)
 PEN_LIFT = 0.12  # a digit of an amount is written in two strokes that do not meet with this probability
@@ -598,11 +600,10 @@ def european(d28: np.ndarray, digit: int, rng: np.random.Generator, style: str |
     height = ys.max() - ys.min() + 1
     stroke = max(1, int(round(np.median(ink.sum(1)[ink.any(1)]) if digit == 1 else ink.sum(0).max() / 3)))
     if digit == 1:
-        names = list(ONE_STYLES)
         if style is None:
-            style = str(rng.choice(names, p=np.array([ONE_STYLES[k] for k in names]) / sum(ONE_STYLES.values())))
+            style = str(rng.choice(_ONE_NAMES, p=_ONE_P))
         elif style not in ONE_STYLES:
-            raise ValueError(f"unknown style {style!r} for a 1; choose from {names}")
+            raise ValueError(f"unknown style {style!r} for a 1; choose from {_ONE_NAMES}")
         top = ys.min()
         x = xs[ys <= top + 1].mean()
         if style == "loop":
