@@ -1,9 +1,9 @@
-"""Real-world benchmark (issue 4): MNIST *test* digits rendered as the pictures users
+"""Real-world benchmark: MNIST *test* digits rendered as the pictures users
 upload, read through digitrec.reading.normalize, beside the seeds' pipeline (gray, resize the
 whole image to 28x28, /255).
 
     python benchmarks/realworld.py [--model PATH] [--n 200] [--seed 0] [--data DIR] [--failures grid.png]
-                                   [--no-verifier] [--no-row-reader] [--row-reader PATH]
+                                   [--detector PATH] [--recognizer PATH]
 
 Prints a Markdown table: accuracy per condition and per size, the exact-match rate for
 numbers of 2-8 digits, and the rate of blank images given a digit.
@@ -22,7 +22,6 @@ import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 from digitrec import store  # noqa: E402
-from digitrec.reading import engine  # noqa: E402
 from digitrec.reading.digits import Recognizer  # noqa: E402
 from digitrec.training import synth  # noqa: E402
 from digitrec.training.datasets import load_mnist  # noqa: E402
@@ -67,14 +66,11 @@ def failure_grid(items, path, cols=6, s=112):
     cv2.imwrite(str(path), np.vstack(rows)[..., ::-1])
 
 
-def run(model=None, n=200, seed=0, failures=None, out=sys.stdout, verifier=True, row_reader=True, data=None):
+def run(model=None, n=200, seed=0, failures=None, out=sys.stdout, data=None, detector=None, recognizer=None):
     mnist = load_mnist(data)
-    if row_reader in (True, False, None):
-        rec = Recognizer.load(model, verifier=verifier, row_reader=bool(row_reader))
-    else:  # a path: that row reader
-        shipped = Recognizer.load(model, verifier=verifier, row_reader=False)
-        rec = Recognizer(shipped.network, shipped.card, shipped.path, shipped.verifier,
-                         engine.load(store.lite_path(row_reader)))
+    shipped = Recognizer.load(model, numbers=False)
+    rec = Recognizer(shipped.network, shipped.card, shipped.path,
+                     store.lite_path(detector or store.DETECTOR), store.lite_path(recognizer or store.RECOGNIZER))
     rng_pick = np.random.default_rng(seed)
     order = rng_pick.permutation(len(mnist.y_test))  # test digits only, never training digits
     cursor = 0
@@ -152,8 +148,7 @@ def run(model=None, n=200, seed=0, failures=None, out=sys.stdout, verifier=True,
     seconds = time.perf_counter() - t0
 
     w = out.write
-    judge = f"verifier `{rec.verifier.path}`" if rec.verifier else "no whole-digit verifier"
-    judge += f", row reader `{rec.row_reader.path}`" if rec.row_reader else ", no row reader"
+    judge = f"detector `{rec.detector.path.name}`, recognizer `{rec.recognizer.path.name}`"
     w(f"Model `{rec.path}`, {judge}, {n} MNIST test digits per condition, seed {seed}.\n\n")
     w("| condition | digitrec.reading.normalize | seeds' pipeline | n |\n|---|---:|---:|---:|\n")
     for cond, a, b, k in rows:
@@ -190,16 +185,11 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", help="MNIST directory (default: $DIGITREC_DATA)")
     ap.add_argument("--failures", help="write a PNG grid of misread inputs and their 28x28")
-    ap.add_argument("--no-verifier", dest="verifier", action="store_false",
-                    help="read numbers without the whole-digit verifier (models/verifier.tflite)")
-    ap.add_argument("--no-row-reader", dest="row_reader", action="store_false",
-                    help="read numbers without the row reader (models/row_reader.tflite)")
-    ap.add_argument("--row-reader", dest="row_reader", metavar="PATH",
-                    help="read numbers with this row reader, its .keras or .tflite file (default: the shipped one)")
-    ap.set_defaults(row_reader=True)
+    ap.add_argument("--detector", help="read numbers with this detector (.keras or .tflite; default: the shipped one)")
+    ap.add_argument("--recognizer", help="...and this recognizer (default: the shipped one)")
     args = ap.parse_args(argv)
-    run(args.model, args.n, args.seed, args.failures, verifier=args.verifier, row_reader=args.row_reader,
-        data=common.data_dir(args.data))
+    run(args.model, args.n, args.seed, args.failures, data=common.data_dir(args.data),
+        detector=args.detector, recognizer=args.recognizer)
 
 
 if __name__ == "__main__":

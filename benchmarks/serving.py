@@ -327,7 +327,7 @@ def main(argv=None) -> int:
         if getattr(args, name) != default) + (" --no-browser" if args.no_browser else "")
     versions = ", ".join(f"{name} {metadata.version(name)}" for name in ("ai-edge-litert", "numpy", "streamlit"))
     models = ", ".join(f"{p.with_suffix('.tflite').name} {p.with_suffix('.tflite').stat().st_size / 1e6:.1f} MB"
-                       for p in (store.DIGIT_MODEL, store.VERIFIER, store.ROW_READER))
+                       for p in (store.DIGIT_MODEL, store.DETECTOR, store.RECOGNIZER))
     lines = ["# Serving: reading without TensorFlow", "", f"`{command}`", ""]
     lines += common.machine_lines(load_before)
     lines += [f"- {versions}; models: {models}", ""]

@@ -1,4 +1,4 @@
-"""Numbers in the wild (issue 19): every number found and read in a whole picture.
+"""Numbers in the wild: every number found and read in a whole picture.
 
     python benchmarks/wild.py [--pages 30] [--seed 0] [--orand DIR] [--failures DIR]
                                  [--out benchmarks/results/wild.md]
@@ -9,14 +9,16 @@ of synth.PAGE_CONDITIONS (a printed cheque background among them); a page of num
 with separators (1.500, 3,25, 12/05, 12-05, a closing dash or =); tight crops of one
 number (what ``read_number`` is measured on in realworld.py), read as whole pictures;
 amounts as written on cheques and forms by the hands of MNIST, ARDIS and USPS (their *test*
-digits, synth.render_amount: the row reader trains on this renderer with their training
-digits, so these rows flatter it); and the real cheque amounts of ``orand-dev`` as they
-are. Every picture is read by ``Recognizer.read`` (find, then read each number).
+digits, synth.render_amount: the recognizer trains on this renderer with their training
+digits, so these rows flatter it); the real cheque amounts of ``orand-dev`` as they are;
+and the parts of ``orand-train`` and ``danish-rows`` held out from training
+(digitrec.training.real_numbers.split), whole pictures as they are. Every picture is read
+by ``Recognizer.read`` (detect, then recognize each number).
 
 Prints, per condition: numbers read exactly (digits only), numbers found (a region
 covering half of the number and lying half in it; on orand-dev, whose pictures are the
 amount's field with the paper the writer left blank, one number read in the picture),
-numbers found that are not there (on orand-dev: numbers read beyond one), pages read
+numbers found that are not there (on the real sets: numbers read beyond one), pages read
 wholly right, and the median time per picture; then the time for a 12-megapixel phone
 photo of a page.
 """
@@ -40,10 +42,11 @@ from digitrec.reading.decode import load_image  # noqa: E402
 from digitrec.reading.digits import Recognizer  # noqa: E402
 from digitrec.training import (
     datasets,  # noqa: E402
+    real_numbers,  # noqa: E402
     synth,  # noqa: E402
 )
 from digitrec.training.datasets import load_mnist  # noqa: E402
-from digitrec.training.number_data import mnist_box  # noqa: E402
+from digitrec.training.number_examples import mnist_box  # noqa: E402
 
 ORAND = ROOT.parent / "shared" / "data" / "orand-dev"
 SEPARATED = ("1.500", "3,25", "12-05", "1500-", "1500=", "25.000", "0.75", "1.250.000")  # digits drawn anew
@@ -218,6 +221,16 @@ def run(pages=30, seed=0, orand=ORAND, failures=None, out=None):
                 yield load_image(Path(orand) / r["file"]), [r["text"]], [None]
         ex, n, _ = measure("orand-dev: real cheque amounts", cheques())
         orand_row = ex / max(n, 1)
+    held_rows = {}
+    for name, what in (("orand-train", "amounts of orand-train held out"),
+                       ("danish-rows", "register row numbers of danish-rows held out (whole books)")):
+        try:
+            _, held = real_numbers.split(name, data_dir(None))
+        except datasets.DataError as exc:
+            print(f"skipped {name}: {exc}", file=sys.stderr)
+            continue
+        ex, n, _ = measure(what, ((load_image(h.path), [h.text], [None]) for h in held))
+        held_rows[name] = (ex, n)
 
     # a phone photo of a page at full size (decoding not counted): the same pages, enlarged
     phone_ms = []
@@ -239,6 +252,8 @@ def run(pages=30, seed=0, orand=ORAND, failures=None, out=None):
               f"({page_ms and np.percentile(page_ms, 95):.0f} ms 95th percentile)"]
     if orand_row is not None:
         lines.append(f"- **orand-dev: {100 * orand_row:.1f}% exact** (digits only)")
+    for name, (ex, n) in held_rows.items():
+        lines.append(f"- **{name}, held out: {100 * ex / max(n, 1):.1f}% exact** ({ex} of {n}; digits only)")
     lines.append(f"- a 12-megapixel phone photo of a page ({PHONE[0]}x{PHONE[1]}): median "
                  f"{np.median(phone_ms):.0f} ms ({len(phone_ms)} photos; decoding not counted)")
     publish(lines, out or str(RESULTS / "wild.md"))

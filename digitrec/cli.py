@@ -1,5 +1,5 @@
-"""Command line: ``python -m digitrec predict | read | evaluate | train | train-verifier |
-train-row-reader | samples | export``.
+"""Command line: ``python -m digitrec predict | read | evaluate | train | train-recognizer |
+train-detector | samples | export``.
 
 ``predict`` and ``read`` run on the reading path alone (LiteRT, no TensorFlow); the
 training commands import TensorFlow when they run. Every default comes from the config
@@ -14,7 +14,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from digitrec.training.recipes import DATASET_NAMES, PRESETS, RowReaderConfig, TrainConfig, VerifierConfig
+from digitrec.training.recipes import DATASET_NAMES, PRESETS, DetectorConfig, RecognizerConfig, TrainConfig
 
 
 def _command() -> str:
@@ -154,25 +154,22 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _cmd_train_verifier(args) -> int:
-    from digitrec.training.verifier import train_verifier
+def _cmd_train_recognizer(args) -> int:
+    from digitrec.training.recognizer import train_recognizer
 
-    path, card = train_verifier(_config(VerifierConfig, args), verbose=_verbosity())
-    held = card["held_out"]
-    if held:
-        print(f"held-out accuracy {held['accuracy']:.4f} on {held['held_out']} candidates")
-    print(f"saved {path} with its .tflite and card")
+    path, card = train_recognizer(_config(RecognizerConfig, args, learning_rate="lr"), verbose=_verbosity())
+    for name, held in card["held_out"].items():
+        print(f"held-out {name}: {held['read_exactly']:.2%} of {held['numbers']} read exactly")
+    print(f"saved {path} with its .tflite and card after {card['total_seconds']:.0f} s")
     return 0
 
 
-def _cmd_train_row_reader(args) -> int:
-    from digitrec.training.row_reader import train_row_reader
+def _cmd_train_detector(args) -> int:
+    from digitrec.training.detector import train_detector
 
-    args.conditions = args.conditions.split(",") if args.conditions else None
-    path, card = train_row_reader(_config(RowReaderConfig, args, learning_rate="lr"), verbose=_verbosity())
-    held = card["held_out"]
-    if held:
-        print(f"held-out rows read exactly: {held['read_exactly']:.4f} of {held['rows']}")
+    path, card = train_detector(_config(DetectorConfig, args, learning_rate="lr"), verbose=_verbosity())
+    for name, held in card["held_out"].items():
+        print(f"held-out {name}: {held['found']:.2%} of {held['pictures']} found as one box")
     print(f"saved {path} with its .tflite and card after {card['total_seconds']:.0f} s")
     return 0
 
@@ -232,7 +229,6 @@ def _cmd_samples(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m digitrec", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    data_help = "MNIST directory (default: $DIGITREC_DATA)"
     sets_help = ("the data folder: MNIST's, with ardis/ and usps/ beside it, or one holding mnist/, "
                  "ardis/ and usps/ (default: $DIGITREC_DATA); nothing is downloaded")
     model_help = "a model's .keras or .tflite file (default: the shipped model)"
@@ -276,9 +272,6 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--pipeline-mix", type=float, default=_default(TrainConfig, "pipeline_mix"), metavar="F",
                    help="add F x the training images, rendered as photos, scans and canvases "
                         "and read back through the preprocessing (training digits only)")
-    t.add_argument("--number-mix", type=float, default=_default(TrainConfig, "number_mix"), metavar="F",
-                   help="add F x the training images, cut out of numbers rendered from them "
-                        "as the number reader cuts its candidate digits (training digits only)")
     t.add_argument("--small-mix", type=float, metavar="F",
                    help="add F x the training images as small crops: 15-32 px, maybe stretched to "
                         "fill the box, binary or a few grey levels (default: the preset's)")
@@ -292,36 +285,43 @@ def build_parser() -> argparse.ArgumentParser:
                    "models/user/, so that the shipped model is replaced only when named)")
     t.set_defaults(func=_cmd_train)
 
-    v = sub.add_parser("train-verifier", help="train the number reader's whole-digit verifier "
-                       "on candidates cut from numbers rendered from training digits")
-    v.add_argument("--numbers", type=int, default=_default(VerifierConfig, "numbers"),
-                   help="rows of 2-8 digits to render")
-    v.add_argument("--epochs", type=int, default=_default(VerifierConfig, "epochs"))
-    v.add_argument("--seed", type=int, default=_default(VerifierConfig, "seed"))
-    v.add_argument("--data", help=data_help)
-    v.add_argument("--out", help="where to write it (default: the shipped models/verifier.keras)")
-    v.set_defaults(func=_cmd_train_verifier)
-
-    w = sub.add_parser("train-row-reader", help="train the number reader's whole-row reader (CTC) "
-                       "on numbers rendered from training digits")
-    w.add_argument("--numbers", type=int, default=_default(RowReaderConfig, "numbers"),
-                   help="rows of 2-8 digits to render")
-    w.add_argument("--epochs", type=int, default=_default(RowReaderConfig, "epochs"))
-    w.add_argument("--seed", type=int, default=_default(RowReaderConfig, "seed"))
-    w.add_argument("--data", help=data_help)
-    w.add_argument("--out", help="where to write it (default: the shipped models/row_reader.keras)")
-    w.add_argument("--init", metavar="READER.keras",
-                   help="start from this reader's weights and train it on new rows (use another --seed)")
-    w.add_argument("--lr", type=float, default=_default(RowReaderConfig, "learning_rate"),
+    real_help = ("MNIST's folder with the other sets beside it (ardis, usps, mnist-writers, orand-train, "
+                 "danish-rows), or a folder holding them (default: $DIGITREC_DATA)")
+    w = sub.add_parser("train-recognizer", help="train the number recognizer (CTC) on real numbers "
+                       "(orand-train, danish-rows) and numbers rendered from training digits")
+    w.add_argument("--rendered", type=int, default=_default(RecognizerConfig, "rendered"),
+                   help="numbers to render from the training digits of MNIST, ARDIS and USPS")
+    w.add_argument("--orand-copies", type=int, default=_default(RecognizerConfig, "orand_copies"),
+                   help="strips cut from each orand-train amount, its box moved a little each time")
+    w.add_argument("--danish-copies", type=int, default=_default(RecognizerConfig, "danish_copies"),
+                   help="strips cut from each danish-rows number")
+    w.add_argument("--epochs", type=int, default=_default(RecognizerConfig, "epochs"))
+    w.add_argument("--batch-size", type=int, default=_default(RecognizerConfig, "batch_size"))
+    w.add_argument("--lr", type=float, default=_default(RecognizerConfig, "learning_rate"),
                    help="peak learning rate (warm-up, then cosine)")
-    w.add_argument("--conditions", metavar="C1,C2,...",
-                   help="the conditions to render rows in, in turn (default: all; name one twice to "
-                        "have it twice as often)")
-    w.add_argument("--blocks", type=int, default=_default(RowReaderConfig, "blocks"),
-                   help="a larger reader: this many residual convolution blocks more (--init may name a smaller one)")
-    w.add_argument("--rnn-layers", type=int, default=_default(RowReaderConfig, "rnn_layers"),
-                   help="a larger reader: bidirectional GRUs")
-    w.set_defaults(func=_cmd_train_row_reader)
+    w.add_argument("--seed", type=int, default=_default(RecognizerConfig, "seed"))
+    w.add_argument("--init", metavar="RECOGNIZER.keras", help="start from this recognizer's weights (fine-tune)")
+    w.add_argument("--data", help=real_help)
+    w.add_argument("--limit", type=int, metavar="N",
+                   help="at most N numbers of each real set, trained on and held out (a quick trial)")
+    w.add_argument("--out", help="where to write it (default: the shipped models/recognizer.keras)")
+    w.set_defaults(func=_cmd_train_recognizer)
+
+    d = sub.add_parser("train-detector", help="train the number detector on pages rendered from "
+                       "training digits and real numbers (orand-train, danish-rows) laid on pages")
+    d.add_argument("--pages", type=int, default=_default(DetectorConfig, "pages"),
+                   help="training pictures to make")
+    d.add_argument("--epochs", type=int, default=_default(DetectorConfig, "epochs"))
+    d.add_argument("--batch-size", type=int, default=_default(DetectorConfig, "batch_size"))
+    d.add_argument("--lr", type=float, default=_default(DetectorConfig, "learning_rate"),
+                   help="peak learning rate (warm-up, then cosine)")
+    d.add_argument("--seed", type=int, default=_default(DetectorConfig, "seed"))
+    d.add_argument("--init", metavar="DETECTOR.keras", help="start from this detector's weights (fine-tune)")
+    d.add_argument("--data", help=real_help)
+    d.add_argument("--limit", type=int, metavar="N",
+                   help="at most N numbers of each real set, trained on and held out (a quick trial)")
+    d.add_argument("--out", help="where to write it (default: the shipped models/detector.keras)")
+    d.set_defaults(func=_cmd_train_detector)
 
     s = sub.add_parser("samples", help="your digits: the corrections saved from the app")
     s.add_argument("--db", help="the samples database (default: samples.sqlite3 in the models directory)")

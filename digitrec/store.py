@@ -21,8 +21,8 @@ from pathlib import Path
 ENV_VAR = "DIGITREC_MODELS_DIR"
 REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
 DIGIT_MODEL = REPO_MODELS / "digitrec.keras"  # the shipped digit model
-VERIFIER = REPO_MODELS / "verifier.keras"  # the shipped whole-digit verifier (numbers)
-ROW_READER = REPO_MODELS / "row_reader.keras"  # the shipped CTC row reader (numbers)
+DETECTOR = REPO_MODELS / "detector.keras"  # the shipped number detector
+RECOGNIZER = REPO_MODELS / "recognizer.keras"  # the shipped number recognizer (CTC)
 SUFFIXES = (".keras", ".tflite", ".json")
 
 

@@ -66,8 +66,9 @@ def show_numbers(image: np.ndarray, suffix: str) -> None:
                 for number in numbers:
                     if number.low_confidence:
                         st.warning(f"Unsure of {number.text}: {'; '.join(number.doubts)}. Check it.")
-                st.image([ui.model_input(d.input28, 2) for d in digits], caption=[str(d.digit) for d in digits])
-                st.caption("What the model saw (28×28 each)")
+                st.image([image[y: y + h, x: x + w] for x, y, w, h in (n.box for n in numbers)],
+                         caption=[n.text for n in numbers])
+                st.caption("Each number's box, as the recognizer read it")
         if numbers:
             with st.container(key=f"confidences{suffix}"):
                 labels = [f"{n.text}: {i + 1}" if len(numbers) > 1 else f"{i + 1}: {d.digit}"

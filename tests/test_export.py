@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from digitrec import cli, store
-from digitrec.reading import engine
-from digitrec.reading.numbers import candidate_features, greedy_text, number_candidates, row_strip
+from digitrec.reading import detect, engine, ink, recognize
 from digitrec.training import export
 from tests.conftest import number_rows
 
@@ -38,25 +37,25 @@ def test_the_shipped_digit_model_reads_mnist_as_its_keras_model(mnist):
     assert np.array_equal(lite.argmax(1), expected.argmax(1))
 
 
-def test_the_shipped_verifier_judges_candidates_as_its_keras_model(mnist):
-    candidates = [c for image, _, _ in number_rows(mnist, 12, seed=31) for c in number_candidates(image)[0]]
-    crops = np.stack([c.digit.x28 for c in candidates]).astype(np.float32)[..., None]
-    geometry = candidate_features(candidates)
-    lite = engine.load(store.lite_path(store.VERIFIER))(crop=crops, geometry=geometry)
-    expected = keras_model(store.VERIFIER).predict([crops, geometry], batch_size=256, verbose=0)
-    assert_agree(lite, expected)
-    assert np.array_equal(lite > 0.5, expected > 0.5)
+def _text(columns) -> str:
+    return "".join(c.char for c in recognize.ctc_decode(columns))
 
 
-def test_the_shipped_row_reader_reads_rows_as_its_keras_model(mnist):
-    """The exported reader has its GRU unrolled (builtin LiteRT operations); the saved one
-    loops: the same columns all the same."""
-    strips = np.stack([row_strip(image) for image, _, _ in number_rows(mnist, 16, seed=32)])
-    x = strips[..., None].astype(np.float32) / 255.0
-    lite = engine.load(store.lite_path(store.ROW_READER))(x)
-    expected = keras_model(store.ROW_READER).predict(x, batch_size=16, verbose=0)
+def test_the_shipped_recognizer_reads_strips_as_its_keras_model(mnist):
+    """The exported recognizer has its GRUs unrolled (builtin LiteRT operations); the saved
+    one loops: the same columns all the same."""
+    x = _strips(mnist)
+    lite = engine.load(store.lite_path(store.RECOGNIZER))(x)
+    expected = keras_model(store.RECOGNIZER).predict(x, batch_size=16, verbose=0)
     assert_agree(lite, expected)
-    assert [greedy_text(c) for c in lite] == [greedy_text(c) for c in expected]
+    assert [_text(c) for c in lite] == [_text(c) for c in expected]
+
+
+def test_the_shipped_detector_maps_pictures_as_its_keras_model(mnist):
+    x = np.stack([detect.prepare(ink.gray(image))[0] for image, _, _ in number_rows(mnist, 4, seed=34)])[..., None]
+    lite = engine.load(store.lite_path(store.DETECTOR))(x)
+    expected = keras_model(store.DETECTOR).predict(x, batch_size=4, verbose=0)
+    assert_agree(lite, expected)
 
 
 # --- saving ------------------------------------------------------------------------------------
@@ -131,16 +130,16 @@ def _digits(mnist) -> np.ndarray:
 
 
 def _strips(mnist) -> np.ndarray:
-    strips = np.stack([row_strip(image) for image, _, _ in number_rows(mnist, 8, seed=33)])
-    return strips[..., None].astype(np.float32) / 255.0
+    rows = [ink.gray(image) for image, _, _ in number_rows(mnist, 8, seed=33)]
+    return np.stack([recognize.strip(g, (0, 0, g.shape[1], g.shape[0]), 0.0).x for g in rows])[..., None]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("shipped, inputs", [(store.DIGIT_MODEL, _digits), (store.ROW_READER, _strips)],
-                         ids=["digits", "row_reader"])
+@pytest.mark.parametrize("shipped, inputs", [(store.DIGIT_MODEL, _digits), (store.RECOGNIZER, _strips)],
+                         ids=["digits", "recognizer"])
 def test_export_writes_a_working_tflite_beside_a_saved_model(shipped, inputs, mnist, tmp_path, capsys):
     """``python -m digitrec export MODEL.keras`` on a copy of a shipped model (its card
-    says which kind, the row reader's GRU is unrolled) writes a .tflite that reads as the
+    says which kind, the recognizer's GRUs are unrolled) writes a .tflite that reads as the
     shipped one."""
     copy = tmp_path / shipped.name
     shutil.copyfile(shipped, copy)

@@ -53,7 +53,7 @@ from digitrec import Recognizer, load_image
 recognizer = Recognizer.load()
 digit = recognizer.predict(load_image(sys.argv[1]))
 number = recognizer.read_number(load_image(sys.argv[2]))
-print(json.dumps({"digit": digit.digit, "text": number.text, "row_probability": number.row_probability,
+print(json.dumps({"digit": digit.digit, "text": number.text, "confidence": number.confidence,
                   "modules": sorted(sys.modules)}))
 """
 
@@ -63,7 +63,7 @@ def test_the_library_reads_without_tensorflow_or_training_code(pictures):
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert (result["digit"], result["text"]) == (1, "101")
-    assert result["row_probability"] is not None  # the verifier and the row reader ran as well
+    assert result["confidence"] > 0  # the detector and the recognizer ran
     assert heavy(result["modules"], training=True) == []
 
 
@@ -111,20 +111,6 @@ def test_a_large_batch_gives_what_one_at_a_time_gives(digit_network, n):
     np.testing.assert_allclose(batch, singles, atol=1e-5)
 
 
-def test_a_network_of_two_inputs_takes_them_by_name():
-    verifier = engine.load(store.lite_path(store.VERIFIER))
-    assert verifier.inputs == ["crop", "geometry"]
-    rng = np.random.default_rng(0)
-    crop = rng.random((5, 28, 28, 1), dtype=np.float32)
-    geometry = rng.random((5, 6), dtype=np.float32)
-    by_name = verifier(geometry=geometry, crop=crop)
-    np.testing.assert_array_equal(by_name, verifier(crop, geometry))
-    assert by_name.shape == (5, 1)
-    assert not np.allclose(verifier(crop=crop, geometry=geometry * 3), by_name)  # the geometry counts
-    with pytest.raises(ValueError, match="crop, geometry"):
-        verifier(crop=crop, shape=geometry)
-
-
 def test_a_file_is_loaded_once_per_version(tmp_path):
     path = tmp_path / "m.tflite"
     shutil.copyfile(store.lite_path(store.DIGIT_MODEL), path)
@@ -137,10 +123,12 @@ def test_a_file_is_loaded_once_per_version(tmp_path):
 
 def test_recognizers_share_the_loaded_networks():
     a, b = Recognizer.load(), Recognizer.load(store.lite_path(store.DIGIT_MODEL))
-    assert a.network is b.network and a.verifier is b.verifier and a.row_reader is b.row_reader
+    assert a.network is b.network and a.detector is b.detector and a.recognizer is b.recognizer
     assert a.card == b.card and a.card["test"]["n"] == 10000
-    alone = Recognizer.load(verifier=False, row_reader=False)
-    assert alone.verifier is None and alone.row_reader is None and alone.network is a.network
+    alone = Recognizer.load(numbers=False)
+    assert alone.network is a.network
+    with pytest.raises(engine.ModelError, match="no detector"):
+        alone.read(np.zeros((40, 40), np.uint8))
 
 
 # --- model files that cannot be read ----------------------------------------------------------

@@ -9,7 +9,6 @@ from digitrec.reading.digits import Recognizer
 from digitrec.training.export import save_model
 from digitrec.training.recipes import Progress, TrainConfig
 from digitrec.training.train import (
-    add_number_digits,
     add_pipeline_digits,
     initial_model,
     make_dataset,
@@ -199,43 +198,6 @@ def test_add_pipeline_digits_appends_plain_images(mnist):
     assert info["images"] + info["dropped_no_digit"] == 30 and info["from"] == "training digits"
     np.testing.assert_array_equal(mx[:300], x)
     assert not plain[:300].any() and plain[300:].all()
-
-
-def test_number_digits_are_the_reader_crops_of_training_digits(mnist):
-    from digitrec.reading.numbers import number_candidates
-    from digitrec.training import synth
-    from digitrec.training.number_data import NUMBER_LENGTHS, number_digits
-
-    x, y = mnist.x_train[:500], mnist.y_train[:500]
-    one = number_digits(x, y, 40, seed=2, workers=1)  # 8 numbers, 2 to 8 digits
-    assert len(one.x) + one.dropped == sum(NUMBER_LENGTHS) + 2 and one.dropped <= 4
-    assert one.x.shape[1:] == (28, 28) and one.x.dtype == np.uint8 and one.x.max() > 200
-    assert (one.y == y[one.source]).all() and one.source.max() < 500
-    assert not any((one.x[k] == x[s]).all() for k, s in enumerate(one.source))
-    two = number_digits(x, y, 40, seed=2, workers=2)
-    np.testing.assert_array_equal(one.x, two.x)
-    np.testing.assert_array_equal(one.y, two.y)
-    # Each crop is one of the candidates that read_number would show the model.
-    rng = np.random.default_rng([2, 5, 0])
-    sources = np.random.default_rng([2, 5]).choice(500, size=sum(NUMBER_LENGTHS) + 2, replace=False)
-    image, _, _ = synth.render_number(list(x[sources[:2]]), rng, condition=str(one.conditions[0]))
-    crops = [np.round(c.digit.x28 * 255).astype(np.uint8) for c in number_candidates(image)[0]]
-    for k in np.nonzero(one.number == 0)[0]:
-        assert any((one.x[k] == c).all() for c in crops)
-
-
-def test_add_number_digits_renders_from_the_training_images_only(mnist):
-    x, y = mnist.x_train[:200], mnist.y_train[:200]
-    plain = np.zeros(200, bool)
-    plain[150:] = True  # as if pipeline-made
-    same = add_number_digits(x, y, plain, 0.0, seed=1)
-    assert same[0] is x and same[3] is None
-    mx, my, mplain, info = add_number_digits(x, y, plain, 0.1, seed=1)
-    assert len(mx) == len(my) == len(mplain) == 200 + info["images"]
-    # 0.1 x the 150 training images: 15 digits asked, 3 numbers of 2, 3 and 4 digits
-    assert info["images"] + info["dropped_no_candidate"] == 9 and info["numbers"] == 3
-    np.testing.assert_array_equal(mplain[:200], plain)
-    assert mplain[200:].all()
 
 
 def test_augmentation_leaves_plain_images_alone(mnist):

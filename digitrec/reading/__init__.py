@@ -4,6 +4,9 @@
     normalize.py  one digit's ink -> MNIST's 28x28 (polarity, light, lines, specks)
     engine.py     exported .tflite networks in the LiteRT interpreter
     digits.py     Recognizer: the digit model (and companions) loaded; single digits
-    numbers.py    a row of digits -> a Number (over-segmentation, verifier, row reader)
-    results.py    Prediction and Number, the answers
+    ink.py        a picture as ink on paper, as both number networks read it
+    detect.py     the detector's map -> a box per number
+    recognize.py  a number's box -> its characters (CTC post-processor: ctc_decode)
+    numbers.py    a picture -> every number in it (detect, then recognize)
+    results.py    Prediction, Number and Reading, the answers
 """

@@ -1,5 +1,5 @@
 """Reading single digits, and the :class:`Recognizer` every caller holds: a digit model
-(with the number reader's companion networks) loaded once, reading through the one
+(with the detector and recognizer that read numbers) loaded once, reading through the one
 preprocessing path (:mod:`digitrec.reading.normalize`).
 
 The CLI and tests make their own Recognizer; the Streamlit app caches one with
@@ -8,56 +8,58 @@ The CLI and tests make their own Recognizer; the Streamlit app caches one with
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
 
 from digitrec import store
-from digitrec.reading import engine, find, numbers
+from digitrec.reading import engine, numbers
 from digitrec.reading.normalize import NoDigit, normalize
 from digitrec.reading.results import Number, Prediction, Reading
 
 
 class Recognizer:
-    """A loaded digit model and its card: ``predict`` one digit, ``read_number`` a row,
-    ``read`` every number in a picture.
+    """A loaded digit model and its card: ``predict`` one digit, ``read`` every number in
+    a picture, ``read_number`` a picture of one number.
 
-    ``verifier`` and ``row_reader`` (:class:`engine.Network`, or None to go without) help
-    read numbers; they do not depend on the digit model, so a model trained in the
-    browser reads numbers with the shipped ones."""
+    ``detector`` and ``recognizer`` (:class:`engine.Network`, a path loaded on first use,
+    or None) read numbers; they do not depend on the digit model, so a model trained in
+    the browser reads numbers with the shipped ones."""
 
     def __init__(self, network: engine.Network, card: dict | None = None, path: Path | None = None,
-                 verifier: engine.Network | Path | None = None, row_reader: engine.Network | Path | None = None):
+                 detector: engine.Network | Path | None = None, recognizer: engine.Network | Path | None = None):
         self.network, self.card, self.path = network, card or {}, path
-        # a path is loaded on first use: reading single digits needs neither companion
-        self._companions = {"verifier": verifier, "row_reader": row_reader}
+        self._companions = {"detector": detector, "recognizer": recognizer}
+        self._lock = threading.Lock()
 
-    def _companion(self, name: str) -> engine.Network | None:
-        found = self._companions[name]
-        if isinstance(found, Path):
-            found = self._companions[name] = engine.load(found)
+    def _companion(self, name: str) -> engine.Network:
+        with self._lock:  # two sessions' first numbers load a network once
+            found = self._companions[name]
+            if isinstance(found, Path):
+                found = self._companions[name] = engine.load(found)
+        if found is None:
+            raise engine.ModelError(f"no {name} network: numbers cannot be read")
         return found
 
     @property
-    def verifier(self) -> engine.Network | None:
-        """The whole-digit verifier that helps read numbers, or None."""
-        return self._companion("verifier")
+    def detector(self) -> engine.Network:
+        """The network that finds where numbers are written."""
+        return self._companion("detector")
 
     @property
-    def row_reader(self) -> engine.Network | None:
-        """The CTC row reader that helps read numbers, or None."""
-        return self._companion("row_reader")
+    def recognizer(self) -> engine.Network:
+        """The network that reads one number's box."""
+        return self._companion("recognizer")
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None, verifier: bool = True,
-             row_reader: bool = True) -> Recognizer:
+    def load(cls, path: str | os.PathLike | None = None, numbers: bool = True) -> Recognizer:
         """The model at ``path`` (its ``.keras`` or ``.tflite`` name; default: the shipped
-        one), with the shipped verifier and row reader (loaded when a number is first
+        one), with the shipped detector and recognizer (loaded when a number is first
         read) unless told to go without. Raises :class:`engine.ModelError` for a missing
         or unreadable model file."""
         path = Path(path) if path else store.DIGIT_MODEL
-        companions = [store.lite_path(p) if wanted and store.lite_path(p).exists() else None
-                      for p, wanted in ((store.VERIFIER, verifier), (store.ROW_READER, row_reader))]
+        companions = [store.lite_path(p) if numbers else None for p in (store.DETECTOR, store.RECOGNIZER)]
         return cls(engine.load(store.lite_path(path)), store.read_card(path), path, *companions)
 
     def probabilities(self, x28: np.ndarray) -> np.ndarray:
@@ -85,9 +87,9 @@ class Recognizer:
         return preds
 
     def read_number(self, image: np.ndarray) -> Number:
-        """The digits of a number written in one row (:func:`numbers.read_number`)."""
-        return numbers.read_number(image, self.probabilities, self.verifier, self.row_reader)
+        """A picture of one number, read whole (:func:`numbers.read_one`)."""
+        return numbers.read_one(image, self.detector, self.recognizer)
 
     def read(self, image: np.ndarray) -> Reading:
-        """Every number written anywhere in a picture, in reading order (:func:`find.read`)."""
-        return find.read(image, self.read_number)
+        """Every number written anywhere in a picture, in reading order (:func:`numbers.read`)."""
+        return numbers.read(image, self.detector, self.recognizer)

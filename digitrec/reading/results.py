@@ -1,5 +1,5 @@
 """What reading returns: a :class:`Prediction` for one digit, a :class:`Number` for a
-row of them, a :class:`Reading` for every number in a picture. Plain data with
+number, a :class:`Reading` for every number in a picture. Plain data with
 ``to_dict`` for the CLI's JSON; no model, no pictures made."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 LOW_CONFIDENCE = 0.6  # below this a digit is shown, but marked as unsure
-ROW_LOW_CONFIDENCE = 0.5  # a number the row reader finds less likely than this is marked as unsure
+NUMBER_LOW_CONFIDENCE = 0.5  # a number read with less probability than this is marked as unsure
 
 
 @dataclass
@@ -39,8 +39,8 @@ class Prediction:
 class Number:
     digits: list[Prediction] = field(default_factory=list)
     reason: str | None = None
-    row_probability: float | None = None  # the row reader's P(this reading | row), where it read the row
-    box: tuple[int, int, int, int] | None = None  # where the number is in a picture of several, original pixels
+    probability: float = 0.0  # the recognizer's probability of its reading (its characters' together)
+    box: tuple[int, int, int, int] | None = None  # where the number is in the picture, original pixels
     marks: list[tuple[int, str]] = field(default_factory=list)  # (digits before it, mark) kept in the text
 
     @property
@@ -53,19 +53,18 @@ class Number:
 
     @property
     def confidence(self) -> float:
-        """How sure the reading is as a whole: the product of the digits' confidences, or
-        the row reader's probability of the reading where that is lower."""
-        sure = float(np.prod([d.confidence for d in self.digits])) if self.digits else 0.0
-        return sure if self.row_probability is None else min(sure, float(self.row_probability))
+        """How sure the reading is as a whole: the recognizer's probability of it."""
+        return float(self.probability) if self.digits else 0.0
 
     @property
     def doubts(self) -> list[str]:
-        """Why the reading may be wrong: digits the model is unsure of, and a row reader
-        that finds the reading less likely than not. Empty when neither."""
-        out = [f"digit {i + 1} ({d.digit}) read at {d.confidence:.0%}"
-               for i, d in enumerate(self.digits) if d.low_confidence]
-        if self.digits and self.row_probability is not None and self.row_probability < ROW_LOW_CONFIDENCE:
-            out.append(f"the row reader gives this reading {self.row_probability:.0%}")
+        """Why the reading may be wrong: a whole reading the recognizer gives less than
+        NUMBER_LOW_CONFIDENCE, and the digits it is unsure of. Empty when neither."""
+        if not self.digits or self.confidence >= NUMBER_LOW_CONFIDENCE:
+            return []
+        out = [f"read at {self.confidence:.0%}"]
+        out += [f"digit {i + 1} ({d.digit}) read at {d.confidence:.0%}"
+                for i, d in enumerate(self.digits) if d.low_confidence]
         return out
 
     @property
@@ -75,14 +74,12 @@ class Number:
     def to_dict(self) -> dict:
         out = {
             "text": self.text or None,
-            "digits": [{"digit": d.digit, "confidence": round(float(d.confidence), 4),
-                        "box": list(d.box), "low_confidence": d.low_confidence}
+            "box": list(self.box) if self.box else None,
+            "confidence": round(self.confidence, 4),
+            "low_confidence": self.low_confidence,
+            "digits": [{"digit": d.digit, "confidence": round(float(d.confidence), 4), "box": list(d.box)}
                        for d in self.digits],
         }
-        if self.digits:
-            out["low_confidence"] = self.low_confidence
-            out["row_probability"] = (None if self.row_probability is None
-                                      else round(float(self.row_probability), 4))
         if self.reason:
             out["reason"] = self.reason
         return out
@@ -103,9 +100,4 @@ class Reading:
     def to_dict(self) -> dict:
         if not self.numbers:
             return {"text": None, "numbers": [], "reason": self.reason}
-        return {"text": self.text, "numbers": [
-            {"text": n.text, "box": list(n.box) if n.box else None, "confidence": round(n.confidence, 4),
-             "low_confidence": n.low_confidence,
-             "digits": [{"digit": d.digit, "confidence": round(float(d.confidence), 4), "box": list(d.box)}
-                        for d in n.digits]}
-            for n in self.numbers]}
+        return {"text": self.text, "numbers": [n.to_dict() for n in self.numbers]}

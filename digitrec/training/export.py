@@ -66,8 +66,8 @@ def check_agreement(model: keras.Model, flatbuffer: bytes, inputs: list[np.ndarr
 def save_model(model: keras.Model, path: str | os.PathLike, card: dict,
                reading_model: keras.Model | None = None) -> Path:
     """Write ``path`` (.keras), its .tflite and its card at once. ``reading_model`` is the
-    network to export where it must be built otherwise for LiteRT (the row reader's GRU,
-    unrolled) with the same weights; by default ``model`` itself."""
+    network to export where it must be built otherwise for LiteRT (the recognizer's
+    GRUs, unrolled) with the same weights; by default ``model`` itself."""
     path = Path(path).with_suffix(".keras")
     exported = reading_model or model
     flatbuffer = to_tflite(exported)
@@ -83,18 +83,17 @@ def save_model(model: keras.Model, path: str | os.PathLike, card: dict,
 
 def export_file(path: str | os.PathLike) -> Path:
     """Write the ``.tflite`` beside an existing ``.keras`` model (one saved before models
-    were exported when saved, say); the row reader is exported unrolled, as when saved."""
+    were exported when saved, say); the recognizer is exported unrolled, as when saved."""
     from digitrec.training import networks  # noqa: F401  (registers FusedBatchNorm for loading)
 
     path = Path(path)
     model = keras.models.load_model(path, compile=False, safe_mode=True)
     card = store.read_card(path)
     reading_model = model
-    if card.get("format", "").startswith("digitrec-row-reader-card"):
-        from digitrec.training.row_reader import unrolled
+    if card.get("format", "").startswith("digitrec-recognizer-card"):
+        from digitrec.training.recognizer import unrolled
 
-        options = card.get("options", {})
-        reading_model = unrolled(model, options.get("blocks", 0), options.get("rnn_layers", 1))
+        reading_model = unrolled(model)
     flatbuffer = to_tflite(reading_model)
     check_agreement(model, flatbuffer, probe_inputs(reading_model))
     store.write_atomically({store.lite_path(path): flatbuffer})

@@ -1,6 +1,6 @@
 """What a training run is asked to do: the presets (a named architecture with the recipe
-that suits it), every knob of a run (:class:`TrainConfig`, :class:`VerifierConfig`,
-:class:`RowReaderConfig`) and what a run reports while it lasts (:class:`Progress`).
+that suits it), every knob of a run (:class:`TrainConfig`, :class:`RecognizerConfig`,
+:class:`DetectorConfig`) and what a run reports while it lasts (:class:`Progress`).
 
 Plain Python, no TensorFlow: the CLI builds its options from these defaults, and the
 app's server plans and watches trainings with them, without loading Keras.
@@ -83,7 +83,6 @@ class TrainConfig:
     validation: int = 0  # hold out N training images to report validation curves
     eval_every: int = 100  # batches between live validation points (when validation > 0)
     pipeline_mix: float = 0.0  # add this many x the training images, made by the pipeline
-    number_mix: float = 0.0  # add this many x the training images, cut out of rendered numbers
     # add this many x the training images as other programs save digits: cut to the ink,
     # maybe stretched to fill the box, 15-32 px, thick or not, binary or a few grey levels,
     # read back through normalize (digitrec.training.datasets.small_crop); None: the preset's
@@ -119,35 +118,34 @@ def dataset_names(value: str | list | tuple) -> list[str]:
 
 
 @dataclass
-class VerifierConfig:
-    numbers: int = 16000  # rows rendered for training (about 40 candidates each)
-    epochs: int = 4
-    batch_size: int = 256
-    learning_rate: float = 2e-3
-    held_out: float = 0.04  # share of the candidates kept apart to report accuracy
+class RecognizerConfig:
+    rendered: int = 24000  # numbers rendered from the training digits' hands
+    orand_copies: int = 8  # strips cut from each orand-train amount (its box's edges moved each time)
+    danish_copies: int = 2  # ...and from each danish-rows number with a box
+    epochs: int = 6
+    batch_size: int = 64
+    learning_rate: float = 2e-3  # peak of a warm-up then cosine schedule
     seed: int = 1
-    data: str | None = None  # MNIST directory (default: $DIGITREC_DATA)
-    out: str | None = None  # default: the shipped models/verifier.keras
-    workers: int | None = None  # processes that render the rows (default: one per CPU)
+    data: str | None = None  # MNIST's folder, the other sets beside it (default: $DIGITREC_DATA)
+    out: str | None = None  # default: the shipped models/recognizer.keras
+    workers: int | None = None  # processes that cut and render the examples (default: one per CPU)
+    init: str | None = None  # start from this recognizer's weights (fine-tune), not at random
+    limit: int | None = None  # at most this many numbers of each real set, trained and held out (quick trials)
     command: str | None = None  # the command line, for the card
 
 
 @dataclass
-class RowReaderConfig:
-    numbers: int = 36000  # rows rendered for training
-    epochs: int = 8
-    batch_size: int = 64
+class DetectorConfig:
+    pages: int = 12000  # training pictures: rendered pages, real numbers laid on pages, tight crops, blanks
+    epochs: int = 6
+    batch_size: int = 32
     learning_rate: float = 2e-3  # peak of a warm-up then cosine schedule
-    held_out: int = 1000  # rows kept apart to report how many are read exactly
     seed: int = 1
-    data: str | None = None  # MNIST directory (default: $DIGITREC_DATA)
-    datasets: tuple[str, ...] = ("mnist", "ardis", "usps")  # whose training digits the rows are written with
-    out: str | None = None  # default: the shipped models/row_reader.keras
-    workers: int | None = None  # processes that render the rows (default: one per CPU)
-    init: str | None = None  # start from this reader's weights (train on more rows), not at random
-    conditions: list[str] | None = None  # render_number conditions, cycled (repeat one to weight it); default all
-    blocks: int = 0  # residual convolution blocks beyond the smallest reader's (see build)
-    rnn_layers: int = 1  # bidirectional GRUs
+    data: str | None = None  # MNIST's folder, the other sets beside it (default: $DIGITREC_DATA)
+    out: str | None = None  # default: the shipped models/detector.keras
+    workers: int | None = None  # processes that make the pictures (default: one per CPU)
+    init: str | None = None  # start from this detector's weights (fine-tune), not at random
+    limit: int | None = None  # at most this many numbers of each real set, trained and held out (quick trials)
     command: str | None = None  # the command line, for the card
 
 

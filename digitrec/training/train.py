@@ -160,29 +160,6 @@ def add_pipeline_digits(x, y, fraction: float, seed: int):
     return np.concatenate([x, made.x]), np.concatenate([y, made.y]), plain, info
 
 
-def add_number_digits(x, y, plain, fraction: float, seed: int):
-    """(x, y, plain) plus ``fraction`` x the training images (``x[~plain]``) cut out of
-    numbers rendered from them, as :meth:`digitrec.reading.digits.Recognizer.read_number` cuts
-    them (:func:`digitrec.training.number_data.number_digits`; left alone by augmentation).
-
-    A mix of its own beside the pipeline's: other renders at another cost, sized and
-    reported apart. Returns (x, y, plain, info); info is None without any."""
-    base = ~np.asarray(plain, bool)
-    n = int(round(fraction * int(base.sum())))
-    if n <= 0:
-        return x, y, plain, None
-    from digitrec.training.number_data import MIN_OVERLAP, NUMBER_LENGTHS, number_digits
-    from digitrec.training.synth import NUMBER_CONDITIONS
-
-    made = number_digits(x[base], y[base], n, seed)
-    info = {"images": int(len(made.x)), "numbers": int(made.number.max() + 1) if len(made.x) else 0,
-            "dropped_no_candidate": made.dropped, "seconds": made.seconds,
-            "from": "training digits", "lengths": list(NUMBER_LENGTHS),
-            "conditions": list(NUMBER_CONDITIONS), "min_overlap": MIN_OVERLAP, "augmented": False}
-    return (np.concatenate([x, made.x]), np.concatenate([y, made.y]),
-            np.concatenate([plain, np.ones(len(made.x), bool)]), info)
-
-
 # --- Your digits --------------------------------------------------------------------------
 # The corrections people saved (digitrec.server.samples) join the training as a group of
 # their own, so that a few dozen of them make a fixed share of every epoch beside 60,000
@@ -496,7 +473,6 @@ def _train(config: TrainConfig, progress: Progress | None, mnist, verbose: int,
         raw = [raw[i] for i in train_idx]
     n_sets = len(x)
     x, y, plain, pipeline = add_pipeline_digits(x, y, cfg.pipeline_mix, cfg.seed)
-    x, y, plain, numbers = add_number_digits(x, y, plain, cfg.number_mix, cfg.seed)
     groups = np.concatenate([groups, np.full(len(x) - n_sets, "pipeline")])
     x, y, plain, groups, small = add_small_crops(raw, x, y, plain, groups, cfg.small_mix, cfg.seed)
     x, y, plain, groups, (held_x, held_y, mine) = add_samples(x, y, plain, groups, cfg.samples)
@@ -554,7 +530,6 @@ def _train(config: TrainConfig, progress: Progress | None, mnist, verbose: int,
         "datasets": used,
         "epoch_shares": {g: round(v, 4) for g, v in shares.items()},
         **({"pipeline_digits": pipeline} if pipeline else {}),
-        **({"number_digits": numbers} if numbers else {}),
         **({"small_crops": small} if small else {}),
         **({"samples": mine} if mine else {}),
         **({"init": init_card(cfg.init)} if cfg.init else {}),

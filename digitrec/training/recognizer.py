@@ -1,0 +1,155 @@
+"""Training the recognizer: the network that reads one number's box, whatever its width.
+
+A CNN turns the strip (:func:`digitrec.reading.recognize.strip`, 32x256) into 64 columns
+of features, two bidirectional GRUs read them both ways, and each column gets P(a digit,
+a mark ``. , - /``, or none). Trained with CTC (connectionist temporal classification) it
+learns where the characters are from the labels alone.
+
+It learns from real numbers (the training parts of orand-train and danish-rows, each box
+cut several times with its edges moved) and from numbers rendered from the training
+digits of MNIST, ARDIS and USPS (:mod:`digitrec.training.number_examples`).
+
+    python -m digitrec train-recognizer --data DIR [--out models/recognizer.keras]
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from digitrec import store
+from digitrec.reading.recognize import ALPHABET, BLANK, FRAMES, HEIGHT, WIDTH, ctc_decode
+from digitrec.training.export import save_model
+from digitrec.training.recipes import RecognizerConfig
+from digitrec.training.train import init_card, load_weights, machine
+
+PROB_FLOOR = 1e-7  # added to the column probabilities before their log
+
+
+def build(seed: int = 1, unroll: bool = False) -> keras.Model:
+    """Strip in, (FRAMES, len(ALPHABET) + 1) probabilities out: four 3x3 convolution
+    stages with batch norm, pooled to 2 rows of 64 columns, then two bidirectional GRUs.
+
+    ``unroll=True`` builds the same network with its GRUs unrolled over the columns: the
+    form exported for reading (a looping GRU exports to TensorFlow "Flex" operations
+    that plain LiteRT cannot run)."""
+    keras.utils.set_random_seed(seed)
+    x = keras.Input((HEIGHT, WIDTH, 1), name="strip")
+    h = x
+    for filters, pool in ((32, (2, 2)), (64, (2, 2)), (96, (2, 1)), (128, (2, 1))):
+        h = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(h)
+        h = keras.layers.BatchNormalization(momentum=0.9)(h)
+        h = keras.layers.Activation("relu")(h)
+        h = keras.layers.MaxPooling2D(pool)(h)
+    h = keras.layers.Permute((2, 1, 3))(h)  # columns first: (FRAMES, 2, 128)
+    h = keras.layers.Reshape((FRAMES, -1))(h)
+    h = keras.layers.Dropout(0.1)(h)
+    for _ in range(2):
+        h = keras.layers.Bidirectional(keras.layers.GRU(96, return_sequences=True, unroll=unroll))(h)
+    out = keras.layers.Dense(BLANK + 1, activation="softmax", name="columns")(h)
+    return keras.Model(x, out, name="recognizer")
+
+
+def unrolled(model: keras.Model) -> keras.Model:
+    """``model`` rebuilt with its GRUs unrolled (see :func:`build`), same weights."""
+    out = build(unroll=True)
+    out.set_weights(model.get_weights())
+    return out
+
+
+def _ctc(labels, log_probs, blank):
+    lengths = tf.reduce_sum(tf.cast(labels >= 0, tf.int32), 1)
+    frames = tf.fill([tf.shape(log_probs)[0]], tf.shape(log_probs)[1])
+    return keras.ops.ctc_loss(tf.maximum(labels, 0), log_probs, lengths, frames, mask_index=blank)
+
+
+def ctc_loss(y, probs):
+    """CTC loss of labels ``y`` (:class:`number_examples.Strips`: characters padded with
+    -1, then 1 for a label of digits only) under per-column probabilities.
+
+    A label of digits only (a real amount labelled ``18014`` for ``18.014``) says nothing
+    about marks: for it, a column's probability of a mark counts as blank."""
+    y = tf.cast(y, tf.int32)
+    labels, digits_only = y[:, :-1], tf.cast(y[:, -1], tf.bool)
+    full = _ctc(labels, tf.math.log(probs + PROB_FLOOR), BLANK)
+    merged = tf.concat([probs[..., :10], tf.reduce_sum(probs[..., 10:], -1, keepdims=True)], -1)
+    digits = _ctc(labels, tf.math.log(merged + PROB_FLOOR), 10)
+    return tf.where(digits_only, digits, full)
+
+
+def digits_of(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+def read_strips(model, x: np.ndarray, batch_size: int = 256) -> list[str]:
+    """The text the model reads in each strip (uint8 ink x 255)."""
+    probs = model.predict(x[..., None].astype(np.float32) / 255.0, batch_size=batch_size, verbose=0)
+    return ["".join(c.char for c in ctc_decode(p)) for p in probs]
+
+
+def held_out_strips(numbers, seed: int = 0, workers=None):
+    """The held-out numbers' strips, their boxes as given (no jitter), with their texts."""
+    from digitrec.training.number_examples import real_strips
+
+    x, _ = real_strips(numbers, 1, seed, workers, jitter=0.0)
+    return np.stack(x), [n.text for n in numbers if n.box]
+
+
+def train_recognizer(cfg: RecognizerConfig, verbose: int = 2) -> tuple[Path, dict]:
+    """Cut and render the examples; fit with CTC; save the model and its card beside it."""
+    from digitrec.training import real_numbers
+    from digitrec.training.number_examples import strips
+
+    start = time.time()
+    orand_train, orand_held = real_numbers.split("orand-train", cfg.data, limit=cfg.limit)
+    danish_train, danish_held = real_numbers.split("danish-rows", cfg.data, limit=cfg.limit)
+    ex = strips({"orand-train": (orand_train, cfg.orand_copies), "danish-rows": (danish_train, cfg.danish_copies)},
+                cfg.rendered, cfg.seed, cfg.data, cfg.workers)
+    x = ex.x[..., None].astype(np.float32) / 255.0
+    y = ex.labels
+    steps = cfg.epochs * int(np.ceil(len(y) / cfg.batch_size))
+    warmup = max(1, steps // 20)
+    model = build(cfg.seed)
+    if cfg.init:
+        load_weights(model, cfg.init, "a recognizer")
+    model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
+        cfg.learning_rate / 20, max(1, steps - warmup), alpha=0.02, warmup_target=cfg.learning_rate,
+        warmup_steps=warmup), clipnorm=5.0), loss=ctc_loss, jit_compile=True)
+    fit_start = time.time()
+    model.fit(x, y, batch_size=cfg.batch_size, epochs=cfg.epochs, verbose=verbose, shuffle=True)
+    fit_seconds = time.time() - fit_start
+    held = {}
+    for name, numbers in (("orand-train", orand_held), ("danish-rows", danish_held)):
+        hx, texts = held_out_strips(numbers, workers=cfg.workers)
+        read = read_strips(model, hx)
+        held[name] = {"numbers": len(texts),
+                      "read_exactly": round(float(np.mean([digits_of(r) == t for r, t in zip(read, texts)])), 4)}
+    card = {
+        "format": "digitrec-recognizer-card/1",
+        "what": "per-column P(character or blank) of a number's strip, trained with CTC",
+        "alphabet": ALPHABET,
+        "options": asdict(cfg),
+        "input": [HEIGHT, WIDTH],
+        "parameters": int(model.count_params()),
+        "examples": {"strips": int(len(y)), "by_source": {k: int(v) for k, v in
+                                                           zip(*np.unique(ex.source, return_counts=True))},
+                     "seconds": ex.seconds,
+                     "numbers": {"orand-train": len([n for n in orand_train if n.box]),
+                                 "danish-rows": len([n for n in danish_train if n.box])}},
+        "held_out": held,
+        "held_out_note": "boxes as labelled (orand-train: the digits' boxes; danish-rows: "
+                         "labels/danish_boxes.csv), not as detected",
+        **({"init": init_card(cfg.init, lambda c: {"held_out": c.get("held_out")})} if cfg.init else {}),
+        "train_seconds": round(fit_seconds, 1),
+        "total_seconds": round(time.time() - start, 1),
+        "machine": machine(),
+    }
+    path = save_model(model, cfg.out or store.RECOGNIZER, card, reading_model=unrolled(model))
+    return path, card
+
+
+__all__ = ["build", "unrolled", "ctc_loss", "train_recognizer", "read_strips"]

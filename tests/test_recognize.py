@@ -1,0 +1,126 @@
+"""digitrec.reading.recognize: the strip, the CTC post-processor, the digits' boxes, and the
+shipped recognizer on separators, touching digits and long numbers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digitrec.reading import ink, recognize
+from digitrec.reading.recognize import ALPHABET, BLANK, FRAMES, HEIGHT, WIDTH, ctc_decode, number_from, strip
+from digitrec.training import synth
+
+
+def columns(path: str) -> np.ndarray:
+    """Per-frame probabilities spelling ``path``: one character (or ``_`` for blank) a frame."""
+    probs = np.full((FRAMES, BLANK + 1), 0.01, np.float32)
+    for t, c in enumerate(path.ljust(FRAMES, "_")):
+        probs[t, BLANK if c == "_" else ALPHABET.index(c)] = 0.9
+    return probs
+
+
+@pytest.mark.parametrize("path, text", [
+    ("__11__2__", "12"),  # repeats collapse
+    ("_1_1_", "11"),  # a blank between two of a kind keeps both
+    ("___", ""),
+    ("1.5_00", "1.50"),  # 0 then 0 without a blank is one 0
+    ("12-05", "12-05"),
+])
+def test_ctc_decode_collapses_repeats_and_drops_blanks(path, text):
+    assert "".join(c.char for c in ctc_decode(columns(path))) == text
+
+
+def test_ctc_decode_gives_each_character_its_frames_and_probability():
+    probs = columns("_77__3")
+    probs[2, ALPHABET.index("7")] = 0.95
+    first, second = ctc_decode(probs)
+    assert (first.char, first.frames, first.probability) == ("7", (1, 2), pytest.approx(0.95))
+    assert (second.char, second.frames) == ("3", (5, 5))
+
+
+def test_strip_keeps_the_aspect_and_maps_back_to_the_picture():
+    g = np.full((200, 600), 0.9, np.float32)
+    g[80:120, 100:300] = 0.1  # the "number"
+    s = strip(g, (100, 80, 200, 40), margin=0.25)
+    assert s.x.shape == (HEIGHT, WIDTH)
+    assert s.origin == (90, 70) and s.width == round(220 * HEIGHT / 60)
+    assert s.x[:, s.width:].max() == 0  # padding is paper
+    assert s.x[HEIGHT // 2, s.width // 2] > 0.9
+
+
+def test_a_long_number_is_squeezed_into_the_strip():
+    g = np.full((40, 2000), 0.9, np.float32)
+    s = strip(g, (0, 0, 2000, 40), margin=0.0)
+    assert s.width == WIDTH
+
+
+def test_number_from_boxes_digits_and_keeps_marks_between_them():
+    g = np.full((40, 320), 1.0, np.float32)
+    for x0 in (10, 60, 180, 240):  # four strokes, a dot between the second and third
+        g[5:35, x0: x0 + 20] = 0.0
+    g[30:35, 130:136] = 0.0
+    s = strip(g, (0, 0, 320, 40), margin=0.0)
+    frame = lambda x: int(x * s.scale[0] * FRAMES / WIDTH)
+    path = ["_"] * FRAMES
+    for x, c in ((20, "1"), (70, "5"), (133, "."), (190, "0"), (250, "0"), (300, "-")):
+        path[frame(x)] = c
+    number = number_from(ctc_decode(columns("".join(path))), s)
+    assert number.text == "15.00"  # the closing dash is no part of the number
+    xs = [d.box[0] for d in number.digits]
+    assert xs == sorted(xs) and all(0 <= d.box[1] <= 5 and d.box[3] >= 28 for d in number.digits)
+
+
+# --- the shipped recognizer -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def network():
+    from digitrec import store
+    from digitrec.reading import engine
+
+    return engine.load(store.lite_path(store.RECOGNIZER))
+
+
+def _amount(mnist, pattern, seed, touching=0.0):
+    """``pattern`` ("1.500") written with MNIST test digits as an amount, and its text."""
+    rng = np.random.default_rng(seed)
+    order = iter(rng.permutation(len(mnist.y_test)))
+    items, text = [], ""
+    for c in pattern:
+        if c.isdigit():
+            i = next(order)
+            items.append(mnist.x_test[i])
+            text += str(int(mnist.y_test[i]))
+        else:
+            items.append(c)
+            text += c if c in ".,-/" else ""
+    image, _, _ = synth.render_amount(items, rng, condition="scan", touching=touching, broken=0.0)
+    return image, text
+
+
+def _read(network, image):
+    g = ink.gray(image)
+    return recognize.recognize(network, g, [(0, 0, g.shape[1], g.shape[0])])[0]
+
+
+def _share_read(network, mnist, pattern, touching=0.0, seeds=range(10)):
+    right = 0
+    for seed in seeds:
+        image, text = _amount(mnist, pattern, seed, touching)
+        right += _read(network, image).text == text.rstrip("-")
+    return right / len(seeds)
+
+
+@pytest.mark.parametrize("pattern", ["1.500", "25.000", "3,25", "12/05", "12-05"])
+def test_marks_between_digits_are_read(network, mnist, pattern):
+    assert _share_read(network, mnist, pattern) >= 0.7
+
+
+def test_touching_digits_are_read(network, mnist):
+    assert _share_read(network, mnist, "38047", touching=1.0) >= 0.7
+
+
+def test_long_numbers_are_read(network, mnist):
+    assert _share_read(network, mnist, "4096125387") >= 0.6
+
+
+def test_a_closing_dash_is_left_out(network, mnist):
+    assert _share_read(network, mnist, "2500-") >= 0.7
