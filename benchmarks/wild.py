@@ -38,6 +38,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.common import RESULTS, ROOT, data_dir, load, machine_lines, publish, table  # noqa: E402
+from digitrec import store  # noqa: E402
 from digitrec.reading.decode import load_image  # noqa: E402
 from digitrec.reading.digits import Recognizer  # noqa: E402
 from digitrec.training import (
@@ -142,10 +143,12 @@ def _save(folder, name, image, reading, truths):
     cv2.imwrite(str(Path(folder) / (re.sub(r"\W+", "_", name) + ".jpg")), img)
 
 
-def run(pages=30, seed=0, orand=ORAND, failures=None, out=None):
+def run(pages=30, seed=0, orand=ORAND, failures=None, out=None, real_only=False, detector=None, recognizer=None):
     load_before = load()
     mnist = load_mnist(data_dir(None))
-    rec = Recognizer.load()
+    shipped = Recognizer.load(numbers=False)
+    rec = Recognizer(shipped.network, shipped.card, shipped.path,
+                     store.lite_path(detector or store.DETECTOR), store.lite_path(recognizer or store.RECOGNIZER))
     pool = Digits(mnist, seed)
     rows, all_ms, page_ms = [], [], []
     if failures:
@@ -174,43 +177,44 @@ def run(pages=30, seed=0, orand=ORAND, failures=None, out=None):
             yield image, [truth for _, truth in placed], boxes
 
     totals = [0, 0]
-    for condition in synth.PAGE_CONDITIONS:
-        ex, n, ms = measure(f"page: {condition}", page_set(condition, pages))
+    if not real_only:
+        for condition in synth.PAGE_CONDITIONS:
+            ex, n, ms = measure(f"page: {condition}", page_set(condition, pages))
+            totals[0] += ex
+            totals[1] += n
+            page_ms.extend(ms)
+        ex, n, ms = measure("page: separators, closing dashes (scan, phone)", _separators(page_set, pages, SEPARATED))
         totals[0] += ex
         totals[1] += n
         page_ms.extend(ms)
-    ex, n, ms = measure("page: separators, closing dashes (scan, phone)", _separators(page_set, pages, SEPARATED))
-    totals[0] += ex
-    totals[1] += n
-    page_ms.extend(ms)
-    measure("page: dates with a slash (scan, phone; not in the total)", _separators(page_set, pages, SLASHED))
+        measure("page: dates with a slash (scan, phone; not in the total)", _separators(page_set, pages, SLASHED))
 
-    def crops():
-        for j in range(pages * 3):
-            rng = np.random.default_rng([seed, 7000 + j])
-            items, truth = pool.number(rng, "0" * (2 + j % 7))
-            image, _, boxes = synth.render_number(items, rng)
-            x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
-            x1, y1 = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
-            yield image, [truth], [(x0, y0, x1 - x0, y1 - y0)]
-    measure("tight crop of one number (render_number)", crops())
+        def crops():
+            for j in range(pages * 3):
+                rng = np.random.default_rng([seed, 7000 + j])
+                items, truth = pool.number(rng, "0" * (2 + j % 7))
+                image, _, boxes = synth.render_number(items, rng)
+                x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+                x1, y1 = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
+                yield image, [truth], [(x0, y0, x1 - x0, y1 - y0)]
+        measure("tight crop of one number (render_number)", crops())
 
-    def amounts(hands, k, stream):
-        """Amounts as written on cheques and forms (synth.render_amount: separators, a
-        closing dash, slant, a baseline, a box's edge, a printed pattern), tightly cut."""
-        for j in range(k):
-            rng = np.random.default_rng([seed, stream, j])
-            items, truth = hands.number(rng)
-            image, _, _ = synth.render_amount(synth.amount_items(items, rng), rng)
-            h, w = image.shape[:2]
-            yield image, [truth], [(0, 0, w, h)]
-    for stream, name in enumerate(("mnist", "ardis", "usps")):
-        if name == "mnist":
-            hands = Digits(mnist, seed + 1)
-        else:
-            other = datasets.load(name, data_dir(None))
-            hands = Digits(None, seed + 1, mnist_box(other.x_test), other.y_test)
-        measure(f"amount on a cheque or form, {name.upper()} test digits", amounts(hands, pages * 2, 9000 + stream))
+        def amounts(hands, k, stream):
+            """Amounts as written on cheques and forms (synth.render_amount: separators, a
+            closing dash, slant, a baseline, a box's edge, a printed pattern), tightly cut."""
+            for j in range(k):
+                rng = np.random.default_rng([seed, stream, j])
+                items, truth = hands.number(rng)
+                image, _, _ = synth.render_amount(synth.amount_items(items, rng), rng)
+                h, w = image.shape[:2]
+                yield image, [truth], [(0, 0, w, h)]
+        for stream, name in enumerate(("mnist", "ardis", "usps")):
+            if name == "mnist":
+                hands = Digits(mnist, seed + 1)
+            else:
+                other = datasets.load(name, data_dir(None))
+                hands = Digits(None, seed + 1, mnist_box(other.x_test), other.y_test)
+            measure(f"amount on a cheque or form, {name.upper()} test digits", amounts(hands, pages * 2, 9000 + stream))
 
     orand_row = None
     labels = Path(orand) / "labels.csv"
@@ -232,30 +236,35 @@ def run(pages=30, seed=0, orand=ORAND, failures=None, out=None):
         ex, n, _ = measure(what, ((load_image(h.path), [h.text], [None]) for h in held))
         held_rows[name] = (ex, n)
 
-    # a phone photo of a page at full size (decoding not counted): the same pages, enlarged
     phone_ms = []
-    for image, _, _ in page_set("phone_shadow", max(5, pages // 3)):
-        size = PHONE if image.shape[0] > image.shape[1] else PHONE[::-1]
-        big = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
-        tic = time.perf_counter()
-        rec.read(big)
-        phone_ms.append(1000 * (time.perf_counter() - tic))
+    if not real_only:
+        # a phone photo of a page at full size (decoding not counted): the same pages, enlarged
+        for image, _, _ in page_set("phone_shadow", max(5, pages // 3)):
+            size = PHONE if image.shape[0] > image.shape[1] else PHONE[::-1]
+            big = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+            tic = time.perf_counter()
+            rec.read(big)
+            phone_ms.append(1000 * (time.perf_counter() - tic))
 
     lines = ["# Numbers in the wild: finding and reading every number in a picture", ""]
     lines += machine_lines(load_before)
-    lines += [f"- `python benchmarks/wild.py --pages {pages} --seed {seed}`: test digits only; "
+    lines += [f"- `python benchmarks/wild.py --pages {pages} --seed {seed}{' --real-only' if real_only else ''}`: "
+              "test digits only; "
               "pages of 1-4 numbers of 1-8 digits (MNIST's), digits 1/20-1/6 of the page's height", ""]
     lines += table(["condition", "numbers exact", "numbers found", "found, not there", "pictures all right",
                     "numbers", "pictures", "ms / picture (median)"], rows)
-    lines += ["", f"- **numbers anywhere on a page: {100 * totals[0] / max(totals[1], 1):.1f}% exact** "
-              f"({totals[1]} numbers); median {np.median(page_ms):.0f} ms a page "
-              f"({page_ms and np.percentile(page_ms, 95):.0f} ms 95th percentile)"]
+    lines.append("")
+    if page_ms:
+        lines.append(f"- **numbers anywhere on a page: {100 * totals[0] / max(totals[1], 1):.1f}% exact** "
+                     f"({totals[1]} numbers); median {np.median(page_ms):.0f} ms a page "
+                     f"({np.percentile(page_ms, 95):.0f} ms 95th percentile)")
     if orand_row is not None:
         lines.append(f"- **orand-dev: {100 * orand_row:.1f}% exact** (digits only)")
     for name, (ex, n) in held_rows.items():
         lines.append(f"- **{name}, held out: {100 * ex / max(n, 1):.1f}% exact** ({ex} of {n}; digits only)")
-    lines.append(f"- a 12-megapixel phone photo of a page ({PHONE[0]}x{PHONE[1]}): median "
-                 f"{np.median(phone_ms):.0f} ms ({len(phone_ms)} photos; decoding not counted)")
+    if phone_ms:
+        lines.append(f"- a 12-megapixel phone photo of a page ({PHONE[0]}x{PHONE[1]}): median "
+                     f"{np.median(phone_ms):.0f} ms ({len(phone_ms)} photos; decoding not counted)")
     publish(lines, out or str(RESULTS / "wild.md"))
 
 
@@ -272,9 +281,12 @@ def main(argv=None):
     ap.add_argument("--orand", default=str(ORAND), help="the orand-dev folder (labels.csv, images/)")
     ap.add_argument("--failures", help="write each picture read wrong, its numbers boxed, to this folder")
     ap.add_argument("--out", help="the Markdown file to write (default benchmarks/results/wild.md)")
+    ap.add_argument("--real-only", action="store_true", help="only the real sets (orand-dev and the held-out parts)")
+    ap.add_argument("--detector", help="read with this detector (.keras or .tflite; default: the shipped one)")
+    ap.add_argument("--recognizer", help="...and this recognizer (default: the shipped one)")
     args = ap.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    run(args.pages, args.seed, args.orand, args.failures, args.out)
+    run(args.pages, args.seed, args.orand, args.failures, args.out, args.real_only, args.detector, args.recognizer)
 
 
 if __name__ == "__main__":

@@ -145,4 +145,4 @@ def test_read_says_why_a_number_is_unsure(tmp_path, mnist, recognizer, capsys):
     cv2.imwrite(str(path), row)
     assert main(["read", str(path)]) == 0
     out = capsys.readouterr().out
-    assert re.match(rf"{re.escape(str(path))}: \d{{3}}  \(low confidence: .*(read at|row reader)", out), out
+    assert re.match(rf"{re.escape(str(path))}: [\d.,/-]+  \(low confidence: read at \d+%", out), out

@@ -39,12 +39,14 @@ def test_ctc_decode_gives_each_character_its_frames_and_probability():
 
 def test_strip_keeps_the_aspect_and_maps_back_to_the_picture():
     g = np.full((200, 600), 0.9, np.float32)
-    g[80:120, 100:300] = 0.1  # the "number"
+    for x0 in range(100, 300, 40):  # the "number": five strokes
+        g[80:120, x0: x0 + 8] = 0.1
     s = strip(g, (100, 80, 200, 40), margin=0.25)
     assert s.x.shape == (HEIGHT, WIDTH)
     assert s.origin == (90, 70) and s.width == round(220 * HEIGHT / 60)
     assert s.x[:, s.width:].max() == 0  # padding is paper
-    assert s.x[HEIGHT // 2, s.width // 2] > 0.9
+    column = int(round((104 - 90) * s.scale[0]))  # the middle of the first stroke
+    assert s.x[HEIGHT // 2, column] > 0.9 and s.x[HEIGHT // 2, column + 6] < 0.1
 
 
 def test_a_long_number_is_squeezed_into_the_strip():

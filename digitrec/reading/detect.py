@@ -7,7 +7,8 @@
             -> cores                                                  cells above THRESHOLD,
                joined into connected pieces: one piece, one number
             -> boxes                                                  each piece's box: the
-               median of what its cells say of the number's edges, in the picture's pixels
+               median of what its cells say of the number's edges, and across at least the
+               core grown back by CORE_INSET, in the picture's pixels
 
 A number's *core* is its box shrunk to the middle CORE_HEIGHT of its height and inset
 CORE_INSET x its height at either end, so two numbers one above the other, or side by
@@ -98,7 +99,12 @@ def boxes(out: np.ndarray, scale: float, shape: tuple[int, int]) -> list[Detecti
         d = np.expm1(np.maximum(out[ys, xs, 1:], 0)) * DISTANCE_SCALE
         cy, cx = (ys + 0.5) * STRIDE, (xs + 0.5) * STRIDE
         top, bottom = np.median(cy - d[:, 0]), np.median(cy + d[:, 1])
-        left, right = np.median(cx - d[:, 2]), np.median(cx + d[:, 3])
+        # Across, the number reaches at least as far as its core (grown back by CORE_INSET x
+        # its height): cells a number's strokes hold say so even where their distances
+        # fall short (a plain 1 beside a 0 reads as much like a box's edge as a digit).
+        inset = CORE_INSET * (bottom - top)
+        left = min(np.median(cx - d[:, 2]), cx.min() - STRIDE / 2 - inset)
+        right = max(np.median(cx + d[:, 3]), cx.max() + STRIDE / 2 + inset)
         x0, y0 = max(0, int(np.floor(left / scale))), max(0, int(np.floor(top / scale)))
         x1, y1 = min(w, int(np.ceil(right / scale))), min(h, int(np.ceil(bottom / scale)))
         if x1 > x0 and y1 > y0:

@@ -40,20 +40,17 @@ def read(image: np.ndarray, detector, recognizer) -> Reading:
 
 def read_one(image: np.ndarray, detector, recognizer) -> Number:
     """``image`` read as one number (a tight crop of a row): the box round everything the
-    detector finds, or the whole picture where it finds nothing."""
+    detector finds in it. Where it finds nothing, there is no number to read."""
     g = ink.gray(image)
     if _blank(g):
         return Number(reason="blank image: no ink found")
     found = detect.detect(detector, g)
-    if found:
-        x0 = min(d.box[0] for d in found)
-        y0 = min(d.box[1] for d in found)
-        x1 = max(d.box[0] + d.box[2] for d in found)
-        y1 = max(d.box[1] + d.box[3] for d in found)
-        box = (x0, y0, x1 - x0, y1 - y0)
-    else:
-        box = (0, 0, g.shape[1], g.shape[0])
-    return recognize.recognize(recognizer, g, [box])[0]
+    if not found:
+        return Number(reason="no number found")
+    x0, y0 = min(d.box[0] for d in found), min(d.box[1] for d in found)
+    x1 = max(d.box[0] + d.box[2] for d in found)
+    y1 = max(d.box[1] + d.box[3] for d in found)
+    return recognize.recognize(recognizer, g, [(x0, y0, x1 - x0, y1 - y0)])[0]
 
 
 __all__ = ["read", "read_one"]

@@ -30,7 +30,7 @@ ALPHABET = "0123456789.,-/"  # what the recognizer writes; index len(ALPHABET) i
 BLANK = len(ALPHABET)
 MARKS = ".,-/"
 MARGIN = 0.15  # paper kept round a detected box on every side, x the box's height
-INK_ROW = 0.35  # a digit's box spans the strip rows whose ink reaches this
+INK_ROW = 0.35  # a digit's box spans the strip's rows and columns of its share whose ink reaches this
 
 
 @dataclass
@@ -81,6 +81,22 @@ def ctc_decode(probs: np.ndarray) -> list[Character]:
     return out
 
 
+def _ink_run(share: np.ndarray, a: int, b: int) -> tuple[int, int]:
+    """The columns of a digit's share (columns ``a`` to ``b`` of the strip, ``share`` their
+    ink) that hold it: the run of inked columns with the most ink (a neighbour's stroke
+    that crosses the split is another run); the whole share where it has no ink."""
+    inked = share.any(axis=0)
+    best, start, mass = None, None, share.sum(axis=0)
+    for i, on in enumerate(np.append(inked, False)):
+        if on and start is None:
+            start = i
+        elif not on and start is not None:
+            if best is None or mass[start:i].sum() > mass[best[0]:best[1]].sum():
+                best = (start, i)
+            start = None
+    return (a + best[0], a + best[1]) if best else (a, b)
+
+
 def number_from(chars: list[Character], s: Strip) -> Number:
     """The Number that ``chars`` (decoded from strip ``s``) spell, each digit boxed in the
     picture's pixels: the strip is split between neighbouring characters halfway between
@@ -98,7 +114,8 @@ def number_from(chars: list[Character], s: Strip) -> Number:
         a = left_ink if i == 0 else int((centres[i - 1] + centres[i]) / 2)
         b = right_ink if i == len(chars) - 1 else int((centres[i] + centres[i + 1]) / 2)
         a, b = max(0, min(a, s.width - 1)), max(a + 1, min(b, s.width))
-        rows = np.nonzero(s.x[:, a:b].max(axis=1) >= INK_ROW)[0]
+        a, b = _ink_run(s.x[:, a:b] >= INK_ROW, a, b)
+        rows = np.nonzero((s.x[:, a:b] >= INK_ROW).any(axis=1))[0]
         top, bottom = (int(rows[0]), int(rows[-1]) + 1) if len(rows) else (0, HEIGHT)
         sx, sy = s.scale
         box = (int(s.origin[0] + a / sx), int(s.origin[1] + top / sy),
@@ -120,7 +137,11 @@ def recognize(network, g: np.ndarray, boxes) -> list[Number]:
     numbers = []
     for s, p, b in zip(strips, probs, boxes):
         number = number_from(ctc_decode(p), s)
-        number.box = tuple(int(v) for v in b)
+        # the detected box, grown to hold every digit's ink (the strip's margin may show more of it)
+        corners = [(int(b[0]), int(b[1]), int(b[0] + b[2]), int(b[1] + b[3]))]
+        corners += [(x, y, x + w, y + h) for x, y, w, h in (d.box for d in number.digits)]
+        x0, y0 = min(c[0] for c in corners), min(c[1] for c in corners)
+        number.box = (x0, y0, max(c[2] for c in corners) - x0, max(c[3] for c in corners) - y0)
         if not number.digits:
             number.reason = "no digits read in this box"
         numbers.append(number)
