@@ -18,9 +18,10 @@ by ``Recognizer.read`` (detect, then recognize each number).
 Prints, per condition: numbers read exactly (digits only), numbers found (a region
 covering half of the number and lying half in it; on orand-dev, whose pictures are the
 amount's field with the paper the writer left blank, one number read in the picture),
-numbers found that are not there (on the real sets: numbers read beyond one), pages read
-wholly right, and the median time per picture; then the time for a 12-megapixel phone
-photo of a page.
+numbers found that are not there (on the real sets: numbers read beyond one), pictures
+read wholly right, pictures with a number marked low_confidence (and how many of those
+were read wrong), how many of the pictures read wrong were so marked, and the median time
+per picture; then the time for a 12-megapixel phone photo of a page.
 """
 from __future__ import annotations
 
@@ -157,6 +158,7 @@ def run(pages=30, seed=0, orand=ORAND, failures=None, out=None, real_only=False,
     def measure(name, pictures):
         """pictures: (image, truths, boxes) -> a row of the table."""
         ex = fo = extra = n = right = 0
+        unsure = [0, 0]  # pictures with a number marked low_confidence: all right, not
         ms = []
         for j, (image, truths, boxes) in enumerate(pictures):
             tic = time.perf_counter()
@@ -165,10 +167,15 @@ def run(pages=30, seed=0, orand=ORAND, failures=None, out=None, real_only=False,
             e, f, x = score(reading, truths, boxes)
             ex, fo, extra, n = ex + e, fo + f, extra + x, n + len(truths)
             right += e == len(truths) and x == 0
+            if any(number.low_confidence for number in reading.numbers):
+                unsure[int(not (e == len(truths) and x == 0))] += 1
             if failures and (e < len(truths) or x):
                 _save(failures, f"{name}_{j}", image, reading, truths)
+        wrong = len(ms) - right
         rows.append([name, f"{100 * ex / max(n, 1):.1f}%", f"{100 * fo / max(n, 1):.1f}%", extra,
-                     f"{100 * right / max(len(ms), 1):.1f}%", n, len(ms), f"{np.median(ms):.0f}"])
+                     f"{100 * right / max(len(ms), 1):.1f}%",
+                     f"{sum(unsure)} ({unsure[1]} wrong)", f"{unsure[1]} of {wrong}",
+                     n, len(ms), f"{np.median(ms):.0f}"])
         all_ms.extend(ms)
         return ex, n, ms
 
@@ -252,7 +259,7 @@ def run(pages=30, seed=0, orand=ORAND, failures=None, out=None, real_only=False,
               "test digits only; "
               "pages of 1-4 numbers of 1-8 digits (MNIST's), digits 1/20-1/6 of the page's height", ""]
     lines += table(["condition", "numbers exact", "numbers found", "found, not there", "pictures all right",
-                    "numbers", "pictures", "ms / picture (median)"], rows)
+                    "marked unsure", "wrong ones marked", "numbers", "pictures", "ms / picture (median)"], rows)
     lines.append("")
     if page_ms:
         lines.append(f"- **numbers anywhere on a page: {100 * totals[0] / max(totals[1], 1):.1f}% exact** "

@@ -1,7 +1,7 @@
 """A picture as ink on paper: the one form both number networks read.
 
 Grey (transparency handled as for single digits, :func:`normalize.to_gray`), turned so
-that the ink is the dark side, and scaled so that the paper is 0 and the darkest ink 1.
+that the ink is the dark side, and scaled so that the paper is 0 and the darkest tone 1.
 Nothing else is taken out: shadows, ruling, a cheque's printed pattern and a neighbour's
 strokes stay in the picture, and the networks learn from their training pictures to look
 past them.
@@ -14,24 +14,33 @@ import numpy as np
 from digitrec.reading.normalize import to_gray
 
 CONTRAST_FLOOR = 0.2  # ink is at least this much darker than paper (of full scale): a blank page's grain stays faint
+PAPER = 90  # the paper's tone is this percentile of the picture's (a margin, a desk or the ink may be most of it)
+POLARITY_SIDE = 256  # the polarity is judged at this many pixels on the picture's long side...
+STROKE_KERNEL = 7  # ...by closing and opening with a disc this wide (wider than a stroke there)
 
 
 def gray(image: np.ndarray) -> np.ndarray:
     """Any decoded picture -> float32 grey in [0, 1] with the ink darker than the paper.
-    The paper is most of a picture, so its median lies on the paper's side of the midpoint
-    between the picture's darkest and lightest tones; chalk on a board and a web canvas's
-    strokes (bright on dark) are turned over."""
+
+    Which side is ink is told by the strokes, not by the areas: a pen's strokes are thin,
+    so thin dark lines on light (what a closing fills in) mean dark ink, thin light lines
+    on dark (what an opening takes away) mean chalk on a board or a web canvas's strokes,
+    which are turned over. A black margin or a dark desk, however large, is no thin line
+    and has no say."""
     g = to_gray(image)
-    lo, hi = np.percentile(g, (1, 99)) if g.size > 1 else (0.0, 1.0)
-    if float(np.median(g)) < (lo + hi) / 2:
-        g = 1.0 - g
-    return g
+    h, w = g.shape
+    f = min(1.0, POLARITY_SIDE / max(h, w))
+    small = cv2.resize(g, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA) if f < 1 else g
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (STROKE_KERNEL, STROKE_KERNEL))
+    dark = float((cv2.morphologyEx(small, cv2.MORPH_CLOSE, k) - small).sum())
+    light = float((small - cv2.morphologyEx(small, cv2.MORPH_OPEN, k)).sum())
+    return 1.0 - g if light > dark else g
 
 
 def ink(g: np.ndarray) -> np.ndarray:
-    """Grey with dark ink (:func:`gray`) -> float32 ink in [0, 1]: the paper (the median)
-    0, the darkest tone 1, anything lighter than the paper 0."""
-    paper = float(np.median(g))
+    """Grey with dark ink (:func:`gray`) -> float32 ink in [0, 1]: the paper (the tone
+    PAPER of the way from the darkest to the lightest) 0, the darkest tone 1."""
+    paper = float(np.percentile(g, PAPER))
     darkest = float(g.min())
     return np.clip((paper - g) / max(paper - darkest, CONTRAST_FLOOR), 0.0, 1.0).astype(np.float32)
 

@@ -87,10 +87,32 @@ def _real_chunk(task):
     xs, ys = [], []
     for path, text, box in numbers:
         g = inkmod.gray(load_image(path))
-        for _ in range(copies):
-            xs.append(np.round(strip(g, jittered(box, rng, jitter), MARGIN).x * 255).astype(np.uint8))
+        for k in range(copies):
+            s = strip(g, jittered(box, rng, jitter), MARGIN)
+            x = s.x if k == 0 or not jitter else varied(s.x, s.width, rng)
+            xs.append(np.round(x * 255).astype(np.uint8))
             ys.append(encode(text, True))
     return xs, ys
+
+
+SHEAR = 0.25  # a real strip's copies lean up to this x their height either way...
+STRETCH = (0.85, 1.15)  # ...are this many times as wide...
+PEN = 0.3  # ...and with this probability written with a pen a pixel thicker or thinner
+
+
+def varied(x: np.ndarray, width: int, rng: np.random.Generator) -> np.ndarray:
+    """Another hand's copy of a real number's strip (ink, ``width`` columns of it used):
+    leant, stretched across, and its pen made thicker or thinner."""
+    import cv2
+
+    shear = float(rng.uniform(-SHEAR, SHEAR))
+    stretch = float(rng.uniform(*STRETCH))
+    m = np.float32([[stretch, -shear, max(0.0, shear) * HEIGHT], [0, 1, 0]])
+    out = cv2.warpAffine(x, m, (WIDTH, HEIGHT), flags=cv2.INTER_LINEAR, borderValue=0)
+    if rng.random() < PEN:
+        kernel = np.ones((2, 2), np.uint8)
+        out = cv2.dilate(out, kernel) if rng.random() < 0.5 else cv2.erode(out, kernel)
+    return out
 
 
 def real_strips(numbers, copies: int, seed: int, workers: int | None = None, jitter: float = JITTER):
