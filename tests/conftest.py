@@ -77,11 +77,14 @@ def readable_digits(mnist, recognizer, wanted=range(10), confidence: float = 0.9
     raise AssertionError(f"no readable MNIST digit for {sorted(wanted - set(out))}")
 
 
+UNSURE = (0, 6, 2, 7, 3, 8)  # the digits unsure_row draws over each other, two by two
+
+
 def unsure_row(pages: dict) -> np.ndarray:
-    """A 7 and a 9 drawn over each other between a 4 and a 7 (``pages``: paper_digit pages
-    of 4, 7 and 9): a number the reader should mark as unsure."""
-    overlay = np.minimum(pages[7], pages[9])  # the ink of both
-    return np.concatenate([pages[4][:, 60:300], overlay[:, 60:300], pages[7][:, 60:300]], axis=1)
+    """A 0 and a 6, a 2 and a 7, a 3 and an 8, each pair drawn over each other (``pages``:
+    paper_digit pages of those digits, :data:`UNSURE`): a number no one can be sure of."""
+    pairs = [np.minimum(pages[a], pages[b]) for a, b in zip(UNSURE[::2], UNSURE[1::2])]
+    return np.concatenate([p[:, 60:300] for p in pairs], axis=1)
 
 
 def encode(image: Image.Image | np.ndarray, fmt: str = "PNG", **kw) -> bytes:

@@ -9,7 +9,7 @@ import pytest
 
 from digitrec.cli import build_parser, main
 from digitrec.training import synth
-from tests.conftest import paper_digit, picks, readable_digits, unsure_row
+from tests.conftest import UNSURE, paper_digit, picks, readable_digits, unsure_row
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +138,8 @@ def test_read_json_contract(tmp_path, mnist, recognizer, capsys):
 
 
 def test_read_says_why_a_number_is_unsure(tmp_path, mnist, recognizer, capsys):
-    """A 7 and a 9 drawn over each other between a 4 and a 7: `read` gives its reading and why it is unsure."""
-    row = unsure_row(readable_digits(mnist, recognizer, (4, 7, 9)))
+    """Three pairs of digits, each drawn over each other: `read` gives its reading and why it is unsure."""
+    row = unsure_row(readable_digits(mnist, recognizer, UNSURE))
     assert recognizer.read_number(row).low_confidence
     path = tmp_path / "unsure.png"
     cv2.imwrite(str(path), row)

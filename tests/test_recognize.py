@@ -55,6 +55,18 @@ def test_a_long_number_is_squeezed_into_the_strip():
     assert s.width == WIDTH
 
 
+def test_a_mark_read_where_there_is_no_ink_is_dropped():
+    g = np.full((40, 320), 1.0, np.float32)
+    for x0 in (10, 60, 180):
+        g[5:35, x0: x0 + 20] = 0.0
+    s = strip(g, (0, 0, 320, 40), margin=0.0)
+    frame = lambda x: int(x * s.scale[0] * FRAMES / WIDTH)
+    path = ["_"] * FRAMES
+    for x, c in ((20, "9"), (70, "0"), (130, "."), (190, "4")):  # the dot over blank paper
+        path[frame(x)] = c
+    assert number_from(ctc_decode(columns("".join(path))), s).text == "904"
+
+
 def test_number_from_boxes_digits_and_keeps_marks_between_them():
     g = np.full((40, 320), 1.0, np.float32)
     for x0 in (10, 60, 180, 240):  # four strokes, a dot between the second and third
@@ -117,7 +129,8 @@ def test_marks_between_digits_are_read(network, mnist, pattern):
 
 
 def test_touching_digits_are_read(network, mnist):
-    assert _share_read(network, mnist, "38047", touching=1.0) >= 0.7
+    """Every neighbour touching: most such rows of MNIST test digits are read whole."""
+    assert _share_read(network, mnist, "38047", touching=1.0, seeds=range(20)) >= 0.6
 
 
 def test_long_numbers_are_read(network, mnist):

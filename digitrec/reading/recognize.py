@@ -108,7 +108,9 @@ def number_from(chars: list[Character], s: Strip) -> Number:
     digits, marks = [], []
     for i, c in enumerate(chars):
         if c.char in MARKS:
-            if digits and i < len(chars) - 1:  # a mark between digits; one at either end is none
+            # a mark between digits (one at either end is none), where its frames hold ink
+            a, b = int(c.frames[0] * frame_px) - 1, int((c.frames[1] + 1) * frame_px) + 1
+            if digits and i < len(chars) - 1 and s.x[:, max(0, a): b].max(initial=0) >= INK_ROW:
                 marks.append((len(digits), c.char))
             continue
         a = left_ink if i == 0 else int((centres[i - 1] + centres[i]) / 2)
