@@ -17,8 +17,10 @@ from pathlib import Path
 from digitrec.training.recipes import DATASET_NAMES, PRESETS, DetectorConfig, RecognizerConfig, TrainConfig
 
 
-def _command() -> str:
-    return "python -m digitrec " + shlex.join(sys.argv[1:])
+def _command(args=None) -> str:
+    """The command line that ran, for a card: the arguments ``main`` parsed."""
+    argv = getattr(args, "argv", None)
+    return "python -m digitrec " + shlex.join(sys.argv[1:] if argv is None else argv)
 
 
 def _config(cls, args, **renamed):
@@ -26,7 +28,7 @@ def _config(cls, args, **renamed):
     name -> argument name), the command line recorded for the card."""
     values = {f.name: getattr(args, renamed.get(f.name, f.name)) for f in dataclasses.fields(cls)
               if f.name != "command" and hasattr(args, renamed.get(f.name, f.name))}
-    return cls(**values, command=_command())
+    return cls(**values, command=_command(args))
 
 
 def _default(cls, name: str):
@@ -344,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     from digitrec.reading.engine import ModelError
 
     errors: tuple = (ModelError,)

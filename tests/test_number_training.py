@@ -47,7 +47,9 @@ def test_train_recognizer_briefly(DATA, tmp_path, capsys):
                      "--danish-copies", "1", "--epochs", "1", "--data", DATA, "--out", str(out)])
     assert code == 0
     card = json.loads(store.card_path(out).read_text())
-    assert card["examples"]["by_source"] == {"danish-rows": 40, "orand-train": 40, "rendered": pytest.approx(60, abs=5)}
+    made = card["examples"]["by_source"]
+    assert made["orand-train"] == 40 and made["rendered"] == pytest.approx(60, abs=5)
+    assert 20 <= made["danish-rows"] <= 40  # the cells of the 40 that have a box
     assert set(card["held_out"]) == {"orand-train", "danish-rows"}
     assert all(0 <= h["read_exactly"] <= 1 and h["numbers"] > 0 for h in card["held_out"].values())
     assert "train-recognizer" in card["options"]["command"]
