@@ -27,7 +27,7 @@ from digitrec import store
 from digitrec.reading.detect import CELLS, SIDE, boxes
 from digitrec.training.export import save_model
 from digitrec.training.recipes import DetectorConfig
-from digitrec.training.train import init_card, load_weights, machine
+from digitrec.training.train import init_card, load_weights, machine, warmup_cosine
 
 DISTANCE_WEIGHT = 1.0  # the edge distances' L1 loss, beside the core's
 
@@ -112,13 +112,11 @@ def train_detector(cfg: DetectorConfig, verbose: int = 2) -> tuple[Path, dict]:
     x = ex.x[..., None]
     y = ex.y
     steps = cfg.epochs * int(np.ceil(len(y) / cfg.batch_size))
-    warmup = max(1, steps // 20)
     model = build(cfg.seed)
     if cfg.init:
         load_weights(model, cfg.init, "a detector")
-    model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
-        cfg.learning_rate / 20, max(1, steps - warmup), alpha=0.02, warmup_target=cfg.learning_rate,
-        warmup_steps=warmup)), loss=detector_loss, jit_compile=True)
+    model.compile(keras.optimizers.Adam(warmup_cosine(cfg.learning_rate, steps)), loss=detector_loss,
+                  jit_compile=True)
     data = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(y), seed=cfg.seed).batch(cfg.batch_size).map(
         lambda a, b: (tf.cast(a, tf.float32) / 255.0, tf.cast(b, tf.float32))).prefetch(2)
     fit_start = time.time()

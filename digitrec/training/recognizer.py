@@ -25,7 +25,7 @@ from digitrec import store
 from digitrec.reading.recognize import ALPHABET, BLANK, FRAMES, HEIGHT, WIDTH, ctc_decode
 from digitrec.training.export import save_model
 from digitrec.training.recipes import RecognizerConfig
-from digitrec.training.train import init_card, load_weights, machine
+from digitrec.training.train import init_card, load_weights, machine, warmup_cosine
 
 PROB_FLOOR = 1e-7  # added to the column probabilities before their log
 
@@ -112,13 +112,11 @@ def train_recognizer(cfg: RecognizerConfig, verbose: int = 2) -> tuple[Path, dic
     x = ex.x[..., None].astype(np.float32) / 255.0
     y = ex.labels
     steps = cfg.epochs * int(np.ceil(len(y) / cfg.batch_size))
-    warmup = max(1, steps // 20)
     model = build(cfg.seed)
     if cfg.init:
         load_weights(model, cfg.init, "a recognizer")
-    model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
-        cfg.learning_rate / 20, max(1, steps - warmup), alpha=0.02, warmup_target=cfg.learning_rate,
-        warmup_steps=warmup), clipnorm=5.0), loss=ctc_loss, jit_compile=True)
+    model.compile(keras.optimizers.Adam(warmup_cosine(cfg.learning_rate, steps), clipnorm=5.0), loss=ctc_loss,
+                  jit_compile=True)
     fit_start = time.time()
     model.fit(x, y, batch_size=cfg.batch_size, epochs=cfg.epochs, verbose=verbose, shuffle=True)
     fit_seconds = time.time() - fit_start

@@ -396,6 +396,14 @@ def run_training(model, dataset, steps_per_epoch: int, epochs: int, optimizer, l
 
 # --- Saving -----------------------------------------------------------------------------
 
+def warmup_cosine(peak: float, steps: int) -> keras.optimizers.schedules.LearningRateSchedule:
+    """The number networks' schedule: a twentieth of ``steps`` warming up from peak / 20 to
+    ``peak``, then a cosine down to 2% of it."""
+    warmup = max(1, steps // 20)
+    return keras.optimizers.schedules.CosineDecay(peak / 20, max(1, steps - warmup), alpha=0.02,
+                                                  warmup_target=peak, warmup_steps=warmup)
+
+
 def machine() -> dict:
     """Where a model was made, for its card."""
     return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": sys.version.split()[0],
