@@ -108,6 +108,8 @@ def _cmd_evaluate(args) -> int:
     from digitrec.training.plots import plot_confusion
 
     recognizer = _recognizer(args)
+    if args.dataset in NONDIGIT_SETS:
+        return _nondigit_report(args, recognizer)
     report = scored(load(args.dataset, args.data), recognizer.probabilities)
     suffix = ".confusion.png" if args.dataset == "mnist" else f".{args.dataset}.confusion.png"
     out = Path(args.confusion or Path(recognizer.path).with_suffix(suffix))
@@ -128,6 +130,33 @@ def _cmd_evaluate(args) -> int:
     print(f"loss      {report['loss']:.4f}")
     print("per class " + "  ".join(f"{d}:{a:.4f}" for d, a in enumerate(report["per_class"])))
     print(f"confusion matrix written to {out}")
+    return 0
+
+
+NONDIGIT_SETS = ("letters", "scribbles")  # evaluate --dataset: pictures that are no digit
+
+
+def _nondigit_report(args, recognizer) -> int:
+    """How often letters (of writers held out of training) or scribbles get a digit."""
+    from digitrec.training import nondigits
+
+    if args.dataset == "letters":
+        report = nondigits.letters_report(recognizer.probabilities, args.data)
+    else:
+        report = nondigits.scribbles_report(recognizer.probabilities, args.data)
+    if args.json:
+        print(json.dumps(report | {"model": str(recognizer.path), "dataset": args.dataset}))
+        return 0
+    what = (f"letters of {len(report['writers'])} writers held out of training (lookalikes apart)"
+            if args.dataset == "letters" else "scribbles, shapes and crossed-out digits drawn with a held-out seed")
+    print(f"model     {recognizer.path}")
+    print(f"data      {report['n']} {what}")
+    print(f"given a digit            {report['given_a_digit']:.1%}")
+    print(f"given a confident digit  {report['given_a_confident_digit']:.1%}  (shown without \"not sure\")")
+    worst = sorted(report["by_kind"].items(), key=lambda kv: -kv[1]["given_a_confident_digit"])[:8]
+    print("most often given one: " + ", ".join(f"{k} {v['given_a_confident_digit']:.0%}" for k, v in worst))
+    for char, reads in report.get("lookalikes_read_as", {}).items():
+        print(f"  lookalike {char}: read as {', '.join(reads)}")
     return 0
 
 
@@ -251,9 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="accuracy, loss, per-class accuracy, confusion matrix")
     e.add_argument("--model", help=model_help)
-    e.add_argument("--dataset", default="mnist", choices=DATASET_NAMES,
+    e.add_argument("--dataset", default="mnist", choices=DATASET_NAMES + NONDIGIT_SETS,
                    help="whose test digits: MNIST's as stored, the others' through the same "
-                        "preprocessing as a user's picture (default: mnist)")
+                        "preprocessing as a user's picture (cvl: its validation writers); or "
+                        "what is no digit: letters (writers held out of training), scribbles "
+                        "(default: mnist)")
     e.add_argument("--data", help=sets_help)
     e.add_argument("--json", action="store_true")
     e.add_argument("--confusion", help="where to write the confusion-matrix PNG")
@@ -277,8 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--small-mix", type=float, metavar="F",
                    help="add F x the training images as small crops: 15-32 px, maybe stretched to "
                         "fill the box, binary or a few grey levels (default: the preset's)")
+    t.add_argument("--nondigits", type=int, metavar="N",
+                   help="teach \"not a digit\": render N scribbles and add them, with the letters of "
+                        "letters/ (beside MNIST's folder) by the training writers, as an eleventh class "
+                        "(0: none; default: the preset's)")
     t.add_argument("--init", metavar="PATH",
-                   help="start from this .keras model's weights (fine-tune; same preset)")
+                   help="start from this .keras model's weights (fine-tune; same preset; a model of "
+                        "ten digits gains the class \"not a digit\")")
     t.add_argument("--samples", nargs="?", const="", metavar="DB",
                    help="include your digits (the corrections saved in the app; default database: "
                         "samples.sqlite3 in the models directory), a fifth of each digit held out")

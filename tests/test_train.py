@@ -219,6 +219,37 @@ def test_initial_model_takes_the_weights_of_init(tmp_path):
         initial_model("best", str(tmp_path / "base.keras"))
 
 
+def test_a_model_of_ten_digits_gains_not_a_digit_when_fine_tuned(tmp_path):
+    """The head of a ten-digit model moves into the eleven-class one: its digits read as
+    before, "not a digit" starts unlikely."""
+    import keras
+
+    from digitrec.training.networks import build_model
+    old = build_model("fast")
+    ten = keras.Model(old.input, keras.layers.Dense(10, activation="softmax")(old.layers[-2].output))
+    ten.save(tmp_path / "ten.keras")
+    model = initial_model("fast", str(tmp_path / "ten.keras"))
+    x = np.random.default_rng(0).random((8, 28, 28, 1)).astype("float32")
+    before, after = ten.predict(x, verbose=0), model.predict(x, verbose=0)
+    assert after.shape == (8, 11) and (after[:, 10] < 0.1).all()
+    np.testing.assert_allclose(after[:, :10] / after[:, :10].sum(1, keepdims=True), before, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_brief_training_with_cvl_and_not_a_digit_is_calibrated(tmp_path):
+    """Letters and scribbles join as the eleventh class; CVL's other writers fit and
+    measure the temperature; the card says all of it."""
+    result = train(TrainConfig(preset="fast", epochs=1, batch_size=64, limit=1500, datasets="mnist,cvl",
+                               nondigits=300, out=str(tmp_path / "nd.keras")))
+    card = result.card
+    assert card["not_a_digit"]["letters"] > 500 and card["not_a_digit"]["scribbles"] > 250
+    assert card["epoch_shares"]["not a digit"] > 0 and card["tests"]["cvl"]["n"] > 6900
+    calibration = card["calibration"]
+    assert 0.05 < calibration["temperature"] < 20
+    assert set(calibration["measured"]) == {"cvl (other half)", "mnist"}
+    assert result.model.output.shape[-1] == 11
+
+
 @pytest.mark.slow
 def test_fine_tuning_with_pipeline_digits(mnist, tmp_path):
     base = train(TrainConfig(preset="fast", epochs=2, batch_size=32, limit=4000,

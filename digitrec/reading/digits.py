@@ -15,8 +15,9 @@ import numpy as np
 
 from digitrec import store
 from digitrec.reading import engine, numbers
+from digitrec.reading.calibration import temperature_of, tempered
 from digitrec.reading.normalize import NoDigit, normalize
-from digitrec.reading.results import Number, Prediction, Reading
+from digitrec.reading.results import NOT_A_DIGIT, Number, Prediction, Reading
 
 
 class Recognizer:
@@ -30,6 +31,7 @@ class Recognizer:
     def __init__(self, network: engine.Network, card: dict | None = None, path: Path | None = None,
                  detector: engine.Network | Path | None = None, recognizer: engine.Network | Path | None = None):
         self.network, self.card, self.path = network, card or {}, path
+        self.temperature = temperature_of(self.card)  # 1 for a model without a fitted one
         self._companions = {"detector": detector, "recognizer": recognizer}
         self._lock = threading.Lock()
 
@@ -63,8 +65,10 @@ class Recognizer:
         return cls(engine.load(store.lite_path(path)), store.read_card(path), path, *companions)
 
     def probabilities(self, x28: np.ndarray) -> np.ndarray:
-        """(N, 28, 28) float32 in [0, 1] -> (N, 10) probabilities."""
-        return self.network(np.asarray(x28, np.float32).reshape(-1, 28, 28, 1))
+        """(N, 28, 28) float32 in [0, 1] -> (N, 11) calibrated probabilities: the ten
+        digits, then "not a digit" ((N, 10) for a model without that class)."""
+        raw = self.network(np.asarray(x28, np.float32).reshape(-1, 28, 28, 1))
+        return tempered(raw, self.temperature).astype(np.float32)
 
     def predict(self, image: np.ndarray) -> Prediction:
         """One digit in a user's image (any size, polarity, colour)."""
@@ -83,7 +87,11 @@ class Recognizer:
         if found:
             probs = self.probabilities(np.stack([n.x28 for n in found.values()]))
             for (i, norm), p in zip(found.items(), probs):
-                preds[i] = Prediction(int(p.argmax()), float(p.max()), p, norm.x28, box=norm.box)
+                best = int(p.argmax())
+                if best >= 10:  # the model's "not a digit" wins: a letter, a scribble
+                    preds[i] = Prediction(None, 0.0, p, norm.x28, reason=NOT_A_DIGIT, box=norm.box)
+                else:
+                    preds[i] = Prediction(best, float(p[best]), p, norm.x28, box=norm.box)
         return preds
 
     def read_number(self, image: np.ndarray) -> Number:

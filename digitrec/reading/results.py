@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-LOW_CONFIDENCE = 0.6  # below this a digit is shown, but marked as unsure
+LOW_CONFIDENCE = 0.6  # below this (calibrated) a digit is shown, but marked as unsure
+NOT_A_DIGIT = "not a digit"  # the reason given when the model's "not a digit" class wins
 NUMBER_LOW_CONFIDENCE = 0.5  # a number read with less probability than this is marked as unsure
 
 
@@ -15,6 +16,7 @@ NUMBER_LOW_CONFIDENCE = 0.5  # a number read with less probability than this is 
 class Prediction:
     digit: int | None
     confidence: float = 0.0
+    # calibrated, one per class: the ten digits, then "not a digit" where the model has it
     probabilities: np.ndarray | None = None
     input28: np.ndarray | None = None  # what the model saw
     reason: str | None = None  # why there is no digit
@@ -24,15 +26,27 @@ class Prediction:
     def low_confidence(self) -> bool:
         return self.digit is not None and self.confidence < LOW_CONFIDENCE
 
+    @property
+    def not_digit(self) -> float | None:
+        """The probability that the picture holds no digit at all (a letter, a scribble);
+        None for a model without that class, or when no ink was found."""
+        if self.probabilities is None or len(self.probabilities) < 11:
+            return None
+        return float(self.probabilities[10])
+
     def to_dict(self) -> dict:
+        out: dict = {"digit": self.digit}
         if self.digit is None:
-            return {"digit": None, "reason": self.reason}
-        return {
-            "digit": self.digit,
-            "confidence": round(float(self.confidence), 4),
-            "probabilities": [round(float(p), 4) for p in self.probabilities],
-            "low_confidence": self.low_confidence,
-        }
+            out["reason"] = self.reason
+        else:
+            out["confidence"] = round(float(self.confidence), 4)
+        if self.probabilities is not None:
+            out["probabilities"] = [round(float(p), 4) for p in self.probabilities[:10]]
+        if self.not_digit is not None:
+            out["not_a_digit"] = round(self.not_digit, 4)
+        if self.digit is not None:
+            out["low_confidence"] = self.low_confidence
+        return out
 
 
 @dataclass

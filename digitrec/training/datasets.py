@@ -1,8 +1,9 @@
 """Labelled digit sets from IDX files: find them, read them, verify them, and bring their
 digits into the form the network reads.
 
-Three sets are known by name (:data:`DATASETS`): ``mnist``, ``ardis`` and ``usps``, each a
-folder of four IDX files (gzipped or raw) with a ``SHA256SUMS``. Where they are:
+Four sets are known by name (:data:`DATASETS`): ``mnist``, ``ardis``, ``usps`` and ``cvl``
+(whose "test" split is its validation writers), each a folder of four IDX files (gzipped
+or raw) with a ``SHA256SUMS``. Where they are:
 
     --data DIR (or $DIGITREC_DATA)   either MNIST's own folder, with ardis/ and usps/
                                       beside it (../shared/data/mnist, as CI sets it), or
@@ -83,6 +84,17 @@ DATASETS = {
          "usps-train-labels-idx1-ubyte": "ca21dd4e5a91233d38069e4f468988d3b56f6ce37e1a579a5ad1bd02395488c6",
          "usps-test-images-idx3-ubyte": "c457a5ed04299c6a38754b797879bb527abb519e4ec8afccc932d6018f35192a",
          "usps-test-labels-idx1-ubyte": "9d60836db74a1ffe67829f9a2546bd594d5d321f778dbca1578c041da94483a2"},
+    ),
+    # CVL's validation writers are its "test" split here: 60 people none of whom wrote a
+    # training digit (its evaluation set's 176 writers are elsewhere).
+    "cvl": Spec(
+        "cvl", "CVL Single Digit: students and staff of TU Wien, 2013 (stretched to fill 28x28)",
+        {"train": ("cvl-train-images-idx3-ubyte", "cvl-train-labels-idx1-ubyte"),
+         "test": ("cvl-valid-images-idx3-ubyte", "cvl-valid-labels-idx1-ubyte")},
+        {"cvl-train-images-idx3-ubyte": "707479eb354d610cb4b39669f740542100b20cd093e87906947fceebafb12308",
+         "cvl-train-labels-idx1-ubyte": "e2a60cc507ebafe53748b43a15e932523d92e5e40025eabf05d9c5f477416c4d",
+         "cvl-valid-images-idx3-ubyte": "f1296b237fbff47ef7bfb2dbfa05e413896787f35e82b515510a64405d78d8f5",
+         "cvl-valid-labels-idx1-ubyte": "e2a60cc507ebafe53748b43a15e932523d92e5e40025eabf05d9c5f477416c4d"},
     ),
 }
 CHECKSUMS = DATASETS["mnist"].checksums  # MNIST's, by file name
@@ -227,6 +239,17 @@ def load(name: str, data: str | os.PathLike | None = None, verify: bool = True) 
         arrays[split] = (x, y)
         sums.update(got)
     return Dataset(name, *arrays["train"], *arrays["test"], directory=directory, checksums=sums)
+
+
+def cvl_writers(data: str | os.PathLike | None, split: str) -> np.ndarray:
+    """Who wrote each CVL digit of ``split`` ("train" or "valid"), in file order, from the
+    folder's writers.csv (checked against its SHA256SUMS)."""
+    import csv
+
+    directory = find_data_dir(data, "cvl")
+    raw, _ = read_file(directory, "writers.csv", read_sums(directory).get("writers.csv"), "SHA256SUMS")
+    rows = [r for r in csv.DictReader(io.StringIO(raw.decode())) if r["split"] == split]
+    return np.array([r["writer"] for r in sorted(rows, key=lambda r: int(r["index"]))])
 
 
 def load_mnist(data: str | os.PathLike | None = None, verify: bool = True) -> Dataset:

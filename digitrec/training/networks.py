@@ -2,7 +2,9 @@
 or training.
 
 Every model takes a batch of 28x28x1 float32 images in [0, 1] (ink bright on dark, as
-MNIST) and returns ten softmax probabilities.
+MNIST) and returns eleven softmax probabilities: the digits 0-9, then "not a digit"
+(:data:`digitrec.training.nondigits.NOT_A_DIGIT`), which a model learns where letters and
+scribbles are among its training pictures and otherwise leaves near zero.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from keras import layers
 from digitrec.training.recipes import PRESETS, Preset  # noqa: F401  (the builders' presets, re-exported)
 
 INPUT_SHAPE = (28, 28, 1)
-NUM_CLASSES = 10
+NUM_CLASSES = 11  # ten digits and "not a digit"
 
 
 @keras.saving.register_keras_serializable("digitrec")

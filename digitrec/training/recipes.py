@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 # The data sets digitrec knows by name (their files and sums: digitrec.training.datasets).
-DATASET_NAMES = ("mnist", "ardis", "usps")
+DATASET_NAMES = ("mnist", "ardis", "usps", "cvl")
 MIN_SHARE = 0.125  # a data set trained beside bigger ones makes at least this share of an epoch
 
 
@@ -37,6 +37,7 @@ class Preset:
     fused_bn: bool = False
     datasets: tuple = ("mnist",)  # digitrec.training.datasets names, trained on together
     small_mix: float = 0.0  # add this many x the training images as small crops (see TrainConfig)
+    nondigits: int = 0  # scribbles to render for "not a digit", with the letters (see TrainConfig)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,9 +59,9 @@ PRESETS = {
     "best": Preset(
         "best",
         "Deeper batch-normalized CNN with strided convolutions, heavy augmentation, one-cycle, "
-        "on MNIST, ARDIS and USPS.",
+        "on MNIST, ARDIS, USPS and CVL, with letters and scribbles as \"not a digit\".",
         epochs=18, batch_size=128, learning_rate=3e-3, schedule="onecycle", augment=True,
-        label_smoothing=0.05, datasets=("mnist", "ardis", "usps"), small_mix=0.2,
+        label_smoothing=0.05, datasets=("mnist", "ardis", "usps", "cvl"), small_mix=0.2, nondigits=6000,
     ),
 }
 
@@ -87,6 +88,10 @@ class TrainConfig:
     # maybe stretched to fill the box, 15-32 px, thick or not, binary or a few grey levels,
     # read back through normalize (digitrec.training.datasets.small_crop); None: the preset's
     small_mix: float | None = None
+    # "not a digit": render this many scribbles (digitrec.training.nondigits) and add them,
+    # with the letters of the training writers of letters/, as an eleventh class; 0: none.
+    # None: the preset's
+    nondigits: int | None = None
     init: str | None = None  # start from this model's weights (fine-tuning), not at random
     data: str | None = None
     samples: str | None = None  # a samples database (digitrec.server.samples): your digits join the training
@@ -108,6 +113,7 @@ class TrainConfig:
             label_smoothing=pick(self.label_smoothing, p.label_smoothing),
             datasets=list(p.datasets) if self.datasets is None else dataset_names(self.datasets),
             small_mix=pick(self.small_mix, p.small_mix),
+            nondigits=pick(self.nondigits, p.nondigits),
         )
 
 

@@ -24,7 +24,7 @@ from digitrec import store
 from digitrec.training import datasets as data_mod
 from digitrec.training.evaluate import scores
 from digitrec.training.export import save_model
-from digitrec.training.networks import PRESETS, build_model, cpu_has_bfloat16, describe
+from digitrec.training.networks import NUM_CLASSES, PRESETS, build_model, cpu_has_bfloat16, describe
 from digitrec.training.recipes import MIN_SHARE, Progress, TrainConfig, TrainResult
 
 # --- Augmentation -----------------------------------------------------------------------
@@ -89,7 +89,7 @@ def make_dataset(x, y, batch_size, *, shuffle=False, augment=False, seed=1, repe
     is the sequence to visit, in place of each image once per epoch (:func:`epoch_order`).
     """
     images = tf.constant(np.asarray(x, np.uint8))
-    labels = tf.constant(np.eye(10, dtype="float32")[np.asarray(y)])
+    labels = tf.constant(np.eye(NUM_CLASSES, dtype="float32")[np.asarray(y)])
     keep = tf.constant(np.zeros(len(x), bool) if plain is None else np.asarray(plain, bool))
     if order is not None:
         ds = tf.data.Dataset.from_tensor_slices(np.asarray(order, np.int64))
@@ -259,6 +259,58 @@ def add_small_crops(raw: list, x, y, plain, groups, fraction: float, seed: int):
             np.concatenate([groups, np.full(int(found.sum()), "small crops")]), info)
 
 
+# --- Not a digit ---------------------------------------------------------------------------
+# Letters and scribbles are the eleventh class, so that a model that has seen only digits
+# does not give an A a 4 at 95%. They are few beside the digits and keep their natural share
+# of every epoch; augmentation varies them like the digits.
+
+def add_nondigits(x, y, plain, groups, count: int, data, seed: int):
+    """(x, y, plain, groups) plus the "not a digit" images (:func:`nondigits.training_set`)
+    and info for the card (None when ``count`` is 0)."""
+    if count <= 0:
+        return x, y, plain, groups, None
+    from digitrec.training import nondigits
+
+    start = time.time()
+    digits = x[groups == "mnist"] if (groups == "mnist").any() else x
+    made, info = nondigits.training_set(data, digits, count, seed)
+    info["seconds"] = round(time.time() - start, 1)
+    return (np.concatenate([x, made]), np.concatenate([y, np.full(len(made), nondigits.NOT_A_DIGIT, y.dtype)]),
+            np.concatenate([plain, np.zeros(len(made), bool)]),
+            np.concatenate([groups, np.full(len(made), "not a digit")]), info)
+
+
+# --- Calibration --------------------------------------------------------------------------
+# One temperature, fitted on the digits of writers the model never saw (half of CVL's
+# validation writers, by a hash of their name), makes confidence mean what it says; the
+# other half and every test set measure it (digitrec.reading.calibration).
+
+def calibrate(model: keras.Model, sets: dict, data) -> dict | None:
+    """The temperature and its reliability figures for the card; None without CVL."""
+    if "cvl" not in sets:
+        return None
+    import hashlib
+
+    from digitrec.reading.calibration import tempered
+    from digitrec.training.evaluate import fit_temperature, reliability
+
+    test = data_mod.prepared(sets["cvl"], "test")
+    writers = data_mod.cvl_writers(data, "valid")
+    fit = np.array([int(hashlib.sha256(w.encode()).hexdigest(), 16) % 2 == 0 for w in writers])
+    probs = predict_batches(model, test.x)
+    temperature = fit_temperature(probs[fit & test.found], test.y[fit & test.found])
+    report = {}
+    held = {"cvl (other half)": (probs[~fit & test.found], test.y[~fit & test.found])}
+    for name, dataset in sets.items():
+        if name != "cvl":
+            part = data_mod.prepared(dataset, "test")
+            held[name] = (predict_batches(model, part.x[part.found]), part.y[part.found])
+    for name, (p, y) in held.items():
+        report[name] = {"before": reliability(p, y), "after": reliability(tempered(p, temperature), y)}
+    return {"temperature": temperature, "fitted_on": f"CVL validation writers, even hash ({int(fit.sum())} digits)",
+            "measured": report}
+
+
 def initial_model(preset: str, init: str | None, dtype=None) -> keras.Model:
     """A fresh model for ``preset``, holding the weights of the model file ``init`` if given."""
     model = build_model(preset, dtype=dtype, for_training=True)
@@ -271,8 +323,15 @@ def load_weights(model: keras.Model, init: str, what: str, base: keras.Model | N
     """Give ``model`` the weights of the model file ``init`` (``base``, where the caller
     has loaded it already), which must be ``what``."""
     base = base or keras.models.load_model(init, compile=False, safe_mode=True)
+    weights, wanted = base.get_weights(), model.get_weights()
+    if (len(weights) == len(wanted) and weights[-1].shape == (10,) and wanted[-1].shape == (NUM_CLASSES,)
+            and weights[-2].shape[:-1] == wanted[-2].shape[:-1]):
+        # a model of ten digits: its digits' weights kept, "not a digit" starts unlikely
+        kernel, bias = np.zeros_like(wanted[-2]), np.full_like(wanted[-1], -4.0)
+        kernel[..., :10], bias[:10] = weights[-2], weights[-1]
+        weights = weights[:-2] + [kernel, bias]
     try:
-        model.set_weights(base.get_weights())
+        model.set_weights(weights)
     except ValueError as exc:
         raise ValueError(f"{init} is not {what}: {exc}") from None
 
@@ -483,6 +542,7 @@ def _train(config: TrainConfig, progress: Progress | None, mnist, verbose: int,
     x, y, plain, pipeline = add_pipeline_digits(x, y, cfg.pipeline_mix, cfg.seed)
     groups = np.concatenate([groups, np.full(len(x) - n_sets, "pipeline")])
     x, y, plain, groups, small = add_small_crops(raw, x, y, plain, groups, cfg.small_mix, cfg.seed)
+    x, y, plain, groups, not_digits = add_nondigits(x, y, plain, groups, cfg.nondigits, cfg.data, cfg.seed)
     x, y, plain, groups, (held_x, held_y, mine) = add_samples(x, y, plain, groups, cfg.samples)
 
     sizes = {g: int((groups == g).sum()) for g in dict.fromkeys(groups)}
@@ -518,6 +578,7 @@ def _train(config: TrainConfig, progress: Progress | None, mnist, verbose: int,
     recalibrated = settle_batch_norm(model, x, progress.step, cfg.batch_size)
 
     tests = test_scores(model, sets)
+    calibration = calibrate(model, sets, cfg.data)
     if mine:
         mine["share"] = round(shares["samples"], 4)
         if len(held_y):
@@ -539,6 +600,8 @@ def _train(config: TrainConfig, progress: Progress | None, mnist, verbose: int,
         "epoch_shares": {g: round(v, 4) for g, v in shares.items()},
         **({"pipeline_digits": pipeline} if pipeline else {}),
         **({"small_crops": small} if small else {}),
+        **({"not_a_digit": not_digits} if not_digits else {}),
+        "calibration": calibration,
         **({"samples": mine} if mine else {}),
         **({"init": init_card(cfg.init)} if cfg.init else {}),
         "training_precision": precision or "float32",
