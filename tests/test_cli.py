@@ -37,7 +37,7 @@ def test_predict_json_one_object_per_file(files, capsys):
     assert seven["file"] == str(files["seven"]) and seven["digit"] == 7
     assert two["digit"] == 2
     for record in (seven, two):
-        assert set(record) == {"file", "digit", "confidence", "probabilities", "low_confidence"}
+        assert set(record) == {"file", "digit", "confidence", "probabilities", "not_a_digit", "low_confidence"}
         assert len(record["probabilities"]) == 10 and record["low_confidence"] is False
         assert record["confidence"] == pytest.approx(max(record["probabilities"]), abs=1e-3)
 

@@ -19,7 +19,7 @@ def test_shipped_model_has_a_card(recognizer):
 
 def test_shipped_model_reads_mnist_test_digits(recognizer, mnist):
     probs = recognizer.probabilities(mnist.x_test[:2000] / 255.0)
-    assert probs.shape == (2000, 10)
+    assert probs.shape == (2000, 11)  # ten digits and "not a digit"
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-4)
     assert (probs.argmax(1) == mnist.y_test[:2000]).mean() >= 0.99
 

@@ -12,7 +12,7 @@ def test_preset_output_is_a_distribution(preset):
     model = build_model(preset)
     out = model(np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32), training=False)
     out = np.asarray(out)
-    assert out.shape == (3, 10)
+    assert out.shape == (3, 11)  # ten digits and "not a digit"
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
     assert (out >= 0).all()
 

@@ -107,7 +107,7 @@ def test_a_large_batch_gives_what_one_at_a_time_gives(digit_network, n):
     x = np.random.default_rng(n).random((n, 28, 28, 1), dtype=np.float32)
     batch = digit_network(x)
     singles = np.concatenate([digit_network(x[i: i + 1]) for i in range(n)])
-    assert batch.shape == (n, 10)
+    assert batch.shape == (n, 11)
     np.testing.assert_allclose(batch, singles, atol=1e-5)
 
 
