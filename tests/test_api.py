@@ -1,6 +1,7 @@
 """The HTTP API's contracts: /health, one and several pictures answered with the CLI's
 JSON, bad and oversized input refused with a JSON error, the API key, concurrent
-requests answered as one at a time, and ``python -m digitrec serve`` as a real server."""
+requests answered as one at a time, interpreters started at once keeping stderr, and
+``python -m digitrec serve`` as a real server."""
 import json
 import os
 import signal
@@ -179,6 +180,32 @@ def test_concurrent_requests_answer_as_one_at_a_time(recognizer, pictures):
             together = list(pool.map(lambda job: c.post(job[0], files=sent(job[1])), jobs))
     assert [r.status_code for r in together] == [200] * len(jobs)
     assert [r.json() for r in together] == [alone[job] for job in jobs]
+
+
+STARTS_AT_ONCE = """
+import os, threading
+from digitrec import store
+from digitrec.reading import engine
+
+def start():
+    for _ in range(10):
+        engine.Network(store.lite_path(store.DIGIT_MODEL))
+
+threads = [threading.Thread(target=start) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+os.write(2, b"the log still reaches stderr")
+"""
+
+
+def test_interpreters_started_at_once_keep_stderr():
+    """A server's log is its stderr: interpreters started in several threads at once (a
+    network's first large batch in each of two requests) give it back each time."""
+    proc = subprocess.run([sys.executable, "-c", STARTS_AT_ONCE], cwd=ROOT, capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr.endswith(b"the log still reaches stderr")
 
 
 def test_serve_with_a_missing_model_is_one_line(tmp_path, capsys):
