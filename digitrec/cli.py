@@ -255,6 +255,18 @@ def _cmd_samples(args) -> int:
     return 0
 
 
+# --- the HTTP API ------------------------------------------------------------------------
+
+def _cmd_serve(args) -> int:
+    import uvicorn
+
+    from digitrec.api import create_app
+
+    # Loaded here, before the server starts, so that a bad --model is one line, not a traceback.
+    uvicorn.run(create_app(_recognizer(args)), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
 # --- the parser -------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -372,6 +384,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("id", nargs="?", type=int, metavar="ID")
     d.add_argument("--all", action="store_true")
     s.set_defaults(func=_cmd_samples)
+
+    v = sub.add_parser("serve", help="an HTTP API for other programs: POST pictures to /v1/predict and "
+                       "/v1/read, answered with predict's and read's JSON (OpenAPI at /docs); with "
+                       "$DIGITREC_API_KEY set, requests must carry that key")
+    v.add_argument("--host", default="127.0.0.1", help="the address to listen on (0.0.0.0: every interface; "
+                   "default: this machine only)")
+    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--model", help=model_help)
+    v.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    v.set_defaults(func=_cmd_serve)
 
     x = sub.add_parser("export", help="write the .tflite that reading loads beside a .keras model "
                        "(models saved by this version have one already)")

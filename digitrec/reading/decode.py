@@ -27,6 +27,18 @@ class ImageError(ValueError):
     """An input that cannot be read as an image; the message says why."""
 
 
+class ImageTooLarge(ImageError):
+    """An input over a limit (:data:`MAX_BYTES`, :data:`MAX_PIXELS`): a caller may answer
+    it apart from a broken file (the HTTP API's 413)."""
+
+
+def check_size(size: int) -> None:
+    """Raise :class:`ImageTooLarge` for a file of ``size`` bytes over :data:`MAX_BYTES`,
+    before any of it is read."""
+    if size > MAX_BYTES:
+        raise ImageTooLarge(f"file is {size / 1e6:.1f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB")
+
+
 def _sniff(raw: bytes) -> str:
     head = raw[:256].lstrip().lower()
     if head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<svg")) or b"<html" in head:
@@ -45,9 +57,7 @@ def _read_bytes(source) -> bytes:
             raise ImageError(f"{path}: no such file")
         if path.is_dir():
             raise ImageError(f"{path}: is a directory, not an image")
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise ImageError(f"file is {size / 1e6:.1f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB")
+        check_size(path.stat().st_size)
         try:
             return path.read_bytes()
         except OSError as exc:
@@ -55,7 +65,7 @@ def _read_bytes(source) -> bytes:
     if hasattr(source, "read"):
         raw = source.read(MAX_BYTES + 1)
         if len(raw) > MAX_BYTES:
-            raise ImageError(f"file is larger than the {MAX_BYTES / 1e6:.0f} MB limit")
+            raise ImageTooLarge(f"file is larger than the {MAX_BYTES / 1e6:.0f} MB limit")
         return raw
     raise ImageError(f"cannot read an image from a {type(source).__name__}")
 
@@ -69,15 +79,14 @@ def load_image(source) -> np.ndarray:
     raw = _read_bytes(source)
     if not raw:
         raise ImageError("the file is empty (0 bytes)")
-    if len(raw) > MAX_BYTES:
-        raise ImageError(f"file is {len(raw) / 1e6:.1f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB")
+    check_size(len(raw))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(raw), formats=tuple(FORMATS))
             width, height = image.size  # from the header: nothing decoded yet
             if width * height > MAX_PIXELS:
-                raise ImageError(
+                raise ImageTooLarge(
                     f"image declares {width}x{height} pixels; the limit is "
                     f"{MAX_PIXELS / 1e6:.0f} megapixels")
             image.seek(0)  # first frame of an animation
@@ -87,7 +96,7 @@ def load_image(source) -> np.ndarray:
     except UnidentifiedImageError:
         raise ImageError(f"not an image: {_sniff(raw)}") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"image is too large to decode safely ({exc})") from None
+        raise ImageTooLarge(f"image is too large to decode safely ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         msg = str(exc)
         if "truncated" in msg or "broken data stream" in msg or isinstance(exc, EOFError):
@@ -127,7 +136,7 @@ def check_array(arr) -> np.ndarray:
     if arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ImageError(f"the image is empty ({arr.shape[1]}x{arr.shape[0]} pixels)")
     if arr.shape[0] * arr.shape[1] > MAX_PIXELS:
-        raise ImageError(f"image has {arr.shape[1]}x{arr.shape[0]} pixels; the limit is "
+        raise ImageTooLarge(f"image has {arr.shape[1]}x{arr.shape[0]} pixels; the limit is "
                          f"{MAX_PIXELS / 1e6:.0f} megapixels")
     if arr.dtype == np.uint8:
         return arr

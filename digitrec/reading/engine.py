@@ -21,6 +21,11 @@ SMALL = 8  # batches up to this size run on one thread (one canvas digit, a numb
 BATCH = 256  # larger ones in chunks of this many, on every core
 
 
+# The process's stderr is one file descriptor: two threads starting interpreters at once
+# (two networks' first large batches in a server) would each save the other's stand-in.
+_STDERR_LOCK = threading.Lock()
+
+
 class ModelError(RuntimeError):
     """A model file that cannot be loaded or run; ``str(exc)`` says which and why."""
 
@@ -35,15 +40,16 @@ def _native_stderr_quiet():
     except (AttributeError, OSError, ValueError):  # no real stderr (captured): nothing to hide
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), fd)
-        yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
+    with _STDERR_LOCK:
+        sys.stderr.flush()
+        saved = os.dup(fd)
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), fd)
+            yield
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
 
 
 def _cores() -> int:
