@@ -39,7 +39,7 @@ def is_allowed(path: str | os.PathLike) -> bool:
         return False
     if real == SHIPPED_MODEL.resolve():
         return True
-    return real.is_relative_to(models_dir().resolve()) or real.is_relative_to(store.REPO_MODELS.resolve())
+    return real.is_relative_to(models_dir().resolve()) or real.is_relative_to(store.SHIPPED_DIR.resolve())
 
 
 def active_status() -> tuple[Path, str | None]:
