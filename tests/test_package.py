@@ -133,3 +133,13 @@ def test_an_installed_digitrec_reads_and_keeps_user_models_outside_its_own_folde
     assert result["read"] == recognizer.read(number).text and result["tensorflow"] is False
     shipped = {p.name for p in (site / "digitrec" / "shipped").iterdir()} - {"__pycache__"}
     assert shipped == {"__init__.py", "digitrec.keras"} | {f"{n}{s}" for n in NETWORKS for s in (".tflite", ".json")}
+
+
+def test_a_checkout_keeps_its_models_in_its_models_folder(monkeypatch, tmp_path):
+    """From a checkout the shipped networks and what the app writes are the repository's
+    models/ (as before packaging); $DIGITREC_MODELS_DIR still moves the latter."""
+    assert store.FROM_CHECKOUT and store.SHIPPED_DIR == ROOT / "models"
+    monkeypatch.delenv(store.ENV_VAR, raising=False)
+    assert store.models_dir() == ROOT / "models" and store.user_dir() == ROOT / "models" / "user"
+    monkeypatch.setenv(store.ENV_VAR, str(tmp_path))
+    assert store.models_dir() == tmp_path and store.DIGIT_MODEL == ROOT / "models" / "digitrec.keras"

@@ -1,9 +1,12 @@
 """Which model the app uses: the shipped one, or a model a user trained and activated.
 
-    models/digitrec.*           the shipped model (in git, never overwritten by the app)
+    models/digitrec.*           the shipped model (in git, never overwritten by the app;
+                                digitrec/shipped/ in an installed package)
     $MODELS/user/*.keras        models trained from the browser (git-ignored), each with
                                 its .tflite and card (:mod:`digitrec.store`)
     $MODELS/active.json         {"path": ...}: the active model; absent = the shipped one
+
+($MODELS: :func:`digitrec.store.models_dir`, the checkout's ``models/`` by default.)
 
 The pointer is written atomically, so a reader sees the old model or the new one, never
 half a file. No TensorFlow, no Streamlit.
