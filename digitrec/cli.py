@@ -346,8 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # The libraries of the optional parts (pyproject.toml's extras): a command that needs one
-# that is not installed says which extra brings it.
+# that is not installed says which extra brings it (the training commands: train, which
+# holds them all).
 EXTRAS = {"tensorflow": "train", "keras": "train", "matplotlib": "plots"}
+TRAINING = ("train", "train-recognizer", "train-detector", "export")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -369,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         extra = EXTRAS.get((exc.name or "").partition(".")[0])
         if extra is None:
             raise
+        extra = "train" if args.command in TRAINING else extra
         print(f"error: {args.command}{' --show' if getattr(args, 'show', None) else ''} needs {exc.name}, "
               f"which is not installed: pip install 'digitrec[{extra}]'", file=sys.stderr)
         return 2

@@ -167,3 +167,10 @@ def test_a_missing_optional_library_names_the_extra_to_install(files, tmp_path, 
     assert captured.out == "" and "pip install 'digitrec[plots]'" in captured.err
     assert "matplotlib" in captured.err and "Traceback" not in captured.err
     assert main(["predict", str(files["seven"])]) == 0
+
+
+def test_a_training_command_without_its_libraries_names_the_train_extra(monkeypatch, capsys):
+    monkeypatch.delitem(sys.modules, "digitrec.training.plots", raising=False)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(["train", "--limit", "300"]) == 2
+    assert "pip install 'digitrec[train]'" in capsys.readouterr().err
