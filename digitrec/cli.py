@@ -50,6 +50,8 @@ def _recognizer(args):
 def _cmd_predict(args) -> int:
     from digitrec.reading.decode import ImageError, load_image
 
+    if args.show:  # before any reading: a missing plotting library is said at once
+        from digitrec.training.plots import plot_prediction
     recognizer = _recognizer(args)
     failed = False
     for i, file in enumerate(args.files):
@@ -57,7 +59,7 @@ def _cmd_predict(args) -> int:
             image = load_image(file)
         except ImageError as exc:
             failed = True
-            _emit(args, {"file": file, "digit": None, "error": str(exc)}, f"{file}: error: {exc}")
+            _emit(args, {"file": file, "digit": None, "error": exc.reason}, f"{file}: error: {exc.reason}")
             continue
         pred = recognizer.predict(image)
         if pred.digit is None:
@@ -67,8 +69,6 @@ def _cmd_predict(args) -> int:
             text = f"{file}: {pred.digit}  confidence {pred.confidence:.3f}{flag}"
         _emit(args, {"file": file, **pred.to_dict()}, text)
         if args.show:
-            from digitrec.training.plots import plot_prediction
-
             out = Path(args.show)
             if len(args.files) > 1:
                 out = out.with_name(f"{out.stem}-{i}{out.suffix}")
@@ -86,7 +86,8 @@ def _cmd_read(args) -> int:
             image = load_image(file)
         except ImageError as exc:
             failed = True
-            _emit(args, {"file": file, "text": None, "numbers": [], "error": str(exc)}, f"{file}: error: {exc}")
+            _emit(args, {"file": file, "text": None, "numbers": [], "error": exc.reason},
+                  f"{file}: error: {exc.reason}")
             continue
         reading = recognizer.read(image)
         if not reading.numbers:
@@ -402,6 +403,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The libraries of the optional parts (pyproject.toml's extras): a command that needs one
+# that is not installed says which extra brings it (the training commands: train, which
+# holds them all).
+EXTRAS = {"tensorflow": "train", "keras": "train", "matplotlib": "plots"}
+TRAINING = ("train", "train-recognizer", "train-detector", "export")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
@@ -416,4 +424,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except errors as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        extra = EXTRAS.get((exc.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        extra = "train" if args.command in TRAINING else extra
+        print(f"error: {args.command}{' --show' if getattr(args, 'show', None) else ''} needs {exc.name}, "
+              f"which is not installed: pip install 'digitrec[{extra}]'", file=sys.stderr)
         return 2

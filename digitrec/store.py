@@ -6,9 +6,14 @@ A model is three files with one stem, written together:
     NAME.tflite   the same network exported for LiteRT, what reading loads
     NAME.json     its card: what it was trained on, the command, its test figures
 
-The shipped networks sit in the repository's ``models/``; models trained from the browser
-in ``$DIGITREC_MODELS_DIR/user/`` (default ``models/user/``). Standard library only: the
-reading path, the training side and the app's server all import it.
+The shipped networks sit in the repository's ``models/``, which an installed package
+carries as :mod:`digitrec.shipped` (``pyproject.toml`` maps that package onto the folder).
+What the app and the CLI write (models trained from the browser in ``user/``, the active
+pointer, the samples database) goes to the models directory: ``$DIGITREC_MODELS_DIR``,
+else the checkout's ``models/``, else (an installed package, whose own folder may be
+read-only and is replaced by an upgrade) the user's data folder, such as
+``~/.local/share/digitrec``. Standard library only, but for platformdirs where installed:
+the reading path, the training side and the app's server all import it.
 """
 from __future__ import annotations
 
@@ -16,20 +21,40 @@ import json
 import os
 import tempfile
 import time
+from importlib import resources
 from pathlib import Path
 
 ENV_VAR = "DIGITREC_MODELS_DIR"
-REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
-DIGIT_MODEL = REPO_MODELS / "digitrec.keras"  # the shipped digit model
-DETECTOR = REPO_MODELS / "detector.keras"  # the shipped number detector
-RECOGNIZER = REPO_MODELS / "recognizer.keras"  # the shipped number recognizer (CTC)
+CHECKOUT = Path(__file__).resolve().parent.parent  # the repository, when digitrec runs from one
+
+
+def _shipped_dir() -> tuple[Path, bool]:
+    """The folder of the shipped networks, and whether it is a checkout's ``models/``
+    (a repository: its ``pyproject.toml`` beside ``models/``) rather than an installed
+    package's :mod:`digitrec.shipped`."""
+    if (CHECKOUT / "pyproject.toml").is_file() and (CHECKOUT / "models" / "digitrec.tflite").is_file():
+        return CHECKOUT / "models", True
+    return Path(os.fspath(resources.files("digitrec.shipped"))), False
+
+
+SHIPPED_DIR, FROM_CHECKOUT = _shipped_dir()
+REPO_MODELS = SHIPPED_DIR  # the name earlier code uses
+DIGIT_MODEL = SHIPPED_DIR / "digitrec.keras"  # the shipped digit model
+DETECTOR = SHIPPED_DIR / "detector.keras"  # the shipped number detector
+RECOGNIZER = SHIPPED_DIR / "recognizer.keras"  # the shipped number recognizer (CTC)
 SUFFIXES = (".keras", ".tflite", ".json")
 
 
 def models_dir() -> Path:
-    """Where user models and the active pointer live."""
+    """Where user models, the active pointer and the samples database live."""
     chosen = os.environ.get(ENV_VAR)
-    return Path(chosen).expanduser().resolve() if chosen else REPO_MODELS
+    if chosen:
+        return Path(chosen).expanduser().resolve()
+    if FROM_CHECKOUT:
+        return SHIPPED_DIR
+    import platformdirs
+
+    return platformdirs.user_data_path("digitrec")
 
 
 def user_dir() -> Path:

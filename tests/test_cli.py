@@ -2,6 +2,7 @@
 errors named, exit code), --show, evaluate --json, and train's options."""
 import json
 import re
+import sys
 
 import cv2
 import numpy as np
@@ -58,6 +59,14 @@ def test_predict_missing_file(tmp_path, capsys):
     assert main(["predict", "--json", str(tmp_path / "nope.png")]) == 1
     (record,) = lines(capsys)
     assert record["digit"] is None and "no such file" in record["error"]
+
+
+@pytest.mark.parametrize("command", ["predict", "read"])
+def test_a_missing_file_is_named_once(command, tmp_path, capsys):
+    missing = str(tmp_path / "missing.png")
+    assert main([command, missing]) == 1
+    text = capsys.readouterr().out.strip()
+    assert text == f"{missing}: error: no such file" and text.count("missing.png") == 1
 
 
 def test_predict_plain_text_and_show(files, tmp_path, capsys):
@@ -146,3 +155,22 @@ def test_read_says_why_a_number_is_unsure(tmp_path, mnist, recognizer, capsys):
     assert main(["read", str(path)]) == 0
     out = capsys.readouterr().out
     assert re.match(rf"{re.escape(str(path))}: [\d.,/-]+  \(low confidence: read at \d+%", out), out
+
+
+def test_a_missing_optional_library_names_the_extra_to_install(files, tmp_path, monkeypatch, capsys):
+    """An install without the ``plots`` extra: ``predict --show`` says what to install,
+    before reading anything, and plain ``predict`` still reads."""
+    monkeypatch.delitem(sys.modules, "digitrec.training.plots", raising=False)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    assert main(["predict", "--show", str(tmp_path / "fig.png"), str(files["seven"])]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "pip install 'digitrec[plots]'" in captured.err
+    assert "matplotlib" in captured.err and "Traceback" not in captured.err
+    assert main(["predict", str(files["seven"])]) == 0
+
+
+def test_a_training_command_without_its_libraries_names_the_train_extra(monkeypatch, capsys):
+    monkeypatch.delitem(sys.modules, "digitrec.training.plots", raising=False)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(["train", "--limit", "300"]) == 2
+    assert "pip install 'digitrec[train]'" in capsys.readouterr().err

@@ -143,11 +143,25 @@ def test_without_a_data_folder_nothing_is_downloaded(monkeypatch):
 
 def test_a_missing_set_names_what_is_missing(tmp_path, shared):
     (tmp_path / "mnist").symlink_to(shared / "mnist")
-    with pytest.raises(DataError, match=r"ardis is missing: no folder .*ardis; ardis needs ardis-train-images"):
+    with pytest.raises(DataError, match=r"ardis is missing: no folder .*ardis\. ardis is the files ardis-train-images"):
         load("ardis", tmp_path / "mnist")
     (tmp_path / "usps").mkdir()
-    with pytest.raises(DataError, match=r"usps-train-images-idx3-ubyte\(\.gz\) is missing: usps needs"):
+    with pytest.raises(DataError, match=r"usps-train-images-idx3-ubyte\(\.gz\) is missing\. usps is the files"):
         load("usps", tmp_path)
+
+
+def test_a_missing_data_folder_says_what_to_get_and_where_to_put_it(tmp_path, monkeypatch):
+    """A user without ../shared/data/mnist: the message names the folder and where it was
+    named, MNIST's four files, where they come from, and that --data may point anywhere."""
+    monkeypatch.setenv(data.ENV_VAR, str(tmp_path / "shared" / "data" / "mnist"))
+    with pytest.raises(DataError) as caught:
+        load_mnist()
+    message = str(caught.value)
+    assert f"data folder {tmp_path / 'shared' / 'data' / 'mnist'} (from ${data.ENV_VAR}) does not exist" in message
+    assert all(f in message for f in data.CHECKSUMS) and "yann.lecun.com/exdb/mnist" in message
+    assert "any folder" in message and "--data DIR" in message and "nothing is downloaded" in message
+    with pytest.raises(DataError, match=r"\(from --data\) does not exist\. mnist is the files"):
+        load_mnist(tmp_path / "elsewhere")
 
 
 @pytest.fixture

@@ -54,8 +54,9 @@ def test_oversized_bytes_refused(tmp_path):
 
 
 def test_missing_file_and_directory(tmp_path):
-    with pytest.raises(ImageError, match="no such file"):
+    with pytest.raises(ImageError, match="nope.png: no such file") as caught:
         load_image(tmp_path / "nope.png")
+    assert caught.value.reason == "no such file" and caught.value.path == tmp_path / "nope.png"
     with pytest.raises(ImageError, match="directory"):
         load_image(tmp_path)
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 
 import cv2
 import numpy as np
@@ -109,6 +110,80 @@ def test_a_large_batch_gives_what_one_at_a_time_gives(digit_network, n):
     singles = np.concatenate([digit_network(x[i: i + 1]) for i in range(n)])
     assert batch.shape == (n, 11)
     np.testing.assert_allclose(batch, singles, atol=1e-5)
+
+
+MANY_THREADS = """
+import os, sys, threading
+from digitrec import store
+from digitrec.reading import engine
+
+paths = [store.lite_path(p) for p in (store.DIGIT_MODEL, store.DETECTOR, store.RECOGNIZER)]
+start = threading.Barrier(8)
+failed = []
+
+def build(i):
+    start.wait()
+    try:
+        for k in range(3):
+            engine.Network(paths[(i + k) % 3])  # each start: its first run, as loading does
+        engine.load(paths[i % 3])
+    except Exception as exc:
+        failed.append(repr(exc))
+
+threads = [threading.Thread(target=build, args=(i,)) for i in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+os.write(2, b"fd 2 still reaches stderr\\n")
+print("sys.stderr too", file=sys.stderr, flush=True)
+print(failed)
+"""
+
+
+def test_networks_started_from_many_threads_at_once_leave_stderr_as_it_was():
+    """Eight threads start the shipped networks at once: afterwards the process's stderr
+    is still its stderr, and LiteRT's "Created ... delegate" line was not let through."""
+    out = python("-c", MANY_THREADS)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+    assert out.stderr == "fd 2 still reaches stderr\nsys.stderr too\n", out.stderr
+
+
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc (Linux)")
+@pytest.mark.parametrize("threads", [1, 3])
+def test_a_network_runs_on_the_threads_it_says(threads):
+    """Batches up to SMALL start no thread; a larger batch runs on ``network.threads``
+    threads (the caller's and threads - 1 more), and on no more."""
+    before = _threads()
+    network = engine.Network(store.lite_path(store.DIGIT_MODEL), threads=threads)
+    network(np.zeros((engine.SMALL, 28, 28, 1), np.float32))
+    assert network.threads == threads and _threads() == before
+    network(np.zeros((engine.BATCH + 1, 28, 28, 1), np.float32))
+    assert _threads() == before + threads - 1
+
+
+def test_the_default_threads_are_the_cores_at_most_max_threads():
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    network = engine.Network(store.lite_path(store.DIGIT_MODEL))
+    assert network.threads == min(cores, engine.MAX_THREADS)
+    with pytest.raises(ValueError, match="threads must be 1 or more"):
+        engine.Network(store.lite_path(store.DIGIT_MODEL), threads=-2)
+
+
+def test_a_digit_does_not_wait_behind_a_large_batch():
+    """A large batch holds its own interpreter only: while one runs (its lock held here),
+    a single digit is read on the one-thread interpreter."""
+    network = engine.Network(store.lite_path(store.DIGIT_MODEL))
+    read = threading.Event()
+    with network._large_lock:  # a large batch in progress
+        worker = threading.Thread(target=lambda: (network(np.zeros((1, 28, 28, 1), np.float32)), read.set()))
+        worker.start()
+        assert read.wait(60), "a single digit waited for the large batch"
+    worker.join()
 
 
 def test_a_file_is_loaded_once_per_version(tmp_path):

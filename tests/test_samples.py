@@ -1,6 +1,8 @@
 """digitrec.server.samples: the corrections database (SQLite)."""
 from __future__ import annotations
 
+import csv
+import io
 import multiprocessing
 import sqlite3
 import threading
@@ -110,6 +112,60 @@ def test_export_then_import_round_trip(db, tmp_path):
     theirs = sorted((s.true_digit, s.read_digit, s.x28.tobytes()) for s in other.samples())
     assert mine == theirs
     assert sum(other.picture(s.id) is not None for s in other.samples()) == 6
+
+
+def _rewritten(source, target, change) -> None:
+    """A copy of an exported zip whose labels.csv rows went through ``change(rows)``."""
+    with zipfile.ZipFile(source) as z, zipfile.ZipFile(target, "w") as out:
+        for item in z.namelist():
+            if item != "labels.csv":
+                out.writestr(item, z.read(item))
+        rows = list(csv.reader(io.StringIO(z.read("labels.csv").decode())))
+        text = io.StringIO()
+        csv.writer(text).writerows(rows[:1] + change(rows[1:]))
+        out.writestr("labels.csv", text.getvalue())
+
+
+@pytest.mark.parametrize("bad, message", [
+    (lambda row: row[:1] + ["12"] + row[2:], "the true digit must be 0 to 9, not 12"),
+    (lambda row: row[:2] + ["x"] + row[3:], "ValueError"),
+    (lambda row: ["999"] + row[1:], "KeyError"),
+])
+def test_an_import_with_a_bad_third_row_adds_nothing_and_names_the_row(db, tmp_path, bad, message):
+    source = S.SampleStore(tmp_path / "source.sqlite3")
+    for k in range(5):
+        source.add(_digit(k), k)
+    source.export_zip(tmp_path / "good.zip")
+    _rewritten(tmp_path / "good.zip", tmp_path / "bad.zip", lambda rows: rows[:2] + [bad(rows[2])] + rows[3:])
+    db.add(_digit(9), 9)
+    with pytest.raises(S.SampleError, match=r"bad\.zip: row 3 of labels\.csv .*cannot be added") as caught:
+        db.import_zip(tmp_path / "bad.zip")
+    assert message in str(caught.value) and "nothing was imported" in str(caught.value)
+    assert db.count() == 1  # the sample it had, and none of the zip's
+    assert db.import_zip(tmp_path / "good.zip") == 5 and db.count() == 6
+
+
+def test_an_import_that_fails_while_inserting_adds_nothing(db, tmp_path, monkeypatch):
+    """The inserts are one transaction: a failure at the fourth row rolls back the first three."""
+    source = S.SampleStore(tmp_path / "source.sqlite3")
+    for k in range(5):
+        source.add(_digit(k), k)
+    source.export_zip(tmp_path / "good.zip")
+    rows = []
+    real_row = S._row
+
+    def fourth_fails(*args, **kw):
+        row = real_row(*args, **kw)
+        rows.append(row)
+        return row[:6] + (b"too short",) + row[7:] if len(rows) == 4 else row
+
+    monkeypatch.setattr(S, "_row", fourth_fails)
+    with db._connect() as con:  # a trigger refuses a 28x28 of the wrong size, as a disk error would
+        con.execute("CREATE TRIGGER whole BEFORE INSERT ON samples WHEN length(NEW.x28) != 784 "
+                    "BEGIN SELECT RAISE(ABORT, 'x28 is not 28x28'); END")
+    with pytest.raises(sqlite3.IntegrityError, match="28x28"):
+        db.import_zip(tmp_path / "good.zip")
+    assert db.count() == 0
 
 
 def test_importing_something_else_says_so(db, tmp_path):

@@ -311,3 +311,33 @@ def test_a_run_leaves_no_traced_graph_behind(mnist, tmp_path):
     for _ in range(2):
         train(config, mnist=mnist, save=False)
     assert graphs() == before
+
+
+TRAINING_IMPORTS = """
+import os, sys
+import digitrec.server.worker  # the training process's imports, in its order
+import digitrec.training.train as train
+print(os.environ["TF_CPP_MIN_LOG_LEVEL"], train.machine()["gpus"])
+"""
+
+
+@pytest.mark.parametrize("level, shown", [(None, "3"), ("1", "1")])
+def test_the_training_log_has_no_cuda_init_error_and_a_chosen_level_stays(level, shown):
+    """TensorFlow starts (and looks for a GPU) as a training starts: its C++ errors, CUDA's
+    "failed call to cuInit" on a machine without a GPU among them, stay out of the log; a
+    level the user set is kept."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    if level is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = level
+    out = subprocess.run([sys.executable, "-c", TRAINING_IMPORTS], capture_output=True, text=True,
+                         cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] == shown
+    if level is None:
+        assert "cuInit" not in out.stderr and "E0000" not in out.stderr, out.stderr

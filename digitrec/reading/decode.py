@@ -24,7 +24,13 @@ EXTENSIONS = [ext for exts in FORMATS.values() for ext in exts]
 
 
 class ImageError(ValueError):
-    """An input that cannot be read as an image; the message says why."""
+    """An input that cannot be read as an image; the message says why, and which file
+    where a path was given (``path``). ``reason`` is the why alone, for a caller that
+    names the file itself (the CLI's ``FILE: error: REASON``)."""
+
+    def __init__(self, reason: str, path: str | os.PathLike | None = None):
+        self.reason, self.path = reason, path
+        super().__init__(f"{path}: {reason}" if path is not None else reason)
 
 
 class ImageTooLarge(ImageError):
@@ -32,11 +38,11 @@ class ImageTooLarge(ImageError):
     it apart from a broken file (the HTTP API's 413)."""
 
 
-def check_size(size: int) -> None:
-    """Raise :class:`ImageTooLarge` for a file of ``size`` bytes over :data:`MAX_BYTES`,
-    before any of it is read."""
+def check_size(size: int, path: str | os.PathLike | None = None) -> None:
+    """Raise :class:`ImageTooLarge` for a file (``path``, where there is one) of ``size``
+    bytes over :data:`MAX_BYTES`, before any of it is read."""
     if size > MAX_BYTES:
-        raise ImageTooLarge(f"file is {size / 1e6:.1f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB")
+        raise ImageTooLarge(f"file is {size / 1e6:.1f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB", path)
 
 
 def _sniff(raw: bytes) -> str:
@@ -54,14 +60,14 @@ def _read_bytes(source) -> bytes:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.exists():
-            raise ImageError(f"{path}: no such file")
+            raise ImageError("no such file", path)
         if path.is_dir():
-            raise ImageError(f"{path}: is a directory, not an image")
-        check_size(path.stat().st_size)
+            raise ImageError("is a directory, not an image", path)
+        check_size(path.stat().st_size, path)
         try:
             return path.read_bytes()
         except OSError as exc:
-            raise ImageError(f"{path}: cannot be read ({exc.strerror})") from exc
+            raise ImageError(f"cannot be read ({exc.strerror})", path) from exc
     if hasattr(source, "read"):
         raw = source.read(MAX_BYTES + 1)
         if len(raw) > MAX_BYTES:

@@ -44,7 +44,7 @@ MIN_IMAGES = 200
 TRAIN_NICE = int(os.environ.get("DIGITREC_TRAIN_NICE", "10"))
 # The command that runs one training (tests put a stand-in here).
 WORKER = [sys.executable, "-m", "digitrec.server.worker"]
-ROOT = Path(__file__).resolve().parents[2]  # the repository: the worker imports digitrec from here
+ROOT = Path(__file__).resolve().parents[2]  # the folder holding digitrec (a checkout, site-packages)
 
 
 class Busy(RuntimeError):

@@ -1,9 +1,12 @@
 """Which model the app uses: the shipped one, or a model a user trained and activated.
 
-    models/digitrec.*           the shipped model (in git, never overwritten by the app)
+    models/digitrec.*           the shipped model (in git, never overwritten by the app;
+                                digitrec/shipped/ in an installed package)
     $MODELS/user/*.keras        models trained from the browser (git-ignored), each with
                                 its .tflite and card (:mod:`digitrec.store`)
     $MODELS/active.json         {"path": ...}: the active model; absent = the shipped one
+
+($MODELS: :func:`digitrec.store.models_dir`, the checkout's ``models/`` by default.)
 
 The pointer is written atomically, so a reader sees the old model or the new one, never
 half a file. No TensorFlow, no Streamlit.
@@ -39,7 +42,7 @@ def is_allowed(path: str | os.PathLike) -> bool:
         return False
     if real == SHIPPED_MODEL.resolve():
         return True
-    return real.is_relative_to(models_dir().resolve()) or real.is_relative_to(store.REPO_MODELS.resolve())
+    return real.is_relative_to(models_dir().resolve()) or real.is_relative_to(store.SHIPPED_DIR.resolve())
 
 
 def active_status() -> tuple[Path, str | None]:

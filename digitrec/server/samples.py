@@ -110,6 +110,37 @@ def picture_png(image: np.ndarray | None) -> bytes | None:
     return data
 
 
+INSERT = ("INSERT INTO samples (created, source, true_digit, read_digit, confidence, model, x28, picture) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _digit_or_none(value, what: str) -> int | None:
+    if value is None:
+        return None
+    if not (isinstance(value, (int, np.integer)) and 0 <= int(value) <= 9):
+        raise SampleError(f"{what} must be 0 to 9, not {value!r}")
+    return int(value)
+
+
+def _row(x28, true_digit: int, *, read_digit: int | None = None, confidence: float | None = None,
+         source: str = "draw", model: str | None = None, picture: np.ndarray | bytes | None = None) -> tuple:
+    """One sample checked and made into a database row (:data:`INSERT`'s values), or
+    SampleError saying which value is wrong."""
+    if true_digit is None:
+        raise SampleError("the true digit must be 0 to 9, not None")
+    _digit_or_none(true_digit, "the true digit")
+    _digit_or_none(read_digit, "the digit read")
+    if source not in SOURCES:
+        raise SampleError(f"the source must be one of {', '.join(SOURCES)}, not {source!r}")
+    png = picture if isinstance(picture, (bytes, type(None))) else picture_png(picture)
+    if png is not None and len(png) > MAX_PICTURE_BYTES:
+        raise SampleError(f"the picture takes {len(png) / 1e6:.1f} MB; the limit is "
+                          f"{MAX_PICTURE_BYTES / 1e6:.0f} MB")
+    return (time.strftime("%Y-%m-%dT%H:%M:%S%z"), source, int(true_digit),
+            None if read_digit is None else int(read_digit),
+            None if confidence is None else float(confidence), model, _x28_bytes(x28), png)
+
+
 class SampleStore:
     """The samples database at ``path`` (default: :func:`default_path`)."""
 
@@ -171,30 +202,28 @@ class SampleStore:
     def add(self, x28, true_digit: int, *, read_digit: int | None = None, confidence: float | None = None,
             source: str = "draw", model: str | None = None, picture: np.ndarray | bytes | None = None) -> int:
         """Save one sample; its id. Raises SampleError past the bounds or for a bad value."""
-        if not (isinstance(true_digit, (int, np.integer)) and 0 <= int(true_digit) <= 9):
-            raise SampleError(f"the true digit must be 0 to 9, not {true_digit!r}")
-        if source not in SOURCES:
-            raise SampleError(f"the source must be one of {', '.join(SOURCES)}, not {source!r}")
-        png = picture if isinstance(picture, (bytes, type(None))) else picture_png(picture)
-        if png is not None and len(png) > MAX_PICTURE_BYTES:
-            raise SampleError(f"the picture takes {len(png) / 1e6:.1f} MB; the limit is "
-                              f"{MAX_PICTURE_BYTES / 1e6:.0f} MB")
-        row = (time.strftime("%Y-%m-%dT%H:%M:%S%z"), source, int(true_digit),
-               None if read_digit is None else int(read_digit),
-               None if confidence is None else float(confidence), model, _x28_bytes(x28), png)
+        row = _row(x28, true_digit, read_digit=read_digit, confidence=confidence, source=source, model=model,
+                   picture=picture)
+        return self._insert([row])[0]
+
+    def _insert(self, rows: list[tuple]) -> list[int]:
+        """Insert checked rows (:func:`_row`) in one transaction: all of them, or none
+        when the bound would be passed or anything fails. Their ids."""
         with self._connect() as con:
-            con.execute("BEGIN IMMEDIATE")  # the count and the insert see the same table
+            con.execute("BEGIN IMMEDIATE")  # the count and the inserts see the same table
             try:
-                if con.execute("SELECT count(*) FROM samples").fetchone()[0] >= MAX_SAMPLES:
-                    raise SampleError(f"{MAX_SAMPLES:,} samples are stored, the most kept: "
-                                      "delete some before adding more")
-                cursor = con.execute("INSERT INTO samples (created, source, true_digit, read_digit, "
-                                     "confidence, model, x28, picture) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+                stored = con.execute("SELECT count(*) FROM samples").fetchone()[0]
+                if stored + len(rows) > MAX_SAMPLES:
+                    raise SampleError(f"{MAX_SAMPLES:,} samples are stored, the most kept: delete some before "
+                                      "adding more" if len(rows) == 1 else
+                                      f"adding {len(rows):,} samples would pass the {MAX_SAMPLES:,} kept "
+                                      f"({stored:,} stored): delete some first")
+                ids = [int(con.execute(INSERT, row).lastrowid) for row in rows]
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-        return int(cursor.lastrowid)
+        return ids
 
     def delete(self, sample_id: int) -> bool:
         """Remove one sample; False when there was none with that id."""
@@ -279,30 +308,34 @@ class SampleStore:
 
     def import_zip(self, source) -> int:
         """Add the samples of a zip made by :meth:`export_zip` (a path or a file object);
-        how many were added. Raises SampleError for a file that is not such a zip."""
+        how many were added. All or nothing: every row is read and checked first, then all
+        are inserted in one transaction. Raises SampleError for a file that is not such a
+        zip, or naming the first row that cannot be added."""
+        name = Path(source).name if isinstance(source, (str, Path)) else "the file"
         try:
             with zipfile.ZipFile(source) as z:
-                rows = list(csv.DictReader(io.TextIOWrapper(z.open("labels.csv"), encoding="utf-8")))
+                table = list(csv.DictReader(io.TextIOWrapper(z.open("labels.csv"), encoding="utf-8")))
                 names = set(z.namelist())
-                items = []  # every row read and checked before any is added: all or nothing
-                for row in rows:
-                    x28 = np.asarray(Image.open(io.BytesIO(z.read(f"x28/{row['id']}.png"))).convert("L"))
-                    name = f"picture/{row['id']}.png"
-                    items.append((x28, int(row["true_digit"]), dict(
-                        read_digit=int(row["read_digit"]) if row["read_digit"] else None,
-                        confidence=float(row["confidence"]) if row["confidence"] else None,
-                        source="import", model=row.get("model") or None,
-                        picture=z.read(name) if name in names else None)))
-            if self.count() + len(items) > MAX_SAMPLES:
-                raise SampleError(f"importing {len(items):,} samples would pass the {MAX_SAMPLES:,} kept: "
-                                  "delete some first")
-            added = 0
-            for x28, digit, fields in items:
-                self.add(x28, digit, **fields)
-                added += 1
+                rows = [self._imported(z, names, row, i, name) for i, row in enumerate(table, 1)]
         except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
             if isinstance(exc, SampleError):
                 raise
-            name = Path(source).name if isinstance(source, (str, Path)) else "the file"
             raise SampleError(f"{name} is not a digitrec samples zip ({exc})") from None
-        return added
+        return len(self._insert(rows))
+
+    @staticmethod
+    def _imported(z: zipfile.ZipFile, names: set, row: dict, i: int, name: str) -> tuple:
+        """Row ``i`` (from 1) of a zip's labels.csv, read and checked (:func:`_row`), or
+        SampleError naming the row and what is wrong with it."""
+        try:
+            x28 = np.asarray(Image.open(io.BytesIO(z.read(f"x28/{row['id']}.png"))).convert("L"))
+            picture = f"picture/{row['id']}.png"
+            return _row(x28, int(row["true_digit"]),
+                        read_digit=int(row["read_digit"]) if row["read_digit"] else None,
+                        confidence=float(row["confidence"]) if row["confidence"] else None,
+                        source="import", model=row.get("model") or None,
+                        picture=z.read(picture) if picture in names else None)
+        except (KeyError, ValueError, TypeError, OSError, zipfile.BadZipFile) as exc:
+            why = str(exc) if isinstance(exc, SampleError) else f"{type(exc).__name__}: {exc}"
+            raise SampleError(f"{name}: row {i} of labels.csv (id {row.get('id')!r}) cannot be added: {why}; "
+                              "nothing was imported") from None

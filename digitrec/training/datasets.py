@@ -53,6 +53,7 @@ class Spec:
     description: str
     files: dict  # split -> (images file, labels file), names without .gz
     checksums: dict  # file -> SHA-256 of its decompressed bytes
+    source: str  # where a user gets the files, for the message when they are missing
     mnist_form: bool = False  # digits already as normalize() makes them (MNIST itself)
 
 
@@ -65,6 +66,8 @@ DATASETS = {
          "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
          "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
          "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"},
+        "the MNIST database, as downloaded (yann.lecun.com/exdb/mnist, or a mirror of the same "
+        "files such as ossci-datasets.s3.amazonaws.com/mnist)",
         mnist_form=True,
     ),
     "ardis": Spec(
@@ -75,6 +78,7 @@ DATASETS = {
          "ardis-train-labels-idx1-ubyte": "a2e0b28366130228751fd241d6818d987d074c2eb21c8377ea1471b0a05a26ac",
          "ardis-test-images-idx3-ubyte": "49a2f0d89f845451762399c7eccced5cd9f914dec61ef05dbb59bc38e616c530",
          "ardis-test-labels-idx1-ubyte": "269ecbc6b9d1255bfaf6a62a1eba208034491ca4df872ab8c3531975085962c3"},
+        "ARDIS IV (github.com/ARDISDataset/ARDIS), its CSV files written unchanged as IDX",
     ),
     "usps": Spec(
         "usps", "USPS: ZIP codes from US mail, scaled to fill 16x16",
@@ -84,6 +88,8 @@ DATASETS = {
          "usps-train-labels-idx1-ubyte": "ca21dd4e5a91233d38069e4f468988d3b56f6ce37e1a579a5ad1bd02395488c6",
          "usps-test-images-idx3-ubyte": "c457a5ed04299c6a38754b797879bb527abb519e4ec8afccc932d6018f35192a",
          "usps-test-labels-idx1-ubyte": "9d60836db74a1ffe67829f9a2546bd594d5d321f778dbca1578c041da94483a2"},
+        "the zip-code digits of The Elements of Statistical Learning (zip.train.gz, zip.test.gz), "
+        "each pixel v written as round((v + 1) x 127.5) in IDX",
     ),
     # CVL's validation writers are its "test" split here: 60 people none of whom wrote a
     # training digit (its evaluation set's 176 writers are elsewhere).
@@ -207,17 +213,26 @@ def parse_names(value: str | list | tuple | None) -> tuple[str, ...]:
     return tuple(names)
 
 
+def where_to_get(name: str = "mnist") -> str:
+    """What set ``name`` needs and where to get it: the end of every message about a
+    missing set."""
+    s = spec(name)
+    return (f"{name} is the files {', '.join(s.checksums)} (each .gz or not, checked against "
+            f"their SHA-256) from {s.source}; put them in any folder and pass it as --data DIR "
+            f"or set {ENV_VAR} (MNIST's folder, with ardis/ and usps/ beside it, or a folder "
+            "holding mnist/, ardis/ and usps/); nothing is downloaded")
+
+
 def find_data_dir(data: str | os.PathLike | None = None, name: str = "mnist") -> Path:
     """The folder of set ``name``, from ``data`` else $DIGITREC_DATA: ``data/name`` where
     that exists, else MNIST's own folder (``data`` itself) with the others beside it."""
     chosen = data or os.environ.get(ENV_VAR)
-    if not chosen:
-        raise DataError(f"no data folder: pass --data DIR or set {ENV_VAR} (MNIST's folder, with "
-                        "ardis/ and usps/ beside it, or a folder holding mnist/, ardis/, usps/); "
-                        "nothing is downloaded")
+    if not chosen:  # the folder named is MNIST's, or holds it: its files are what to get first
+        raise DataError(f"no data folder given. {where_to_get()}")
     path = Path(chosen).expanduser()
     if not path.is_dir():
-        raise DataError(f"data folder {path} does not exist")
+        given = "--data" if data else f"${ENV_VAR}"
+        raise DataError(f"data folder {path} (from {given}) does not exist. {where_to_get()}")
     if (path / name).is_dir():
         return path / name
     return path if name == "mnist" or path.name == name else path.parent / name
@@ -227,12 +242,11 @@ def load(name: str, data: str | os.PathLike | None = None, verify: bool = True) 
     """Set ``name``'s four files from its folder (see :func:`find_data_dir`), verified."""
     s = spec(name)
     directory = find_data_dir(data, name)
-    needs = f"{name} needs {', '.join(s.checksums)} (.gz or not)"
     if not directory.is_dir():
-        raise DataError(f"{name} is missing: no folder {directory}; {needs}")
+        raise DataError(f"{name} is missing: no folder {directory}. {where_to_get(name)}")
     for file in s.checksums:
         if not (directory / file).exists() and not (directory / f"{file}.gz").exists():
-            raise DataError(f"{directory / file}(.gz) is missing: {needs}")
+            raise DataError(f"{directory / file}(.gz) is missing. {where_to_get(name)}")
     arrays, sums = {}, {}
     for split, (images, labels) in s.files.items():
         x, y, got = read_pair(directory, images, labels, s.checksums if verify else {}, owner=f"{name}'s table")

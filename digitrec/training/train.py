@@ -465,7 +465,8 @@ def warmup_cosine(peak: float, steps: int) -> keras.optimizers.schedules.Learnin
 
 def machine() -> dict:
     """Where a model was made, for its card."""
-    return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": sys.version.split()[0],
+    return {"platform": platform.platform(), "cpus": os.cpu_count(),
+            "gpus": len(tf.config.list_physical_devices("GPU")), "python": sys.version.split()[0],
             "tensorflow": tf.__version__, "keras": keras.__version__}
 
 
