@@ -101,6 +101,8 @@ DATASETS = {
          "cvl-train-labels-idx1-ubyte": "e2a60cc507ebafe53748b43a15e932523d92e5e40025eabf05d9c5f477416c4d",
          "cvl-valid-images-idx3-ubyte": "f1296b237fbff47ef7bfb2dbfa05e413896787f35e82b515510a64405d78d8f5",
          "cvl-valid-labels-idx1-ubyte": "e2a60cc507ebafe53748b43a15e932523d92e5e40025eabf05d9c5f477416c4d"},
+        "the CVL Single Digit database (ICDAR 2013 HDRC, TU Wien), its training and validation "
+        "sets written as IDX, ink bright on dark",
     ),
 }
 CHECKSUMS = DATASETS["mnist"].checksums  # MNIST's, by file name
