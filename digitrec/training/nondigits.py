@@ -30,7 +30,12 @@ from digitrec.training.datasets import DataError, cached, normalize_all, read_su
 NOT_A_DIGIT = 10  # the class index of "not a digit"
 LOOKALIKES = frozenset("OoIlZzSsBbGgq")  # letters many people write like a digit: neither trained nor counted
 HELD_OUT_SHARE = 5  # one writer in this many is held out (by a hash of the writer's number)
-KINDS = ("tangle", "hatching", "crossed_out", "star", "cross", "hash", "polygon", "spiral")
+KINDS = ("tangle", "hatching", "crossed_out", "star", "cross", "hash", "polygon", "spiral", "letter")
+# a "letter" scribble: one of these in one of OpenCV's Hershey stroke fonts, leant, bent and
+# written with any pen, so that the eleventh class sees more letters than 26 people wrote
+LETTERS = "".join(c for c in "ACDEFHJKLMNPQRTUVWXYacdefhijkmnprtuvwxy" if c not in LOOKALIKES)
+FONTS = ("FONT_HERSHEY_SIMPLEX", "FONT_HERSHEY_DUPLEX", "FONT_HERSHEY_COMPLEX", "FONT_HERSHEY_TRIPLEX",
+         "FONT_HERSHEY_SCRIPT_SIMPLEX", "FONT_HERSHEY_SCRIPT_COMPLEX", "FONT_HERSHEY_PLAIN")
 SIDE = 112  # scribbles are drawn on a canvas this many pixels wide
 
 
@@ -166,17 +171,42 @@ def scribble(kind: str, rng: np.random.Generator, digit28: np.ndarray | None = N
         r = SIDE * 0.42 * t / t[-1]
         pts = c + np.stack([np.cos(t), np.sin(t)], 1) * r[:, None]
         cv2.polylines(canvas, [np.round(pts).astype(np.int32)], False, 0, pen, cv2.LINE_AA)
+    elif kind == "letter":
+        canvas = _letter(rng)
     else:
         raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
     return canvas
 
 
+def _letter(rng: np.random.Generator) -> np.ndarray:
+    """A letter of LETTERS in a Hershey font, any pen, leant and rotated a little, and bent
+    by a smooth random displacement (as a hand is never a font)."""
+    char = LETTERS[int(rng.integers(len(LETTERS)))]
+    font = getattr(cv2, FONTS[int(rng.integers(len(FONTS)))]) | (cv2.FONT_ITALIC if rng.random() < 0.3 else 0)
+    pen = int(rng.integers(2, 9))
+    (w, h), base = cv2.getTextSize(char, font, 1.0, pen)
+    scale = 0.6 * SIDE / max(w, h + base, 1)
+    (w, h), base = cv2.getTextSize(char, font, scale, pen)
+    canvas = np.full((SIDE, SIDE), 255, np.uint8)
+    cv2.putText(canvas, char, ((SIDE - w) // 2, (SIDE + h) // 2), font, scale, 0, pen, cv2.LINE_AA)
+    angle, shear = rng.uniform(-15, 15), rng.uniform(-0.3, 0.3)
+    m = cv2.getRotationMatrix2D((SIDE / 2, SIDE / 2), angle, 1.0)
+    m[0, 1] += shear
+    m[0, 2] -= shear * SIDE / 2
+    canvas = cv2.warpAffine(canvas, m, (SIDE, SIDE), borderValue=255)
+    field = [cv2.GaussianBlur(rng.uniform(-1, 1, (SIDE, SIDE)).astype(np.float32), (0, 0), 10) * 60 for _ in "xy"]
+    gx, gy = np.meshgrid(np.arange(SIDE, dtype=np.float32), np.arange(SIDE, dtype=np.float32))
+    return cv2.remap(canvas, gx + field[0], gy + field[1], cv2.INTER_LINEAR, borderValue=255)
+
+
 def scribbles(n: int, seed: int, digits28: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` scribbles of every kind in turn (``digits28``: the digits to cross out;
-    without them that kind is left out), through normalize. Returns ((n', 28, 28) uint8
+    """``n`` scribbles of every kind in turn, letters as often as all others together
+    (``digits28``: the digits to cross out; without them that kind is left out), through
+    normalize. Returns ((n', 28, 28) uint8
     of those with ink found, their kinds)."""
     rng = np.random.default_rng(seed)
     kinds = [k for k in KINDS if k != "crossed_out" or digits28 is not None]
+    kinds += ["letter"] * (len(kinds) - 2)  # half of them letters: the likeliest thing that is no digit
     names, pictures = [], []
     for i in range(n):
         kind = kinds[i % len(kinds)]
