@@ -178,6 +178,16 @@ def test_results_of_another_command_or_format_are_refused(archive, tmp_path, cap
     assert (tmp_path / "notes.csv").read_text() == "a,b\n1,2\n"  # left as it was
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_broken_model_is_a_clear_error(archive, tmp_path, capsys, jobs):
+    broken = tmp_path / "broken.keras"
+    broken.with_suffix(".tflite").write_bytes(b"not a network")
+    code = main(["predict", "--output", str(tmp_path / "r.jsonl"), "--jobs", jobs, "--model", str(broken),
+                 *archive["pictures"]])
+    err = capsys.readouterr().err
+    assert code == 2 and "error: cannot load broken.tflite" in err and "Traceback" not in err
+
+
 def test_two_jobs_give_what_one_gives(archive, tmp_path, mnist):
     folder = tmp_path / "many"
     write_digits(folder, mnist, 24, start=20)

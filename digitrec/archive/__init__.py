@@ -92,7 +92,7 @@ def read_archive(paths: list[str], output: str, command: str, *, model: str | No
     log = log or sys.stderr
     summary = Summary(str(output))
     with open_results(output, command, checkpoint_s) as results, _terminate_as_interrupt():
-        found = inputs.expand(paths, exclude=results.files)
+        found = inputs.expand(paths, exclude=results.files, known=results.done.keys())
         summary.skipped, summary.unmatched = found.skipped, found.unmatched
         for path, why in found.skipped:
             print(f"{path}: skipped: {why}", file=log)

@@ -62,6 +62,9 @@ def read(files: list[str], command: str, model: str | None = None, jobs: int | N
     ray = require()
     if not files:
         return
+    from digitrec.reading.digits import Recognizer
+
+    Recognizer.load(model)  # a missing or broken model stops here, with its message, not in an actor
     started = not ray.is_initialized()
     if started:
         options = {"address": address} if address else {"num_cpus": jobs or os.cpu_count()}

@@ -55,12 +55,13 @@ def _walk(folder: str):
             yield os.path.join(root, name)
 
 
-def expand(paths: list[str], exclude: tuple[str, ...] = ()) -> Found:
+def expand(paths: list[str], exclude: tuple[str, ...] = (), known=frozenset()) -> Found:
     """The pictures in ``paths``: a folder is read recursively, a pattern with ``*``, ``?``
     or ``[`` is expanded (``**`` across folders) unless a file has that very name, a file
     is taken as named (a missing one too: its record says so). Files found in folders and
     by patterns are kept only if :func:`not_a_picture` finds nothing wrong. ``exclude``:
-    files never to read (the results file and what is written beside it)."""
+    files never to read (the results file and what is written beside it); ``known``: files
+    (as written) known to be pictures, taken without a look (those a results file holds)."""
     found = Found()
     seen = {os.path.normpath(os.path.abspath(p)) for p in exclude}
 
@@ -69,7 +70,7 @@ def expand(paths: list[str], exclude: tuple[str, ...] = ()) -> Found:
         if key in seen:
             return
         seen.add(key)
-        why = None if named else not_a_picture(path)
+        why = None if named or path in known else not_a_picture(path)
         if why is None:
             found.pictures.append(path)
         else:

@@ -31,36 +31,45 @@ def cores() -> int:
 
 
 _recognizer = None  # the worker's own, made by _start
+_failure: Exception | None = None  # why it could not be made: raised by each _read, message and all
 
 
 def _start(model: str | None) -> None:
-    global _recognizer
+    global _recognizer, _failure
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
     if parent is not None:  # leave when the parent does, however it ended
         threading.Thread(target=lambda: (parent.join(), os._exit(1)), daemon=True).start()
     from digitrec.reading.digits import Recognizer
+    from digitrec.reading.engine import ModelError
 
-    _recognizer = Recognizer.load(model)
+    try:
+        _recognizer = Recognizer.load(model)
+    except ModelError as exc:  # an initializer that raises only says that the pool broke
+        _failure = exc
 
 
 def _read(command: str, files: list[str]) -> list[dict]:
+    if _failure is not None:
+        raise _failure
     return [answer(_recognizer, command, file).record for file in files]
 
 
 def read(files: list[str], command: str, model: str | None = None, jobs: int | None = None,
          chunk: int = CHUNK) -> Iterator[dict]:
     """Each file's record (:func:`~digitrec.archive.records.answer`), read by ``jobs``
-    processes (default: one per core); one job reads in this process, in order."""
-    from digitrec.reading.digits import Recognizer
-
+    processes (default: one per core); one job reads in this process, in order. A model
+    that cannot be loaded raises :class:`~digitrec.reading.engine.ModelError`."""
+    if not files:
+        return
     jobs = max(1, min(jobs or cores(), len(files)))
-    recognizer = Recognizer.load(model)  # a missing or broken model stops here, with its message
     if jobs == 1:
+        from digitrec.reading.digits import Recognizer
+
+        recognizer = Recognizer.load(model)
         for file in files:
             yield answer(recognizer, command, file).record
         return
-    del recognizer
     size = max(1, min(chunk, len(files) // (jobs * (AHEAD + 1))))
     chunks = iter([files[i: i + size] for i in range(0, len(files), size)])
     pool = ProcessPoolExecutor(jobs, multiprocessing.get_context("spawn"), initializer=_start, initargs=(model,))
