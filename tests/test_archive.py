@@ -345,3 +345,14 @@ def test_ray_reads_what_the_local_run_reads(tmp_path, mnist, capsys):
     assert on_ray == by_local
     assert main(["read", "--engine", "ray", "--jobs", "1", "--output", str(ray), str(folder)]) == 0  # resumed
     assert "(0 read now, 4 already there)" in capsys.readouterr().err
+
+
+def test_the_code_a_cluster_gets():
+    """A cluster's nodes get this checkout's package and exported networks, not its
+    environment, tests or Keras files."""
+    from digitrec.archive.cluster import code
+
+    env = code()
+    assert os.path.isdir(os.path.join(env["working_dir"], "digitrec", "archive"))
+    assert os.path.isfile(os.path.join(env["working_dir"], "models", "digitrec.tflite"))
+    assert {".venv", "tests", "*.keras"} <= set(env["excludes"])
