@@ -68,6 +68,7 @@ def require():
     try:
         import ray
         import ray.data
+        import ray.exceptions
     except ImportError:
         raise ArchiveError("--engine ray needs Ray: pip install \"ray[data]\" "
                            "(it is in requirements-dev.txt), or use the local engine") from None
@@ -111,9 +112,8 @@ def read(files: list[str], command: str, model: str | None = None, jobs: int | N
             try:
                 texts = queue.get(timeout=1.0)
             except Empty:
-                if ray.wait([task], timeout=0)[0]:  # ended without its last word: say why
-                    ray.get(task)
-                    raise ArchiveError("the Ray pipeline ended before every picture was read") from None
+                if ray.wait([task], timeout=0)[0]:
+                    ray.get(task)  # a pipeline that failed says why; one that ended has left its None
                 continue
             if texts is None:
                 break
@@ -121,6 +121,8 @@ def read(files: list[str], command: str, model: str | None = None, jobs: int | N
                 yield json.loads(text)
         ray.get(task)
         task = None
+    except ray.exceptions.RayError as exc:  # a task or an actor failed on the cluster: its message, no trace
+        raise ArchiveError(f"the run on Ray failed; the records written are kept: {exc}") from None
     finally:
         if task is not None:  # stopped early: the cluster stops too
             ray.cancel(task, force=True)
