@@ -42,6 +42,7 @@ bench: dev
 	$(PY) benchmarks/realworld.py
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/load.py
+	$(PY) benchmarks/archive.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -32,6 +32,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -47,11 +48,18 @@ from benchmarks import common  # noqa: E402
 TARGETS = {"per_process": 20.0, "jobs": 1.7, "resume": 1 / 3}
 
 
-def digitrec(*argv: str) -> tuple[float, subprocess.CompletedProcess]:
-    """``python -m digitrec ARGV`` as a whole process: wall seconds and what it printed."""
-    tic = time.perf_counter()
+def cpu_of_children() -> float:
+    """User and system CPU seconds of this process's children that have ended (and theirs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def digitrec(*argv: str) -> tuple[float, float, subprocess.CompletedProcess]:
+    """``python -m digitrec ARGV`` as a whole process: wall seconds, CPU seconds (with its
+    worker processes) and what it printed."""
+    cpu, tic = cpu_of_children(), time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "digitrec", *argv], cwd=common.ROOT, capture_output=True, text=True)
-    return time.perf_counter() - tic, proc
+    return time.perf_counter() - tic, cpu_of_children() - cpu, proc
 
 
 def write_digits(data: str, folder: Path, n: int) -> dict[str, str]:
@@ -95,32 +103,38 @@ def measure(command: str, folder: Path, truth: dict[str, str], work: Path, cores
     if ray:
         runs[f"Ray, {cores} CPUs"] = ["--engine", "ray", "--jobs", str(cores)]
     times: dict[str, list[float]] = {label: [] for label in [*runs, "resume", "per process"]}
+    cpu: dict[str, list[float]] = {label: [] for label in times}
     duplicates, differ, failed = 0, 0, []
     sample = sorted(truth)[:per_process]
     for r in range(repeats):
         answers = {}
         for label, extra in runs.items():
             out = work / f"{command}-{r}-{label.replace(' ', '_').replace(',', '')}.jsonl"
-            seconds, proc = digitrec(command, "--output", str(out), *extra, str(folder))
+            seconds, cpu_s, proc = digitrec(command, "--output", str(out), *extra, str(folder))
             failed += [f"{label}: {proc.stderr.strip()[-300:]}"] if proc.returncode else []
             times[label].append(seconds)
+            cpu[label].append(cpu_s)
             answers[label] = {rec["file"]: rec for rec in records(out)}
             if label == f"{cores} jobs":
-                seconds, proc = digitrec(command, "--output", str(out), *extra, str(folder))
+                seconds, cpu_s, proc = digitrec(command, "--output", str(out), *extra, str(folder))
                 times["resume"].append(seconds)
+                cpu["resume"].append(cpu_s)
                 done = [rec["file"] for rec in records(out)]
                 duplicates += len(done) - len(set(done))
                 failed += [f"resume: {proc.stderr.strip()[-300:]}"] if proc.returncode else []
         first = answers["1 job"]
         differ += sum(a != first for a in answers.values())
-        tic = time.perf_counter()
+        tic, cpu_s = time.perf_counter(), 0.0
         for file in sample:
-            _, proc = digitrec(command, file)
+            _, spent, proc = digitrec(command, file)
+            cpu_s += spent
             failed += [f"per process: {proc.stderr.strip()[-300:]}"] if proc.returncode else []
         times["per process"].append((time.perf_counter() - tic) * n / len(sample))  # scaled to the folder
+        cpu["per process"].append(cpu_s * n / len(sample))
     key = "digit" if command == "predict" else "text"
     right = sum(str(first[f].get(key)) == t for f, t in truth.items() if f in first)
-    return {"n": n, "times": {k: float(np.median(v)) for k, v in times.items()}, "duplicates": duplicates,
+    return {"n": n, "times": {k: float(np.median(v)) for k, v in times.items()},
+            "cpu": {k: float(np.median(v)) for k, v in cpu.items()}, "duplicates": duplicates,
             "differ": differ, "failed": failed, "right": right, "sample": len(sample)}
 
 
@@ -176,11 +190,12 @@ def main(argv=None) -> int:
     rows, targets = [], []
     for command, (what, _, _) in kinds.items():
         m = results[command]
-        t, n = m["times"], m["n"]
+        t, c, n = m["times"], m["cpu"], m["n"]
         jobs = f"{cores} jobs"
-        for label in [k for k in t if k != "resume"]:
-            rows.append([f"`{command}`: {what}", label, n, f"{t[label]:.1f}", f"{n / t[label]:.1f}"])
-        rows.append([f"`{command}`: {what}", "resume (run again, all done)", n, f"{t['resume']:.1f}", ""])
+        for label in t:
+            rows.append([f"`{command}`: {what}", "resume (run again, all done)" if label == "resume" else label, n,
+                         f"{t[label]:.1f}", "" if label == "resume" else f"{n / t[label]:.1f}",
+                         f"{c[label]:.1f}", f"{c[label] / t[label]:.2f}"])
         per_process, speedup, resume = t["per process"] / t[jobs], t["1 job"] / t[jobs], t["resume"] / t[jobs]
         targets += [
             [f"`{command}`: folder ({jobs}) vs one process per picture", f">= {TARGETS['per_process']:.0f}x",
@@ -193,7 +208,8 @@ def main(argv=None) -> int:
     lines += ["## Targets", ""]
     lines += common.table(["what", "target", "measured", ""], targets)
     lines += ["", "## Whole commands (median wall time of each)", ""]
-    lines += common.table(["pictures", "run", "pictures", "seconds", "pictures / s"], rows)
+    lines += common.table(["pictures", "run", "pictures", "seconds", "pictures / s", "CPU seconds",
+                           "cores busy (CPU / wall)"], rows)
     lines += [""]
     for command, (what, _, _) in kinds.items():
         m = results[command]
@@ -203,7 +219,9 @@ def main(argv=None) -> int:
         lines += [f"  - {f}" for f in m["failed"][:3]]
     lines += ["", "A whole command's time counts its start: the interpreter, the models, and with several jobs "
               "the worker processes, each loading the models once. The resume reads the finished results "
-              "file, finds every picture in it, and reads none."]
+              "file, finds every picture in it, and reads none. CPU seconds are those of the command and "
+              "its worker processes (user and system); CPU / wall is how many cores it kept busy on average: "
+              f"{cores} jobs can only beat one where the machine leaves them more than one core."]
     common.publish(lines, args.out)
     return 0
 
