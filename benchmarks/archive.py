@@ -221,7 +221,9 @@ def main(argv=None) -> int:
               "the worker processes, each loading the models once. The resume reads the finished results "
               "file, finds every picture in it, and reads none. CPU seconds are those of the command and "
               "its worker processes (user and system); CPU / wall is how many cores it kept busy on average: "
-              f"{cores} jobs can only beat one where the machine leaves them more than one core."]
+              f"{cores} jobs can only beat one where the machine leaves them more than one core. "
+              "Ray's CPU seconds leave out its own processes that outlive the command's children "
+              "(Ray's start, a few seconds, is in its wall time)."]
     common.publish(lines, args.out)
     return 0
 
