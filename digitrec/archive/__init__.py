@@ -130,5 +130,5 @@ def _bar(total: int, show: bool, stream):
     """Done/total, pictures a second and time left, on ``stream`` (tqdm), or nothing."""
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="picture", file=stream, disable=not show, dynamic_ncols=True,
+    return tqdm(total=total, unit=" pictures", file=stream, disable=not show, dynamic_ncols=True,
                 smoothing=0.1, mininterval=0.5)
