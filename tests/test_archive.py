@@ -356,3 +356,24 @@ def test_the_code_a_cluster_gets():
     assert os.path.isdir(os.path.join(env["working_dir"], "digitrec", "archive"))
     assert os.path.isfile(os.path.join(env["working_dir"], "models", "digitrec.tflite"))
     assert {".venv", "tests", "*.keras"} <= set(env["excludes"])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_table_is_whole_at_each_checkpoint(tmp_path, suffix):
+    """Between checkpoints the table is rewritten whole; a run that never closes it (killed)
+    leaves a table a reader can read, and the next run takes the journal's records too."""
+    out = tmp_path / f"r{suffix}"
+    records = [{"file": f"{i}.png", "digit": i, "confidence": 0.9, "probabilities": [0.1] * 10,
+                "low_confidence": False} for i in range(3)]
+    first = output.open_results(out, "predict", checkpoint_s=0)
+    first.add(records[0])
+    first.add(records[1])
+    assert [r["file"] for r in table(out)] == ["0.png", "1.png"]
+    first.checkpoint_s = 3600
+    first.add(records[2])  # in the journal only, when the run dies
+    assert len(table(out)) == 2
+    first.journal.close()  # as a killed process's file is closed, with no last rewrite
+    with output.open_results(out, "predict") as again:
+        assert list(again.done) == ["0.png", "1.png", "2.png"]
+    assert [json.loads(r["record"]) for r in table(out)] == records
+    assert not (tmp_path / f"r{suffix}.journal.jsonl").exists()
