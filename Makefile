@@ -43,6 +43,7 @@ bench: dev
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/load.py
 	$(PY) benchmarks/api.py
+	$(PY) benchmarks/archive.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

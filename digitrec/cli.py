@@ -47,57 +47,100 @@ def _recognizer(args):
     return Recognizer.load(args.model)
 
 
+def _pictures(args) -> tuple[list[str], bool]:
+    """The files, folders and patterns named, as the pictures to read (what is left out is
+    said on stderr), and whether a pattern matched nothing."""
+    from digitrec.archive.inputs import expand
+
+    found = expand(args.files)
+    for path, why in found.skipped:
+        print(f"{path}: skipped: {why}", file=sys.stderr)
+    for pattern in found.unmatched:
+        print(f"{pattern}: no file matches", file=sys.stderr)
+    return found.pictures, bool(found.unmatched)
+
+
 def _cmd_predict(args) -> int:
-    from digitrec.reading.decode import ImageError, load_image
+    if args.output or _archive_options(args):
+        return _cmd_archive(args, "predict")
+    from digitrec.archive.records import answer
 
     if args.show:  # before any reading: a missing plotting library is said at once
         from digitrec.training.plots import plot_prediction
     recognizer = _recognizer(args)
-    failed = False
-    for i, file in enumerate(args.files):
-        try:
-            image = load_image(file)
-        except ImageError as exc:
+    files, failed = _pictures(args)
+    for i, file in enumerate(files):
+        found = answer(recognizer, "predict", file)
+        if found.failed:
             failed = True
-            _emit(args, {"file": file, "digit": None, "error": exc.reason}, f"{file}: error: {exc.reason}")
+            _emit(args, found.record, f"{file}: error: {found.record['error']}")
             continue
-        pred = recognizer.predict(image)
+        pred = found.result
         if pred.digit is None:
             text = f"{file}: no digit ({pred.reason})"
         else:
             flag = "  (low confidence)" if pred.low_confidence else ""
             text = f"{file}: {pred.digit}  confidence {pred.confidence:.3f}{flag}"
-        _emit(args, {"file": file, **pred.to_dict()}, text)
+        _emit(args, found.record, text)
         if args.show:
             out = Path(args.show)
-            if len(args.files) > 1:
+            if len(files) > 1:
                 out = out.with_name(f"{out.stem}-{i}{out.suffix}")
-            plot_prediction(image, pred).savefig(out, dpi=100)
+            plot_prediction(found.image, pred).savefig(out, dpi=100)
     return 1 if failed else 0
 
 
 def _cmd_read(args) -> int:
-    from digitrec.reading.decode import ImageError, load_image
+    if args.output or _archive_options(args):
+        return _cmd_archive(args, "read")
+    from digitrec.archive.records import answer
 
     recognizer = _recognizer(args)
-    failed = False
-    for file in args.files:
-        try:
-            image = load_image(file)
-        except ImageError as exc:
+    files, failed = _pictures(args)
+    for file in files:
+        found = answer(recognizer, "read", file)
+        if found.failed:
             failed = True
-            _emit(args, {"file": file, "text": None, "numbers": [], "error": exc.reason},
-                  f"{file}: error: {exc.reason}")
+            _emit(args, found.record, f"{file}: error: {found.record['error']}")
             continue
-        reading = recognizer.read(image)
+        reading = found.result
         if not reading.numbers:
             text = f"{file}: no number ({reading.reason})"
         else:
             several = len(reading.numbers) > 1
             doubts = [f"{n.text}: {d}" if several else d for n in reading.numbers for d in n.doubts]
             text = f"{file}: {reading.text}" + (f"  (low confidence: {'; '.join(doubts)})" if doubts else "")
-        _emit(args, {"file": file, **reading.to_dict()}, text)
+        _emit(args, found.record, text)
     return 1 if failed else 0
+
+
+def _archive_options(args) -> list[str]:
+    return [name for name, given in (("--jobs", args.jobs is not None), ("--engine", args.engine != "local"),
+                                     ("--address", args.address is not None)) if given]
+
+
+def _cmd_archive(args, command: str) -> int:
+    """``--output``: every picture's record into one results file (:mod:`digitrec.archive`)."""
+    if not args.output:
+        print(f"error: {', '.join(_archive_options(args))} go with --output FILE", file=sys.stderr)
+        return 2
+    if getattr(args, "show", None):
+        print("error: --show draws one picture at a time: leave out --output", file=sys.stderr)
+        return 2
+    from digitrec.archive import ArchiveError, read_archive
+
+    try:
+        summary = read_archive(args.files, args.output, command, model=args.model, jobs=args.jobs,
+                               engine=args.engine, address=args.address)
+    except ArchiveError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    print(summary, file=sys.stderr)
+    if summary.interrupted:
+        return 130
+    return 1 if summary.failed or summary.unmatched else 0
 
 
 def _emit(args, record: dict, text: str) -> None:
@@ -270,6 +313,25 @@ def _cmd_serve(args) -> int:
 
 # --- the parser -------------------------------------------------------------------------
 
+def _reading_arguments(p: argparse.ArgumentParser, model_help: str) -> None:
+    """What ``predict`` and ``read`` share: the pictures, the model, and an archive's options."""
+    p.add_argument("files", nargs="+", metavar="PATH",
+                   help="picture files, folders (read recursively; pictures known by their content, "
+                        "other files reported and left out) and quoted glob patterns (\"scans/**/*.png\")")
+    p.add_argument("--model", help=model_help)
+    p.add_argument("--json", action="store_true", help="one JSON object per line per file")
+    p.add_argument("--output", metavar="FILE",
+                   help="write one record per picture (the JSON printed by --json) to FILE, .jsonl, .csv or "
+                        ".parquet by its extension, instead of printing; pictures already in FILE are left "
+                        "out, so a run stopped at any point goes on when run again")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="with --output: read in N processes (default: one per core), or N Ray actors")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="with --output: read on this machine (default) or on a Ray cluster (needs ray[data])")
+    p.add_argument("--address", metavar="ray://HOST:PORT",
+                   help="with --engine ray: the cluster's address (default: start a Ray on this machine)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m digitrec", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -278,17 +340,13 @@ def build_parser() -> argparse.ArgumentParser:
     model_help = "a model's .keras or .tflite file (default: the shipped model)"
 
     p = sub.add_parser("predict", help="read one digit per image file")
-    p.add_argument("files", nargs="+")
-    p.add_argument("--model", help=model_help)
-    p.add_argument("--json", action="store_true", help="one JSON object per line per file")
+    _reading_arguments(p, model_help)
     p.add_argument("--show", help="write original, 28x28 input and confidences to this PNG")
     p.set_defaults(func=_cmd_predict)
 
     r = sub.add_parser("read", help="find and read every handwritten number in each file (a page, a "
                        "photo, a cheque, a tight crop), in reading order")
-    r.add_argument("files", nargs="+")
-    r.add_argument("--model", help=model_help)
-    r.add_argument("--json", action="store_true", help="one JSON object per line per file")
+    _reading_arguments(r, model_help)
     r.set_defaults(func=_cmd_read)
 
     e = sub.add_parser("evaluate", help="accuracy, loss, per-class accuracy, confusion matrix")
