@@ -29,14 +29,16 @@ def plot_history(points: list[dict]) -> Figure:
 
 
 def plot_confidences(probabilities, ax=None) -> Figure:
-    """Bar chart of the ten class confidences, the winner highlighted."""
+    """Bar chart of every class's confidence (the ten digits, and "not a digit" where the
+    model has it: "?"), the winner highlighted."""
     probabilities = np.asarray(probabilities)
     fig = ax.figure if ax is not None else plt.figure(figsize=(4, 3))
     ax = ax or fig.add_subplot()
-    colors = ["#bbbbbb"] * 10
+    classes = range(len(probabilities))
+    colors = ["#bbbbbb"] * len(probabilities)
     colors[int(probabilities.argmax())] = "#1f77b4"
-    ax.bar(range(10), probabilities, color=colors)
-    ax.set_xticks(range(10))
+    ax.bar(classes, probabilities, color=colors)
+    ax.set_xticks(classes, [str(c) if c < 10 else "?" for c in classes])
     ax.set_ylim(0, 1)
     ax.set_xlabel("digit")
     ax.set_ylabel("confidence")
@@ -53,7 +55,10 @@ def plot_prediction(image: np.ndarray, prediction) -> Figure:
     axes[1].set_title("model input (28x28)")
     for ax in axes[:2]:
         ax.axis("off")
-    if prediction.digit is None:
+    if prediction.digit is None and prediction.probabilities is not None:  # not a digit
+        plot_confidences(prediction.probabilities, axes[2])
+        axes[2].set_title(f"{prediction.reason} ({prediction.not_digit:.1%}; ? = not a digit)")
+    elif prediction.digit is None:
         axes[2].text(0.5, 0.5, f"no digit\n{prediction.reason}", ha="center", va="center", wrap=True)
         axes[2].axis("off")
     else:
