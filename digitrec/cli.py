@@ -76,7 +76,9 @@ def _cmd_predict(args) -> int:
             _emit(args, found.record, f"{file}: error: {found.record['error']}")
             continue
         pred = found.result
-        if pred.digit is None:
+        if pred.digit is None and pred.not_digit is not None:  # the model says it is no digit
+            text = f"{file}: not a digit ({pred.not_digit:.0%} sure)"
+        elif pred.digit is None:
             text = f"{file}: no digit ({pred.reason})"
         else:
             flag = "  (low confidence)" if pred.low_confidence else ""

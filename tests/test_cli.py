@@ -78,6 +78,21 @@ def test_predict_plain_text_and_show(files, tmp_path, capsys):
     assert figure is not None and figure.shape[1] > figure.shape[0]  # three panels side by side
 
 
+def test_predict_says_a_scribble_is_not_a_digit(tmp_path, capsys):
+    """A star drawn where a digit was expected: "not a digit", in text and in JSON."""
+    import numpy as np
+
+    from digitrec.training.nondigits import scribble
+    path = tmp_path / "star.png"
+    cv2.imwrite(str(path), scribble("star", np.random.default_rng(7)))
+    assert main(["predict", str(path)]) == 0
+    assert capsys.readouterr().out.startswith(f"{path}: not a digit (")
+    assert main(["predict", "--json", str(path)]) == 0
+    (record,) = lines(capsys)
+    assert record["digit"] is None and record["reason"] == "not a digit" and record["not_a_digit"] > 0.5
+    assert len(record["probabilities"]) == 10
+
+
 def test_evaluate_json_on_the_shipped_model(capsys, tmp_path, mnist, recognizer):
     """evaluate reads through the exported network, calibrated as reading is: the
     accuracy of the card, which training measured with Keras, within a digit or two (the
