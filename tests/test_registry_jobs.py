@@ -176,6 +176,32 @@ def test_a_real_training_runs_apart_at_a_lower_priority_and_stops(models_dir, mn
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
 
 
+def test_stop_before_the_first_batch_ends_the_training_process_at_once(models_dir, mnist):
+    """Stop while the data and the network are being made: nothing is trained yet, so
+    nothing is kept and nothing waits for a batch; the job ends stopped, with no model."""
+    job = jobs.start(jobs.plan(TrainConfig(preset="fast", epochs=1, limit=600)))
+    try:
+        assert job.progress.step == 0 and jobs.stop()
+    finally:
+        jobs.wait(120)
+    assert job.state == "stopped" and job.progress.result is None, job.progress.error
+    assert job.process.returncode == 0
+    assert not list(store.user_dir().glob("*.keras")) if store.user_dir().exists() else True
+
+
+def test_progress_counts_batches_within_the_epoch():
+    from digitrec.training.recipes import Progress
+
+    p = Progress(total_steps=3 * 227)
+    assert p.position(3) == (1, 0, 227)
+    p.step = 242
+    assert p.position(3) == (2, 15, 227)  # not "epoch 2, batch 242 of 681"
+    p.step = 227
+    assert p.position(3) == (1, 227, 227)  # the first epoch's last batch
+    p.step = 3 * 227
+    assert p.position(3) == (3, 227, 227)
+
+
 def test_a_finished_job_leaves_no_process_or_pipe_behind(fake_worker):
     fake_worker("done")
     job = jobs.start(TrainConfig(preset="fast"))

@@ -159,6 +159,7 @@ class Progress:
     started: float = field(default_factory=time.time)
     points: list = field(default_factory=list)  # dicts: step, epoch, loss, accuracy[, val_*]
     stop: threading.Event = field(default_factory=threading.Event)
+    phase: str = "preparing"  # preparing (the data, the network), training, testing, saving
     done: bool = False
     stopped: bool = False
     error: str | None = None
@@ -167,6 +168,16 @@ class Progress:
     @property
     def fraction(self) -> float:
         return self.step / self.total_steps if self.total_steps else 0.0
+
+    def position(self, epochs: int) -> tuple[int, int, int]:
+        """(epoch, batch within it, batches per epoch), counted from 1, for a run of
+        ``epochs`` epochs: "epoch 2 of 3, batch 15 of 227" (a finished epoch shows its
+        last batch, not the next epoch's none)."""
+        per_epoch = max(1, self.total_steps // max(1, epochs))
+        if self.step <= 0:
+            return 1, 0, per_epoch
+        epoch = min(epochs - 1, (self.step - 1) // per_epoch)
+        return epoch + 1, self.step - epoch * per_epoch, per_epoch
 
     def seconds_left(self) -> float | None:
         if not self.step:
