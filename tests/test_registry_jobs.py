@@ -82,6 +82,19 @@ def test_stale_temporaries_are_removed_and_nothing_else(models_dir):
     assert registry.clean_stale_temporaries(max_age=0) == [fresh]
 
 
+def test_the_models_trained_here_are_listed_newest_first(models_dir):
+    assert registry.models() == []
+    older, newer = copy_shipped(models_dir / "user", "older"), copy_shipped(models_dir / "user", "newer")
+    for path, created in ((older, "2025-01-01T10:00:00"), (newer, "2025-02-01T10:00:00")):
+        store.write_json(store.card_path(path), {**store.read_card(path), "created": created})
+    halfway = copy_shipped(models_dir / "user", "halfway")
+    store.lite_path(halfway).unlink()  # reading could not load it
+    (models_dir / "user" / ".newest.keras.x.tmp.keras").write_bytes(b"")  # a save in progress
+    listed = registry.models()
+    assert [p.name for p, _ in listed] == ["newer.keras", "older.keras"]
+    assert listed[0][1]["test"] == store.read_card(store.DIGIT_MODEL)["test"]  # each with its card
+
+
 def test_set_active_refuses_a_missing_file(models_dir):
     with pytest.raises(FileNotFoundError):
         registry.set_active(models_dir / "nothing.keras")

@@ -37,6 +37,7 @@ class Preset:
     fused_bn: bool = False
     datasets: tuple = ("mnist",)  # digitrec.training.datasets names, trained on together
     small_mix: float = 0.0  # add this many x the training images as small crops (see TrainConfig)
+    summary: str = ""  # one short line, for a menu (the description says how it is built)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -47,6 +48,7 @@ PRESETS = {
         "seed",
         "The seeds' tutorial recipe: Conv32-Pool-Conv64-Pool-Dense128-Dropout, Adam, batch 32.",
         epochs=5, batch_size=32, learning_rate=1e-3, schedule="constant", augment=False,
+        summary="the tutorial CNN, 5 epochs on MNIST: the baseline",
     ),
     "fast": Preset(
         "fast",
@@ -54,6 +56,7 @@ PRESETS = {
         "one epoch of batch 256, one-cycle, bfloat16 on CPUs that have it: 99% in seconds.",
         epochs=1, batch_size=256, learning_rate=1.5e-2, schedule="onecycle", augment=False,
         precision="mixed_bfloat16", fused_bn=True,
+        summary="a small CNN, one epoch on MNIST: about 99% in seconds",
     ),
     "best": Preset(
         "best",
@@ -61,6 +64,7 @@ PRESETS = {
         "on MNIST, ARDIS and USPS.",
         epochs=18, batch_size=128, learning_rate=3e-3, schedule="onecycle", augment=True,
         label_smoothing=0.05, datasets=("mnist", "ardis", "usps"), small_mix=0.2,
+        summary="the shipped model's recipe: a deeper CNN, 18 augmented epochs on MNIST, ARDIS and USPS",
     ),
 }
 
