@@ -74,6 +74,16 @@ def test_records_hold_each_reading_and_its_correction(row, recognizer):
     assert float(table[1]["confidence"]) == round(reading.numbers[0].confidence, 4)
 
 
+def test_each_number_of_a_page_has_its_own_row_and_correction(row, recognizer):
+    page = np.concatenate([row, np.full((120, row.shape[1]), 235, np.uint8), row], axis=0)
+    reading = recognizer.read(page)
+    assert reading.text == "417 417"
+    rec = records.record("page.png", records.NUMBERS, reading, correction=[None, "427"])
+    table = list(csv.DictReader(io.StringIO(records.to_csv([rec]))))
+    assert [(r["number"], r["text"], r["correction"]) for r in table] == [("1", "417", ""), ("2", "417", "427")]
+    assert records.record("page.png", records.NUMBERS, reading, correction=[None, None]).get("correction") is None
+
+
 def test_a_picture_without_a_number_has_one_row_saying_so(recognizer):
     blank = np.full((100, 200), 240, np.uint8)
     rec = records.record("blank.png", records.NUMBERS, recognizer.read(blank))

@@ -22,10 +22,11 @@ COLUMNS = ("file", "mode", "number", "text", "confidence", "unsure", "box", "dig
 
 
 def record(name: str, mode: str, result: Prediction | Number | Reading | str,
-           count: DigitCount | None = None, correction: str | None = None) -> dict:
+           count: DigitCount | None = None, correction: str | list | None = None) -> dict:
     """One picture's record: its name, ``mode`` (:data:`DIGIT` or :data:`NUMBERS`), what
     was read (``result``; a string is the reason the file could not be read), how many
-    digits the picture holds where that was checked, and the person's correction."""
+    digits the picture holds where that was checked, and the person's correction (a list:
+    one per number read, None where that number was not corrected)."""
     out: dict = {"file": name, "mode": mode}
     if isinstance(result, str):
         out["error"] = result
@@ -37,7 +38,7 @@ def record(name: str, mode: str, result: Prediction | Number | Reading | str,
         out["box"] = list(result.box)
     if count is not None:
         out["digits_in_picture"] = count.to_dict()
-    if correction:
+    if correction and (not isinstance(correction, list) or any(correction)):
         out["correction"] = correction
     return out
 
@@ -49,8 +50,9 @@ def to_json(records: list[dict]) -> str:
 def rows(rec: dict) -> list[dict]:
     """A record's CSV rows: one for a digit, one per number read, one saying there was
     none (or why the file could not be read)."""
-    base = {"file": rec["file"], "mode": rec["mode"], "correction": rec.get("correction", ""),
-            "error": rec.get("error", ""),
+    correction = rec.get("correction") or ""
+    base = {"file": rec["file"], "mode": rec["mode"], "error": rec.get("error", ""),
+            "correction": "" if isinstance(correction, list) else correction,
             "digits_in_picture": rec.get("digits_in_picture", {}).get("digits", "")}
     if "error" in rec:
         return [base]
@@ -60,8 +62,10 @@ def rows(rec: dict) -> list[dict]:
                  "box": " ".join(map(str, rec.get("box", []))), "error": rec.get("reason") or ""}]
     if not rec["numbers"]:
         return [{**base, "error": rec.get("reason") or "no number found"}]
+    each = correction if isinstance(correction, list) else [correction] + [""] * len(rec["numbers"])
     return [{**base, "number": i + 1, "text": n["text"], "confidence": n["confidence"],
-             "unsure": n["low_confidence"], "box": " ".join(map(str, n["box"] or []))}
+             "unsure": n["low_confidence"], "box": " ".join(map(str, n["box"] or [])),
+             "correction": (each[i] if i < len(each) else "") or ""}
             for i, n in enumerate(rec["numbers"])]
 
 
