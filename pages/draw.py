@@ -10,10 +10,9 @@ PEN = {DIGIT: 18, NUMBER: 10}  # the pen's width to start with: a number's digit
 SIZE = 320  # the canvas's side in pixels: it fits a phone's screen beside the page's margins
 
 st.title("Draw")
-st.write("Draw a digit, 0 to 9, or a whole number in the white box: the reading updates "
-         "after every stroke. Undo the last stroke or clear the box with the buttons under it.")
+st.write("Draw a digit or a whole number in the box: it is read after every stroke.")
 mode = st.segmented_control("Read the drawing as", [DIGIT, NUMBER], default=DIGIT, required=True,
-                            key="draw-mode")
+                            key="draw-mode", label_visibility="collapsed")
 
 
 def next_drawing() -> None:
@@ -32,7 +31,7 @@ def undo() -> None:
     st.session_state["undone"] = {"objects": strokes[:-1], "undo": n}  # "undo": a new value each time
 
 
-canvas_col, result_col = st.columns(2, gap="large")
+canvas_col, result_col = st.columns(2, gap="small")
 with canvas_col:
     pen_key = f"pen-{mode}"
     from streamlit_drawable_canvas import st_canvas  # a component: import under Streamlit only
@@ -53,13 +52,14 @@ with canvas_col:
         with st.popover("Pen", icon=":material/stylus:"):
             st.slider("Pen width", min_value=4, max_value=40, value=PEN[mode], step=2, key=pen_key)
 
-    # The reading sits right under the canvas: on a phone the columns stack, and the
-    # result column would fall below the screen after each stroke.
+# The reading heads the second column: beside the canvas on a wide screen, right under its
+# buttons where the columns stack (a phone), so that it stays in sight while one draws.
+with result_col:
     image = drawing.image_data if strokes else None
     if image is None:
         with st.container(key="prediction"):
             st.info("No digit yet: draw a digit in the box." if mode == DIGIT else
-                    "No number yet: write a number in the box.", icon=":material/draw:")
+                    "No number yet: write a number in the box.")
         reading = None
     elif mode == DIGIT:
         reading = ui.recognizer().predict(image)
@@ -70,8 +70,6 @@ with canvas_col:
     else:
         reading = ui.recognizer().read_number(image)
         ui.show_number(reading)
-
-with result_col:
     if reading is not None and mode == DIGIT:
         ui.correction(reading, image, "draw", on_saved=next_drawing)
         ui.show_digit_details(reading)
