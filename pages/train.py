@@ -22,8 +22,9 @@ PHASES = {"testing": "testing the model trained so far on the test sets",
 BATCH_SIZES = [2 ** k for k in range(16) if jobs.BATCH_RANGE[0] <= 2 ** k <= jobs.BATCH_RANGE[1]]
 
 st.title("Train a model")
-st.write("Retrain the network on MNIST here and watch it learn; when it ends, compare it "
-         "with the active model and use it on every page if you like it.")
+st.write("Train the digit network here and watch it learn; when it ends, compare it with the "
+         "active model and use it on every page if you like it. Every model trained here stays "
+         "in the list of models below, to choose again later.")
 
 
 def duration(seconds: float | None) -> str:
@@ -270,7 +271,7 @@ gallery = db.samples()
 with st.container(key="your-digits"):
     if not gallery:
         st.info("None yet. Beside each reading on the Draw and Upload pages, answer \"Right\" "
-                "or \"It was: …\": each answer is kept here, to train with.", icon=":material/draw:")
+                "or \"No, it was: …\": each answer is kept here, to train with.", icon=":material/draw:")
     else:
         counts = db.counts()
         held = sum(s.held_out for s in gallery)
