@@ -24,6 +24,7 @@ Anything else the process prints goes to stderr, the server's log.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import sys
 import threading
@@ -94,6 +95,8 @@ def main() -> int:
         progress.stop.set()
         if progress.step == 0:  # nothing trained yet (the data, the network, the first trace): nothing to keep
             progress.stopped = True
+            for child in multiprocessing.active_children():  # the processes making the data go too
+                child.terminate()
             channel.send(progress={**snapshot(progress, len(progress.points)), "points": []})
             channel.send(result={"card": None, "path": None})
             os._exit(0)
