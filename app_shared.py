@@ -169,12 +169,6 @@ def show_digit_details(pred, suffix: str = "") -> None:
         st.image(model_input(pred.input28), caption="What the model saw (28×28)", width=112)
 
 
-def show_prediction(pred, suffix: str = "") -> None:
-    """:func:`show_digit`, then :func:`show_digit_details`."""
-    show_digit(pred, suffix)
-    show_digit_details(pred, suffix)
-
-
 def show_number(number, suffix: str = "") -> None:
     """A picture read as one number: its text, how sure, and why it may be wrong.
 
