@@ -144,29 +144,77 @@ def big_text(text: str, detail: str) -> None:
     st.markdown(detail)
 
 
-def show_prediction(pred, suffix: str = "") -> None:
-    """The result of one digit: the digit and its confidence beside the 28x28 the model
-    saw, then the bar chart of all ten confidences.
+def show_digit(pred, suffix: str = "") -> None:
+    """One digit's reading: the digit, its confidence, and a warning where it is unsure.
 
-    The test hooks: ``prediction<suffix>`` begins with the digit (or says that no digit
-    was found); ``confidences<suffix>`` holds the bar chart."""
+    The test hook: ``prediction<suffix>`` begins with the digit (or says that no digit
+    was found)."""
     with st.container(key=f"prediction{suffix}"):
         if pred.digit is None:
             st.markdown(f"**No digit found:** {pred.reason}.")
             return
-        digit_col, input_col = st.columns(2)
-        with digit_col:
-            big_text(str(pred.digit), f"{pred.confidence:.1%} confident")
-            if pred.low_confidence:
-                st.warning("Not sure: this may not be a clear digit.", icon=":material/warning:")
-        input_col.image(model_input(pred.input28), caption="What the model saw (28×28)",
-                        width=140)
+        big_text(str(pred.digit), f"{pred.confidence:.1%} confident")
+        if pred.low_confidence:
+            st.warning("Not sure: this may not be a clear digit.", icon=":material/warning:")
+
+
+def show_digit_details(pred, suffix: str = "") -> None:
+    """The bar chart of all ten confidences and the 28x28 the model saw.
+
+    The test hook: ``confidences<suffix>`` holds the bar chart."""
+    if pred.digit is None:
+        return
     with st.container(key=f"confidences{suffix}"):
         st.vega_lite_chart(spec=confidence_chart(pred.probabilities), width="stretch")
+        st.image(model_input(pred.input28), caption="What the model saw (28×28)", width=112)
+
+
+def show_number(number, suffix: str = "") -> None:
+    """A picture read as one number: its text, how sure, and why it may be wrong.
+
+    The test hook: ``prediction<suffix>`` begins with the number (or says that none was
+    found)."""
+    with st.container(key=f"prediction{suffix}"):
+        if not number.digits:
+            st.markdown(f"**No number found:** {number.reason or 'no digits read'}.")
+            return
+        n = len(number.digits)
+        big_text(number.text, f"{n} digit{'s' if n > 1 else ''}, {number.confidence:.1%} sure of the whole")
+        if number.low_confidence:
+            st.warning(f"Unsure: {'; '.join(number.doubts)}. Check it.", icon=":material/warning:")
+
+
+def show_number_details(number, suffix: str = "") -> None:
+    """Each digit's confidence, left to right. The test hook: ``confidences<suffix>``."""
+    if not number.digits:
+        return
+    with st.container(key=f"confidences{suffix}"):
+        labels = [f"{i + 1}: {d.digit}" for i, d in enumerate(number.digits)]
+        st.vega_lite_chart(spec=confidence_chart([d.confidence for d in number.digits], labels,
+                                                 highlight_all=True), width="stretch")
+        st.caption("Confidence of each digit read, left to right")
+
+
+def several_digits(count, suffix: str, mode_key: str, number_mode: str, what: str = "picture") -> None:
+    """Beside one digit's reading of a picture that holds a number (:mod:`digitrec.reading.count`):
+    says so, shows the number read, and offers to read it as a number (sets the widget
+    ``mode_key`` to ``number_mode``).
+
+    The test hook: ``several<suffix>``."""
+    if not count.several:
+        return
+
+    def switch() -> None:
+        st.session_state[mode_key] = number_mode
+
+    with st.container(key=f"several{suffix}"):
+        st.info(f"This {what} holds {count.digits} digits, not one: read as a number, it is "
+                f"**{plain(count.number.text)}** ({count.number.confidence:.0%} sure). One digit's "
+                "reading shows only one of them.", icon=":material/pin:")
+        st.button("Read it as a number", key=f"as-number{suffix}", icon=":material/123:", on_click=switch)
 
 
 # --- your digits: corrections saved beside a reading -------------------------------------
-
 @st.cache_resource
 def _samples_db(path: str):
     from digitrec.server.samples import SampleStore
@@ -210,9 +258,10 @@ def _picked(key: str, pred, picture, source: str, on_saved) -> None:
 
 
 def correction(pred, picture: np.ndarray, source: str, suffix: str = "", on_saved=None) -> None:
-    """"Right" and "It was: 0 … 9" beside a reading. Each answer saves a sample (the
+    """"Right" and "No, it was: 0 … 9" beside a reading. Each answer saves a sample (the
     28x28 the model saw, the picture, the true digit and the reading) and says so; then
-    ``on_saved()`` runs (the Draw page clears its canvas for the next digit).
+    ``on_saved()`` runs (the Draw page clears its canvas for the next digit). The digits
+    are pills, which wrap onto a second line where the column is narrow (a phone).
 
     The test hook: ``correction<suffix>`` holds the buttons."""
     if pred.digit is None:
@@ -220,9 +269,57 @@ def correction(pred, picture: np.ndarray, source: str, suffix: str = "", on_save
     with st.container(key=f"correction{suffix}"):
         st.caption("Was it right? Each answer is kept as one of your digits, to train with "
                    "on the Train page.")
-        right_col, wrong_col = st.columns([1, 4], vertical_alignment="bottom")
-        right_col.button("Right", key=f"right{suffix}", icon=":material/check:", on_click=_save_answer,
-                         args=(pred, pred.digit, picture, source, on_saved))
+        st.button("Right", key=f"right{suffix}", icon=":material/check:", on_click=_save_answer,
+                  args=(pred, pred.digit, picture, source, on_saved))
         key = f"was{suffix}"
-        wrong_col.segmented_control("It was:", [str(d) for d in range(10)], key=key, on_change=_picked,
-                                    args=(key, pred, picture, source, on_saved))
+        st.pills("No, it was:", [str(d) for d in range(10)], key=key, on_change=_picked,
+                 args=(key, pred, picture, source, on_saved))
+
+
+def _save_number(number, text: str, picture, source: str, on_saved) -> bool:
+    """Save a number's digits as samples (:mod:`digitrec.server.corrections`); say what
+    was kept. True when digits were saved."""
+    from digitrec.server.corrections import Mismatch, save_number
+    from digitrec.server.samples import SampleError
+
+    try:
+        saved = save_number(samples_db(), picture, number, text, source,
+                            model=registry.active_model_path().name)
+    except Mismatch as exc:
+        st.toast(f"Kept with the readings, not as digits: {exc}.", icon=":material/info:")
+        return False
+    except (ValueError, SampleError) as exc:
+        st.toast(f"Not saved: {exc}", icon=":material/error:")
+        return False
+    st.toast(f"Saved {saved} digit{'s' if saved != 1 else ''} of {plain(text.strip())}.",
+             icon=":material/check_circle:")
+    if on_saved:
+        on_saved()
+    return True
+
+
+def _typed(key: str, number, picture, source: str, on_saved) -> None:
+    text = st.session_state.get(key) or ""
+    if text.strip():
+        _save_number(number, text, picture, source, on_saved)
+
+
+def number_correction(number, picture: np.ndarray, source: str, suffix: str = "", on_saved=None) -> str | None:
+    """"Right" and "No, it was: [the number]" beside a number's reading. Where the number
+    typed has as many digits as were read, each digit is saved as one of your digits (to
+    train the digit model with); otherwise it is only kept with the readings. Returns the
+    number typed (None where none was).
+
+    The test hook: ``correction<suffix>``; the typed number's widget is ``typed<suffix>``."""
+    if not number.digits:
+        return None
+    key = f"typed{suffix}"
+    with st.container(key=f"correction{suffix}"):
+        st.caption("Was it right? Each digit of an answer is kept as one of your digits, to "
+                   "train with on the Train page.")
+        st.button("Right", key=f"right{suffix}", icon=":material/check:", on_click=_save_number,
+                  args=(number, number.text, picture, source, on_saved))
+        st.text_input("No, it was:", key=key, placeholder="type the number, then Enter",
+                      on_change=_typed, args=(key, number, picture, source, on_saved))
+    typed = (st.session_state.get(key) or "").strip()
+    return typed or None

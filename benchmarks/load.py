@@ -169,7 +169,7 @@ async def uploader(context, stop_at: float, t0: float, stats: Stats, seed: int,
                    fresh_every: int) -> None:
     page = await context.new_page()
     await page.goto("/upload")
-    await page.get_by_text("No image yet").wait_for(timeout=ACTION_TIMEOUT_MS)
+    await page.get_by_text("No picture yet").wait_for(timeout=ACTION_TIMEOUT_MS)
     rng = np.random.default_rng(seed)
     images = {d: png_bytes(render_strokes(DIGITS[d], 400, 22)) for d in DIGITS}
     n = 0
@@ -188,14 +188,14 @@ async def uploader(context, stop_at: float, t0: float, stats: Stats, seed: int,
             # The next picture as a visitor uploads it: remove this one, then add the next
             # (the uploader keeps adding files otherwise).
             await page.get_by_test_id("stFileChipDeleteBtn").locator("button").first.click()
-            await page.get_by_text("No image yet").wait_for(timeout=ACTION_TIMEOUT_MS)
+            await page.get_by_text("No picture yet").wait_for(timeout=ACTION_TIMEOUT_MS)
         except StopIteration:
             await page.goto("/upload")
-            await page.get_by_text("No image yet").wait_for(timeout=ACTION_TIMEOUT_MS)
+            await page.get_by_text("No picture yet").wait_for(timeout=ACTION_TIMEOUT_MS)
         except Exception as exc:
             stats.errors.append(("upload", f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"))
             await page.goto("/upload")
-            await page.get_by_text("No image yet").wait_for(timeout=ACTION_TIMEOUT_MS)
+            await page.get_by_text("No picture yet").wait_for(timeout=ACTION_TIMEOUT_MS)
         await page.wait_for_timeout(int(rng.integers(200, 600)))
 
 

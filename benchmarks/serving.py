@@ -199,7 +199,7 @@ async def app_session(url: str, pid: int, drawings: int) -> dict:
             await reset.click()
             await wait_text(page, "prediction", "No digit yet")
         await page.goto("/upload")
-        await page.get_by_text("No image yet").wait_for()
+        await page.get_by_text("No picture yet").wait_for()
         t = time.time()
         await page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(
             [{"name": "seven.png", "mimeType": "image/png", "buffer": png_bytes(render_strokes(DIGITS[7], 400, 22))}])

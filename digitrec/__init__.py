@@ -1,4 +1,4 @@
-"""digitrec: read handwritten digits, drawn, photographed or scanned, with a CNN trained on MNIST.
+"""digitrec: read handwritten digits and whole numbers, drawn, photographed or scanned.
 
 The path from pixels to an answer (:mod:`digitrec.reading`, no TensorFlow):
 

@@ -16,12 +16,15 @@ ui.in_frame("train")
 
 REFRESH_SECONDS = 1.0
 GALLERY_SIZE = 60  # your digits shown at once, misreads first
-GALLERY_COLUMNS = 10
+TILE = 110  # a digit of the gallery, in pixels across: the tiles wrap onto as many rows as the width needs
+PHASES = {"testing": "testing the model trained so far on the test sets",
+          "saving": "saving it with its card"}
 BATCH_SIZES = [2 ** k for k in range(16) if jobs.BATCH_RANGE[0] <= 2 ** k <= jobs.BATCH_RANGE[1]]
 
 st.title("Train a model")
-st.write("Retrain the network on MNIST here and watch it learn; when it ends, compare it "
-         "with the active model and use it on every page if you like it.")
+st.write("Train the digit network here and watch it learn; when it ends, compare it with the "
+         "active model and use it on every page if you like it. Every model trained here stays "
+         "in the list of models below, to choose again later.")
 
 
 def duration(seconds: float | None) -> str:
@@ -34,8 +37,9 @@ def duration(seconds: float | None) -> str:
 
 # --- The run's settings -----------------------------------------------------------------
 preset = st.selectbox("Network", list(PRESETS), index=list(PRESETS).index("fast"),
-                      format_func=lambda p: f"{p}: {PRESETS[p].description}", key="preset")
+                      format_func=lambda p: f"{p}: {PRESETS[p].summary}", key="preset")
 recipe = PRESETS[preset]
+st.caption(recipe.description)
 epochs_col, batch_col, images_col = st.columns(3)
 epochs = epochs_col.slider("Epochs", 1, jobs.MAX_EPOCHS, recipe.epochs, key=f"epochs-{preset}")
 batch_size = batch_col.select_slider("Batch size", BATCH_SIZES, recipe.batch_size,
@@ -77,8 +81,11 @@ if start or quick:
             out=str(store.new_model_path(preset)), command="Train page of the app")
     try:
         jobs.start(jobs.plan(config))
+        st.session_state.pop("busy", None)
     except jobs.Busy as exc:
-        st.error(str(exc), icon=":material/hourglass_top:")
+        # Shown beside the running job while it runs, and gone once it ends (see live()).
+        running = jobs.current()
+        st.session_state["busy"] = (running.started if running else None, str(exc))
     except Exception as exc:  # a bad setting, no process: say so, no traceback
         st.error(f"Training could not start: {exc}", icon=":material/error:")
 
@@ -104,24 +111,40 @@ def curves(points: list[dict]) -> None:
                               : len(data.columns) - 1], height=260)
 
 
+def status(job) -> str:
+    """Where the running job is, in words: its epoch and the batch within it, or what it
+    does once its training is over (stopped or finished)."""
+    progress, config = job.progress, job.config
+    epoch, batch, per_epoch = progress.position(config.epochs)
+    where = f"epoch {epoch} of {config.epochs} · batch {batch:,} of {per_epoch:,}"
+    if progress.phase in PHASES:
+        done = "Stopped" if progress.stopped else "Trained"
+        return f"{done} at {where}: {PHASES[progress.phase]}…"
+    if progress.stop.is_set():
+        return "Stopping: the training ends after this batch…" if progress.total_steps else \
+            "Stopping before the first batch: nothing to save…"
+    if not progress.total_steps or progress.phase == "preparing":
+        return "Preparing the data and the network…"
+    return f"{where[0].upper()}{where[1:]} · {duration(progress.seconds_left())}"
+
+
 @st.fragment(run_every=REFRESH_SECONDS if polling else None)
 def live() -> None:
     job = jobs.current()
     if job is None:
         return
-    progress, config = job.progress, job.config
+    progress = job.progress
+    busy = st.session_state.get("busy")
+    if busy and job.running and busy[0] == job.started:
+        st.error(busy[1], icon=":material/hourglass_top:")
+    elif busy:
+        st.session_state.pop("busy")  # that training has ended: the message no longer applies
     with st.container(key="training"):
         if job.running:
-            if progress.total_steps:
-                text = (f"Epoch {min(progress.epoch + 1, config.epochs)} of {config.epochs} · "
-                        f"batch {progress.step} of {progress.total_steps} · "
-                        f"{duration(progress.seconds_left())}")
-            else:
-                text = "Preparing the data and the network…"
-            if progress.stop.is_set():
-                text = "Stopping after this batch…"
-            st.progress(min(1.0, progress.fraction), text=text)
-            st.button("Stop", key="stop", on_click=jobs.stop, icon=":material/stop:")
+            st.progress(min(1.0, progress.fraction), text=status(job))
+            if not progress.stop.is_set() and progress.phase in ("preparing", "training"):
+                st.button("Stop", key="stop", on_click=jobs.stop, icon=":material/stop:",
+                          help="Stop after the current batch; the model trained so far is tested and saved")
         curves(progress.points)
     if polling and not job.running:
         st.rerun()  # the whole page, to show the result
@@ -147,12 +170,40 @@ def yours(card: dict, new_path, active) -> None:
         st.caption(f"{int(held.sum())} of your digits that neither model trained on.")
 
 
+def choose(new_path, new_acc: float, active_acc: float | None) -> None:
+    """Use the new model, or keep the active one: the better one's button is the primary
+    one, and a worse new model is said to be worse."""
+    if st.session_state.get("kept") == str(new_path):
+        st.info("The active model stays. The new one is kept with the other models below, "
+                "to choose later.", icon=":material/check_circle:")
+        return
+    worse = active_acc is not None and new_acc < active_acc
+    if worse:
+        st.warning(f"The new model is worse than the active one: it reads "
+                   f"{(active_acc - new_acc) * 100:.2f} points fewer of MNIST's test digits. "
+                   "Keep the active model, unless you trained it for your own digits.",
+                   icon=":material/trending_down:")
+    with st.container(horizontal=True):
+        use = st.button("Use the new model anyway" if worse else "Use the new model on every page",
+                        type="secondary" if worse else "primary", key="activate")
+        keep = st.button("Keep the active model", type="primary" if worse else "secondary", key="keep")
+    if use:
+        registry.set_active(new_path)
+        st.rerun()
+    if keep:
+        st.session_state["kept"] = str(new_path)
+        st.rerun()
+
+
 # --- The result ---------------------------------------------------------------------------
 if job is not None and not job.running:
     state, result = job.state, job.progress.result
     with st.container(key="result"):
         if state == "failed":
             st.error(f"Training failed: {job.progress.error}", icon=":material/error:")
+        elif result is None and state == "stopped":
+            st.warning("Stopped before the first batch: nothing was trained, no model was saved.",
+                       icon=":material/stop:")
         elif result is None:
             st.warning("Training ended without a model.", icon=":material/stop:")
         else:
@@ -179,17 +230,40 @@ if job is not None and not job.running:
             if new_path is not None and new_path.resolve() == active.resolve():
                 st.info("The new model is the active model on every page.", icon=":material/check_circle:")
             elif new_path is not None and new_path.exists():
-                if st.button("Use the new model on every page", type="primary", key="activate"):
-                    registry.set_active(new_path)
-                    st.rerun()
+                choose(new_path, new_acc, active_acc)
 
-# --- The shipped model is always one click away --------------------------------------------
-st.divider()
+# --- The models: the shipped one, and every one trained here; one is active --------------
+st.subheader("Models", divider="gray")
 active = registry.active_model_path()
-st.write(f"Active model: {ui.model_label(active)}")
-if st.button("Restore the shipped model", key="restore", disabled=registry.is_shipped(active)):
-    registry.restore_shipped()
-    st.rerun()
+available = [(store.DIGIT_MODEL, store.read_card(store.DIGIT_MODEL))] + registry.models()
+with st.container(key="models"):
+    table = pd.DataFrame([{
+        "model": "shipped model" if registry.is_shipped(path) else path.stem,
+        "active": path.resolve() == active.resolve(),
+        "network": card.get("preset", "?"),
+        "MNIST test": card.get("test", {}).get("accuracy"),
+        "trained on": ", ".join(card.get("datasets", {})) or "?",
+        "epochs": card.get("epochs_completed"),
+        "made": (card.get("created") or "")[:16].replace("T", " "),
+    } for path, card in available])
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        "MNIST test": st.column_config.NumberColumn(format="percent"),
+        "active": st.column_config.CheckboxColumn(width="small")})
+    paths = [str(path) for path, _ in available]
+    cards = dict(zip(paths, (card for _, card in available)))
+    chosen_col, use_col = st.columns([3, 1], vertical_alignment="bottom")
+    chosen = chosen_col.selectbox("Model for every page", paths, index=paths.index(str(active))
+                                  if str(active) in paths else 0, key="chosen",
+                                  format_func=lambda p: ui.model_label(p, cards[p]))
+    if use_col.button("Make it active", key="make-active", disabled=chosen == str(active)):
+        if registry.is_shipped(chosen):
+            registry.restore_shipped()
+        else:
+            registry.set_active(chosen)
+        st.rerun()
+    if st.button("Restore the shipped model", key="restore", disabled=registry.is_shipped(active)):
+        registry.restore_shipped()
+        st.rerun()
 
 # --- Your digits: the corrections saved on the Draw and Upload pages -----------------------
 st.subheader("Your digits", divider="gray")
@@ -197,7 +271,7 @@ gallery = db.samples()
 with st.container(key="your-digits"):
     if not gallery:
         st.info("None yet. Beside each reading on the Draw and Upload pages, answer \"Right\" "
-                "or \"It was: …\": each answer is kept here, to train with.", icon=":material/draw:")
+                "or \"No, it was: …\": each answer is kept here, to train with.", icon=":material/draw:")
     else:
         counts = db.counts()
         held = sum(s.held_out for s in gallery)
@@ -210,14 +284,14 @@ with st.container(key="your-digits"):
         order = sorted(range(len(gallery)), key=lambda i: (reads[i] == gallery[i].true_digit, -gallery[i].id))
         misread = int(sum(reads[i] != gallery[i].true_digit for i in order))
         st.caption(f"The active model misreads {misread} of them now; they come first.")
-        shown = order[:GALLERY_SIZE]
-        for row in range(0, len(shown), GALLERY_COLUMNS):
-            for col, i in zip(st.columns(GALLERY_COLUMNS), shown[row: row + GALLERY_COLUMNS]):
+        with st.container(horizontal=True, key="gallery"):
+            for i in order[:GALLERY_SIZE]:
                 s = gallery[i]
-                col.image(ui.model_input(s.x28.astype(np.float32) / 255, 3),
-                          caption=f"{s.true_digit}, read {reads[i]}" + (" · held out" if s.held_out else ""))
-                col.button("Delete", key=f"delete-{s.id}", on_click=db.delete, args=(s.id,),
-                           icon=":material/delete:")
+                with st.container(width=TILE, key=f"tile-{s.id}"):
+                    st.image(ui.model_input(s.x28.astype(np.float32) / 255, 3),
+                             caption=f"{s.true_digit}, read {reads[i]}" + (" · held out" if s.held_out else ""))
+                    st.button("Delete", key=f"delete-{s.id}", on_click=db.delete, args=(s.id,),
+                              width="stretch", help="Delete this digit")
         if len(order) > GALLERY_SIZE:
             st.caption(f"… and {len(order) - GALLERY_SIZE} more.")
         export_col, delete_col = st.columns(2)

@@ -1,29 +1,43 @@
-"""Upload: photos or scans of digits, or a webcam snapshot; one digit, or every number in it."""
+"""Upload: photos or scans of digits, or a webcam snapshot; one digit, or every number in it.
+The readings can be downloaded (CSV, JSON); a few example pictures are there to try."""
+from pathlib import Path
+
 import cv2
 import numpy as np
 import streamlit as st
 
 import app_shared as ui
+from digitrec.reading import records
 from digitrec.reading.decode import EXTENSIONS, FORMATS, MAX_BYTES, ImageError, load_image
 
 ui.in_frame("upload")
 
+NUMBERS = "every number in it"
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "docs" / "examples"
+EXAMPLES = {  # file -> label (where they come from: docs/examples/README.md)
+    "digit-photo.jpg": "A digit, photographed",
+    "cheque.jpg": "A cheque's amount",
+    "row.png": "A row of digits",
+}
+
 st.title("Upload a picture")
 st.write("Upload photos or scans of handwritten digits (or take a webcam snapshot): each "
-         "image is read as one digit, or every handwritten number in it is found and read.")
+         "picture is read as one digit, or every handwritten number in it is found and read.")
 
-NUMBERS = "every number in it"
-mode = st.radio("Read each image as", ["one digit", NUMBERS], horizontal=True, key="mode",
+mode = st.radio("Read each picture as", ["one digit", NUMBERS], horizontal=True, key="mode",
                 help="Numbers are found anywhere in the picture (a page, a photo, a form, a cheque) "
                      "and read one by one, in reading order.")
 files = st.file_uploader(
-    f"Images ({', '.join(FORMATS)}; up to {MAX_BYTES // 2**20} MB each)", type=EXTENSIONS,
+    f"Pictures ({', '.join(FORMATS)}; up to {MAX_BYTES // 2**20} MB each)", type=EXTENSIONS,
     accept_multiple_files=True, key="files")
+examples = st.pills("Or try an example", list(EXAMPLES), selection_mode="multi", key="examples",
+                    format_func=EXAMPLES.get)
 snapshot = None
 if st.toggle("Use the webcam", key="webcam"):
     camera_col, _ = st.columns([2, 1])
     snapshot = camera_col.camera_input(
         "Hold a digit written on paper in front of the camera, then take a photo", key="camera")
+downloads = st.container(key="downloads")  # filled once every picture is read
 
 
 def annotate(image: np.ndarray, reading) -> np.ndarray:
@@ -47,16 +61,21 @@ def annotate(image: np.ndarray, reading) -> np.ndarray:
     return out
 
 
-def show_numbers(image: np.ndarray, suffix: str) -> None:
+def source_of(suffix: str) -> str:
+    return "webcam" if suffix == "-camera" else "upload"
+
+
+def show_numbers(name: str, image: np.ndarray, suffix: str) -> dict:
     reading = ui.recognizer().read(image)
     numbers = reading.numbers
     original, result = st.columns(2, gap="large")
     original.image(annotate(image, reading) if numbers else image,
-                   caption="Your image" + (", each number and its digits boxed" if numbers else ""))
+                   caption="Your picture" + (", each number and its digits boxed" if numbers else ""))
+    corrections = []
     with result:
         with st.container(key=f"prediction{suffix}"):
             if not numbers:
-                st.markdown(f"**No number found:** {reading.reason or 'no digits in this image'}.")
+                st.markdown(f"**No number found:** {reading.reason or 'no digits in this picture'}.")
             else:
                 digits = [d for n in numbers for d in n.digits]
                 count = f"{len(numbers)} numbers" if len(numbers) > 1 else \
@@ -69,6 +88,13 @@ def show_numbers(image: np.ndarray, suffix: str) -> None:
                 st.image([image[y: y + h, x: x + w] for x, y, w, h in (n.box for n in numbers)],
                          caption=[n.text for n in numbers])
                 st.caption("Each number's box, as the recognizer read it")
+        if len(numbers) == 1:
+            corrections.append(ui.number_correction(numbers[0], image, source_of(suffix), suffix))
+        elif numbers:
+            with st.expander("Correct a reading"):
+                for k, number in enumerate(numbers):
+                    st.markdown(f"Number {k + 1}: **{ui.plain(number.text)}**")
+                    corrections.append(ui.number_correction(number, image, source_of(suffix), f"{suffix}-{k}"))
         if numbers:
             with st.container(key=f"confidences{suffix}"):
                 labels = [f"{n.text}: {i + 1}" if len(numbers) > 1 else f"{i + 1}: {d.digit}"
@@ -76,31 +102,49 @@ def show_numbers(image: np.ndarray, suffix: str) -> None:
                 st.vega_lite_chart(spec=ui.confidence_chart([d.confidence for n in numbers for d in n.digits],
                                                             labels, highlight_all=True), width="stretch")
                 st.caption("Confidence of each digit read, left to right, number by number")
+    return records.record(name, records.NUMBERS, reading, correction=corrections or None)
 
 
-def show_digit(image: np.ndarray, suffix: str) -> None:
+def show_digit(name: str, image: np.ndarray, suffix: str) -> dict:
     prediction = ui.recognizer().predict(image)
+    count = ui.recognizer().count_digits(image) if prediction.digit is not None else None
     original, result = st.columns(2, gap="large")
-    original.image(image, caption="Your image")
+    original.image(image, caption="Your picture")
     with result:
-        ui.show_prediction(prediction, suffix)
-        ui.correction(prediction, image, "webcam" if suffix == "-camera" else "upload", suffix)
+        ui.show_digit(prediction, suffix)
+        if count is not None:
+            ui.several_digits(count, suffix, "mode", NUMBERS)
+        ui.correction(prediction, image, source_of(suffix), suffix)
+        ui.show_digit_details(prediction, suffix)
+    return records.record(name, records.DIGIT, prediction, count)
 
 
-def show(name: str, data: bytes, suffix: str) -> None:
+def show(name: str, data: bytes, suffix: str) -> dict:
     st.subheader(ui.plain(name), divider="gray")
     try:
         image = load_image(data)
     except ImageError as exc:
         with st.container(key=f"prediction{suffix}"):
             st.error(ui.plain(f"Cannot read {name}: {exc}"))
-        return
-    (show_numbers if mode == NUMBERS else show_digit)(image, suffix)
+        return records.record(name, records.NUMBERS if mode == NUMBERS else records.DIGIT, str(exc))
+    return (show_numbers if mode == NUMBERS else show_digit)(name, image, suffix)
 
 
+readings = []
 if snapshot is not None:
-    show("Webcam snapshot", snapshot.getvalue(), "-camera")
+    readings.append(show("Webcam snapshot", snapshot.getvalue(), "-camera"))
 for i, file in enumerate(files or []):
-    show(file.name, file.getvalue(), f"-{i}")
-if not files and snapshot is None:
-    st.info("No image yet: upload one or more files above, or turn on the webcam.", icon=":material/image:")
+    readings.append(show(file.name, file.getvalue(), f"-{i}"))
+for name in examples or []:
+    readings.append(show(name, (EXAMPLES_DIR / name).read_bytes(), f"-{Path(name).stem}"))
+if readings:
+    with downloads:
+        with st.container(horizontal=True):
+            st.download_button("Download the readings (CSV)", records.to_csv(readings), key="csv",
+                               file_name="digitrec-readings.csv", mime="text/csv", icon=":material/download:")
+            st.download_button("Download the readings (JSON)", records.to_json(readings), key="json",
+                               file_name="digitrec-readings.json", mime="application/json",
+                               icon=":material/download:")
+else:
+    st.info("No picture yet: upload one or more files above, try an example, or turn on the webcam.",
+            icon=":material/image:")

@@ -1,12 +1,19 @@
 """A stand-in for ``python -m digitrec.server.worker`` in the jobs tests: it speaks the same
 protocol (a config line in; progress, result or error lines out) without TensorFlow.
 
-    python tests/fake_worker.py MODE     MODE: wait | fail | done | crash
+    python tests/fake_worker.py MODE     MODE: wait | fail | done | crash | worse
+
+``worse`` saves a model at the config's ``out`` (the shipped model's files, its card
+saying it reads 1.47 points fewer of MNIST's test digits).
 """
 import json
 import os
+import shutil
 import sys
 import tempfile
+from pathlib import Path
+
+SHIPPED = Path(__file__).resolve().parent.parent / "models" / "digitrec"
 
 
 def send(**message):
@@ -30,6 +37,16 @@ def main(mode: str) -> int:
                 break
         send(progress={"total_steps": 100, "step": 2, "epoch": 0, "started": 0.0,
                        "stopped": True, "points": []})
+    if mode == "worse":
+        out = Path(config["out"])
+        shipped = json.loads(SHIPPED.with_suffix(".json").read_text())
+        card = {**shipped, "test": {**shipped["test"], "accuracy": shipped["test"]["accuracy"] - 0.0147},
+                "epochs_completed": 0.5, "train_seconds": 1.0, "preset": config["preset"]}
+        for suffix in (".keras", ".tflite"):
+            shutil.copyfile(SHIPPED.with_suffix(suffix), out.with_suffix(suffix))
+        out.with_suffix(".json").write_text(json.dumps(card))
+        send(result={"card": card, "path": str(out)})
+        return 0
     send(result={"card": card, "path": os.path.join(tempfile.gettempdir(), "never-saved.keras")})
     return 0
 

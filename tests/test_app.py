@@ -96,11 +96,79 @@ def test_draw_strokes_without_a_digit(monkeypatch):
     assert texts(at, "prediction").startswith("No digit found")
 
 
+def test_draw_reads_a_number_in_number_mode(monkeypatch, mnist, recognizer):
+    pages = readable_digits(mnist, recognizer, {1, 4, 7})
+    row = np.concatenate([pages[d][:, 90:300] for d in (4, 1, 7)], axis=1)
+    fake_canvas(monkeypatch, rgba(row))
+    at = app_page("draw").run()
+    assert texts(at, "several").startswith("This drawing holds 3 digits")  # read as one digit first
+    at.button(key="as-number").click().run()  # "Read it as a number"
+    assert not at.exception
+    assert at.get_by_key("draw-mode").value == "A number"
+    assert texts(at, "prediction").startswith("417\n3 digits")
+    at.get_by_key("confidences")
+
+
+def test_a_drawn_number_corrected_keeps_its_digits(monkeypatch, mnist, recognizer, models_dir):
+    from digitrec.server.samples import SampleStore
+
+    pages = readable_digits(mnist, recognizer, {1, 4, 7})
+    fake_canvas(monkeypatch, rgba(np.concatenate([pages[d][:, 90:300] for d in (4, 1, 7)], axis=1)))
+    at = app_page("draw").run()
+    at.get_by_key("draw-mode").set_value("A number").run()
+    at.text_input(key="typed-draw").set_value("427").run()
+    assert not at.exception
+    saved = sorted(SampleStore(models_dir / "samples.sqlite3").samples(), key=lambda s: s.id)
+    assert [(s.true_digit, s.read_digit, s.source) for s in saved] == [(4, 4, "draw"), (2, 1, "draw"), (7, 7, "draw")]
+    assert at.session_state["drawings"] == 1 and at.text_input(key="typed-draw").value == ""
+
+
 # --- Upload --------------------------------------------------------------------------------
+
+def test_a_number_uploaded_as_one_digit_is_said_to_be_one(mnist, recognizer, models_dir):
+    """One digit's reading of a row: the page says that it holds three digits, shows the
+    number, switches to reading numbers on request, and a typed correction is saved digit
+    by digit and kept for the download."""
+    from digitrec.server.samples import SampleStore
+
+    pages = readable_digits(mnist, recognizer, {1, 4, 7})
+    row = np.concatenate([pages[d][:, 90:300] for d in (4, 1, 7)], axis=1)
+    at = app_page("upload").run()
+    at.file_uploader(key="files").set_value(("row.png", encode(row), "image/png")).run()
+    assert "holds 3 digits" in texts(at, "several-0") and "417" in texts(at, "several-0")
+    at.button(key="as-number-0").click().run()
+    assert at.radio(key="mode").value == "every number in it"
+    assert texts(at, "prediction-0").startswith("417\n")
+    at.text_input(key="typed-0").set_value("427").run()
+    assert not at.exception
+    saved = SampleStore(models_dir / "samples.sqlite3").samples()
+    assert sorted(s.true_digit for s in saved) == [2, 4, 7]
+    assert [b.proto.label for b in (at.get_by_key("csv"), at.get_by_key("json"))] == [
+        "Download the readings (CSV)", "Download the readings (JSON)"]
+
+
+def test_a_single_digit_upload_has_no_number_hint(digits):
+    at = app_page("upload").run()
+    at.file_uploader(key="files").set_value(("three.png", encode(digits[3]), "image/png")).run()
+    assert texts(at, "prediction-0").startswith("3\n")
+    with pytest.raises(KeyError):
+        at.get_by_key("several-0")
+
+
+def test_the_examples_are_read(recognizer):
+    at = app_page("upload").run()
+    at.get_by_key("examples").set_value(["digit-photo.jpg", "cheque.jpg", "row.png"]).run()
+    assert not at.exception
+    assert texts(at, "prediction-digit-photo").startswith("7\n")
+    assert "holds 4 digits" in texts(at, "several-cheque") and "3.827" in texts(at, "several-cheque")
+    assert "14959" in texts(at, "several-row")
+    at.radio(key="mode").set_value("every number in it").run()
+    assert texts(at, "prediction-cheque").startswith("3.827\n")
+    assert texts(at, "prediction-row").startswith("14959\n")
 
 def test_upload_many_files_one_unreadable(digits):
     at = app_page("upload").run()
-    assert "No image yet" in at.info[0].value
+    assert "No picture yet" in at.info[0].value
     at.file_uploader(key="files").set_value([
         ("two.png", encode(digits[2]), "image/png"),
         ("junk.png", b"<html>not an image</html>", "image/png"),
@@ -221,6 +289,52 @@ def test_second_training_is_refused(fake_worker):
     finally:
         jobs.stop()
         jobs.wait(60)
+
+
+def test_the_busy_message_goes_once_that_training_has_ended(fake_worker):
+    fake_worker("wait")
+    at = train_page()
+    at.button(key="start").click().run()
+    try:
+        at.button(key="start").click().run()
+        assert any("already running" in e.value for e in at.error)
+    finally:
+        jobs.stop()
+        jobs.wait(60)
+    at.run()
+    assert not any("already running" in e.value for e in at.error)
+
+
+def test_a_worse_new_model_is_said_to_be_worse_and_keeping_is_the_first_choice(fake_worker):
+    fake_worker("worse")
+    at = train_page()
+    at.button(key="start").click().run()
+    jobs.wait(60)
+    at.run()
+    assert not at.exception
+    shown = texts(at, "result")
+    assert "worse than the active one" in shown and "1.47 points fewer" in shown, shown
+    assert (at.button(key="keep").proto.type, at.button(key="activate").proto.type) == ("primary", "secondary")
+    assert at.button(key="activate").label == "Use the new model anyway"
+    at.button(key="keep").click().run()
+    assert registry.active_status()[0] == store.DIGIT_MODEL
+    assert "The active model stays" in texts(at, "result")
+
+
+def test_an_earlier_model_can_be_made_active(models_dir):
+    from tests.conftest import copy_shipped
+
+    earlier = copy_shipped(models_dir / "user", "fast-20250101-120000")
+    at = app_page("train").run()
+    assert not at.exception
+    options = at.selectbox(key="chosen").options
+    assert len(options) == 2 and options[0].startswith("shipped model") and options[1].startswith(
+        f"fast-20250101-120000 (best, test accuracy {percent(store.read_card(earlier))}")
+    assert at.button(key="make-active").disabled  # the shipped model is the active one
+    at.selectbox(key="chosen").set_value(str(earlier)).run()
+    at.button(key="make-active").click().run()
+    assert registry.active_status() == (earlier.resolve(), None)
+    assert at.button(key="make-active").disabled and at.selectbox(key="chosen").value == str(earlier.resolve())
 
 
 def test_stop_button_stops(fake_worker):

@@ -82,6 +82,19 @@ def test_stale_temporaries_are_removed_and_nothing_else(models_dir):
     assert registry.clean_stale_temporaries(max_age=0) == [fresh]
 
 
+def test_the_models_trained_here_are_listed_newest_first(models_dir):
+    assert registry.models() == []
+    older, newer = copy_shipped(models_dir / "user", "older"), copy_shipped(models_dir / "user", "newer")
+    for path, created in ((older, "2025-01-01T10:00:00"), (newer, "2025-02-01T10:00:00")):
+        store.write_json(store.card_path(path), {**store.read_card(path), "created": created})
+    halfway = copy_shipped(models_dir / "user", "halfway")
+    store.lite_path(halfway).unlink()  # reading could not load it
+    (models_dir / "user" / ".newest.keras.x.tmp.keras").write_bytes(b"")  # a save in progress
+    listed = registry.models()
+    assert [p.name for p, _ in listed] == ["newer.keras", "older.keras"]
+    assert listed[0][1]["test"] == store.read_card(store.DIGIT_MODEL)["test"]  # each with its card
+
+
 def test_set_active_refuses_a_missing_file(models_dir):
     with pytest.raises(FileNotFoundError):
         registry.set_active(models_dir / "nothing.keras")
@@ -174,6 +187,32 @@ def test_a_real_training_runs_apart_at_a_lower_priority_and_stops(models_dir, mn
     assert all(job.progress.result.path.with_suffix(s).is_file() for s in store.SUFFIXES)
     assert job.progress.points and job.process.returncode == 0
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
+
+
+def test_stop_before_the_first_batch_ends_the_training_process_at_once(models_dir, mnist):
+    """Stop while the data and the network are being made: nothing is trained yet, so
+    nothing is kept and nothing waits for a batch; the job ends stopped, with no model."""
+    job = jobs.start(jobs.plan(TrainConfig(preset="fast", epochs=1, limit=600)))
+    try:
+        assert job.progress.step == 0 and jobs.stop()
+    finally:
+        jobs.wait(120)
+    assert job.state == "stopped" and job.progress.result is None, job.progress.error
+    assert job.process.returncode == 0
+    assert not list(store.user_dir().glob("*.keras")) if store.user_dir().exists() else True
+
+
+def test_progress_counts_batches_within_the_epoch():
+    from digitrec.training.recipes import Progress
+
+    p = Progress(total_steps=3 * 227)
+    assert p.position(3) == (1, 0, 227)
+    p.step = 242
+    assert p.position(3) == (2, 15, 227)  # not "epoch 2, batch 242 of 681"
+    p.step = 227
+    assert p.position(3) == (1, 227, 227)  # the first epoch's last batch
+    p.step = 3 * 227
+    assert p.position(3) == (3, 227, 227)
 
 
 def test_a_finished_job_leaves_no_process_or_pipe_behind(fake_worker):

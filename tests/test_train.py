@@ -102,14 +102,24 @@ def test_training_loop_stops_after_the_call_in_which_it_is_asked(mnist):
     import keras
 
     from digitrec.training.networks import build_model
-    from digitrec.training.train import STEPS_PER_CALL
 
     x, y = mnist.x_train[:512], mnist.y_train[:512]
     progress = Progress(total_steps=3 * 16)
     progress.stop.set()
     run_training(build_model("fast"), make_dataset(x, y, 32, repeat=True), 16, 3,
                  keras.optimizers.Adam(1e-3), keras.losses.CategoricalCrossentropy(), progress, every=50)
-    assert progress.stopped and progress.step == STEPS_PER_CALL
+    assert progress.stopped and progress.step == 1  # the first call runs one step (it also traces)
+
+
+def test_a_call_runs_as_many_steps_as_fit_in_its_time():
+    """Quick steps go a few to a call; a slow one (a big batch, augmentation, a busy
+    machine) alone, so that Stop is heard after it."""
+    from digitrec.training.train import CALL_SECONDS, STEPS_PER_CALL, steps_for_call
+
+    assert steps_for_call(None) == 1
+    assert steps_for_call(0.001) == STEPS_PER_CALL
+    assert steps_for_call(CALL_SECONDS / 3) == 3
+    assert steps_for_call(5 * CALL_SECONDS) == 1
 
 
 def test_default_output_is_a_new_file_never_the_shipped_model(mnist, models_dir):

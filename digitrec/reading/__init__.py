@@ -8,5 +8,6 @@
     detect.py     the detector's map -> a box per number
     recognize.py  a number's box -> its characters (CTC post-processor: ctc_decode)
     numbers.py    a picture -> every number in it (detect, then recognize)
+    count.py      how many digits a picture holds (one, or a number read whole)
     results.py    Prediction, Number and Reading, the answers
 """

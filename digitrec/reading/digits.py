@@ -16,13 +16,14 @@ import numpy as np
 from digitrec import store
 from digitrec.reading import engine, numbers
 from digitrec.reading.calibration import temperature_of, tempered
+from digitrec.reading.count import DigitCount, count_digits
 from digitrec.reading.normalize import NoDigit, normalize
 from digitrec.reading.results import NOT_A_DIGIT, Number, Prediction, Reading
 
 
 class Recognizer:
     """A loaded digit model and its card: ``predict`` one digit, ``read`` every number in
-    a picture, ``read_number`` a picture of one number.
+    a picture, ``read_number`` a picture of one number, ``count_digits`` in a picture.
 
     ``detector`` and ``recognizer`` (:class:`engine.Network`, a path loaded on first use,
     or None) read numbers; they do not depend on the digit model, so a model trained in
@@ -97,6 +98,11 @@ class Recognizer:
     def read_number(self, image: np.ndarray) -> Number:
         """A picture of one number, read whole (:func:`numbers.read_one`)."""
         return numbers.read_one(image, self.detector, self.recognizer)
+
+    def count_digits(self, image: np.ndarray) -> DigitCount:
+        """How many digits a picture holds (:func:`count.count_digits`): beside
+        :meth:`predict`, whether the picture is one digit or a number."""
+        return count_digits(image, self.detector, self.recognizer)
 
     def read(self, image: np.ndarray) -> Reading:
         """Every number written anywhere in a picture, in reading order (:func:`numbers.read`)."""

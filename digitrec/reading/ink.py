@@ -16,7 +16,10 @@ from digitrec.reading.normalize import to_gray
 CONTRAST_FLOOR = 0.2  # ink is at least this much darker than paper (of full scale): a blank page's grain stays faint
 PAPER = 90  # the paper's tone is this percentile of the picture's (a margin, a desk or the ink may be most of it)
 POLARITY_SIDE = 256  # the polarity is judged at this many pixels on the picture's long side...
-STROKE_KERNEL = 7  # ...by closing and opening with a disc this wide (wider than a stroke there)
+STROKE_KERNELS = (7, 15, 31)  # ...by closing and opening with a disc this wide (wider than a
+# pen's stroke there), or, where that finds no thin structure at all, the next width (a
+# marker's or a web canvas's thick pen)
+THIN_FLOOR = 0.003  # thin structures adding up to less than this (of the picture) are none
 
 
 def gray(image: np.ndarray) -> np.ndarray:
@@ -26,14 +29,18 @@ def gray(image: np.ndarray) -> np.ndarray:
     so thin dark lines on light (what a closing fills in) mean dark ink, thin light lines
     on dark (what an opening takes away) mean chalk on a board or a web canvas's strokes,
     which are turned over. A black margin or a dark desk, however large, is no thin line
-    and has no say."""
+    and has no say. Strokes wider than the first disc (a thick pen on a small canvas)
+    leave nothing thin at that width: the next, wider disc judges them."""
     g = to_gray(image)
     h, w = g.shape
     f = min(1.0, POLARITY_SIDE / max(h, w))
     small = cv2.resize(g, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA) if f < 1 else g
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (STROKE_KERNEL, STROKE_KERNEL))
-    dark = float((cv2.morphologyEx(small, cv2.MORPH_CLOSE, k) - small).sum())
-    light = float((small - cv2.morphologyEx(small, cv2.MORPH_OPEN, k)).sum())
+    for width in STROKE_KERNELS:
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width))
+        dark = float((cv2.morphologyEx(small, cv2.MORPH_CLOSE, k) - small).mean())
+        light = float((small - cv2.morphologyEx(small, cv2.MORPH_OPEN, k)).mean())
+        if max(dark, light) >= THIN_FLOOR:
+            break
     return 1.0 - g if light > dark else g
 
 

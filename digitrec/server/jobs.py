@@ -3,7 +3,8 @@
 The Train page starts a job and polls its :class:`~digitrec.training.train.Progress`; other pages
 and other browser sessions keep working meanwhile. A second :func:`start` while a job
 runs raises :class:`Busy` with a message for the user. :func:`stop` asks the running job
-to stop after the current batch; the model trained so far is still evaluated and saved.
+to stop after the current batch; the model trained so far is still evaluated and saved
+(a job stopped before its first batch ends with no model).
 
 The training itself runs in :mod:`digitrec.server.worker`, a child process at a lower CPU
 priority: it holds no lock the visitors' predictions need (Python's GIL), it takes the
@@ -169,17 +170,20 @@ def _follow(job: Job) -> None:
             if "progress" in message:
                 state = message["progress"]
                 p.points.extend(state.pop("points", []))
-                for name in ("total_steps", "step", "epoch", "started", "stopped"):
+                for name in ("total_steps", "step", "epoch", "started", "stopped", "phase"):
                     setattr(p, name, state.get(name, getattr(p, name)))
             elif "result" in message:
                 result = message["result"]
                 path = Path(result["path"]) if result.get("path") else None
-                p.result = TrainResult(model=None, card=result["card"], history=p.points, path=path)
+                if result.get("card") is not None:
+                    p.result = TrainResult(model=None, card=result["card"], history=p.points, path=path)
+                else:  # stopped before the first batch: no model
+                    p.stopped = True
                 p.done = True
             elif "error" in message:
                 p.error = message["error"]
         code = job.process.wait()
-        if p.result is None and p.error is None:
+        if p.result is None and p.error is None and not (p.done and p.stopped):
             p.error = f"the training process ended unexpectedly (exit code {code})"
     finally:
         with job._stdin_lock:

@@ -122,6 +122,18 @@ def clean_stale_temporaries(max_age: float = 3600.0) -> list[Path]:
     return removed
 
 
+def models() -> list[tuple[Path, dict]]:
+    """The models trained here (``$MODELS/user/``) that can be made active: each one's
+    ``.keras`` path and card, newest first. A model missing its ``.tflite`` (what reading
+    loads) is left out, and so are the hidden temporaries of a save in progress."""
+    directory = store.user_dir()
+    if not directory.is_dir():
+        return []
+    found = [(p, store.read_card(p)) for p in directory.glob("*.keras")
+             if not p.name.startswith(".") and store.lite_path(p).is_file()]
+    return sorted(found, key=lambda item: (item[1].get("created", ""), item[0].stat().st_mtime), reverse=True)
+
+
 def cache_key(path: str | os.PathLike | None = None) -> tuple[str, float]:
     """(path, mtime of its .tflite): a loader cached on this reloads when the file is replaced."""
     path = Path(path) if path else active_model_path()

@@ -11,15 +11,20 @@ threads, so that all of them inherit it): it gets the cores the visitors leave i
 The protocol, one JSON object per line:
 
 * stdin: the :class:`~digitrec.training.train.TrainConfig` (its fields), then ``stop`` to stop after
-  the current batch. End of input (the server went away) stops it too;
+  the current batch (a second or so: :data:`digitrec.training.train.CALL_SECONDS`), test
+  the model trained so far and save it. Before the first batch has been trained there is
+  nothing to keep: the process ends at once. End of input (the server went away) stops it too;
 * stdout: ``{"progress": {...}}`` a few times a second while it changes (the new curve
-  points only), then ``{"result": {"card": ..., "path": ...}}`` or ``{"error": "..."}``.
+  points only, and the phase: preparing, training, testing, saving), then
+  ``{"result": {"card": ..., "path": ...}}`` (both null: stopped before the first batch)
+  or ``{"error": "..."}``.
 
 Anything else the process prints goes to stderr, the server's log.
 """
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import sys
 import threading
@@ -47,7 +52,7 @@ class Channel:
 
 def snapshot(progress, sent: int) -> dict:
     return {"total_steps": progress.total_steps, "step": progress.step, "epoch": progress.epoch,
-            "started": progress.started, "stopped": progress.stopped,
+            "started": progress.started, "stopped": progress.stopped, "phase": progress.phase,
             "points": list(progress.points[sent:])}
 
 
@@ -88,6 +93,13 @@ def main() -> int:
             if line.strip() == "stop":
                 break
         progress.stop.set()
+        if progress.step == 0:  # nothing trained yet (the data, the network, the first trace): nothing to keep
+            progress.stopped = True
+            for child in multiprocessing.active_children():  # the processes making the data go too
+                child.terminate()
+            channel.send(progress={**snapshot(progress, len(progress.points)), "points": []})
+            channel.send(result={"card": None, "path": None})
+            os._exit(0)
 
     threading.Thread(target=listen, name="listen", daemon=True).start()
 

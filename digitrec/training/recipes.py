@@ -38,6 +38,7 @@ class Preset:
     datasets: tuple = ("mnist",)  # digitrec.training.datasets names, trained on together
     small_mix: float = 0.0  # add this many x the training images as small crops (see TrainConfig)
     nondigits: int = 0  # scribbles to render for "not a digit", with the letters (see TrainConfig)
+    summary: str = ""  # one short line, for a menu (the description says how it is built)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,6 +49,7 @@ PRESETS = {
         "seed",
         "The seeds' tutorial recipe: Conv32-Pool-Conv64-Pool-Dense128-Dropout, Adam, batch 32.",
         epochs=5, batch_size=32, learning_rate=1e-3, schedule="constant", augment=False,
+        summary="the tutorial CNN, 5 epochs on MNIST: the baseline",
     ),
     "fast": Preset(
         "fast",
@@ -55,6 +57,7 @@ PRESETS = {
         "one epoch of batch 256, one-cycle, bfloat16 on CPUs that have it: 99% in seconds.",
         epochs=1, batch_size=256, learning_rate=1.5e-2, schedule="onecycle", augment=False,
         precision="mixed_bfloat16", fused_bn=True,
+        summary="a small CNN, one epoch on MNIST: about 99% in seconds",
     ),
     "best": Preset(
         "best",
@@ -62,6 +65,8 @@ PRESETS = {
         "on MNIST, ARDIS, USPS and CVL, with letters and scribbles as \"not a digit\".",
         epochs=18, batch_size=128, learning_rate=3e-3, schedule="onecycle", augment=True,
         label_smoothing=0.05, datasets=("mnist", "ardis", "usps", "cvl"), small_mix=0.2, nondigits=6000,
+        summary="the shipped model's recipe: a deeper CNN, augmented epochs on MNIST, ARDIS, USPS and CVL, "
+                "and \"not a digit\"",
     ),
 }
 
@@ -165,6 +170,7 @@ class Progress:
     started: float = field(default_factory=time.time)
     points: list = field(default_factory=list)  # dicts: step, epoch, loss, accuracy[, val_*]
     stop: threading.Event = field(default_factory=threading.Event)
+    phase: str = "preparing"  # preparing (the data, the network), training, testing, saving
     done: bool = False
     stopped: bool = False
     error: str | None = None
@@ -173,6 +179,16 @@ class Progress:
     @property
     def fraction(self) -> float:
         return self.step / self.total_steps if self.total_steps else 0.0
+
+    def position(self, epochs: int) -> tuple[int, int, int]:
+        """(epoch, batch within it, batches per epoch), counted from 1, for a run of
+        ``epochs`` epochs: "epoch 2 of 3, batch 15 of 227" (a finished epoch shows its
+        last batch, not the next epoch's none)."""
+        per_epoch = max(1, self.total_steps // max(1, epochs))
+        if self.step <= 0:
+            return 1, 0, per_epoch
+        epoch = min(epochs - 1, (self.step - 1) // per_epoch)
+        return epoch + 1, self.step - epoch * per_epoch, per_epoch
 
     def seconds_left(self) -> float | None:
         if not self.step:

@@ -117,11 +117,17 @@ def make_dataset(x, y, batch_size, *, shuffle=False, augment=False, seed=1, repe
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def predict_batches(model: keras.Model, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Probabilities for uint8 images (N, 28, 28) through one traced function, without
-    ``model.predict``'s per-call machinery."""
-    forward = tf.function(lambda a: model(tf.cast(a, tf.float32)[..., None] / 255.0, training=False),
-                          input_signature=[tf.TensorSpec([None, 28, 28], tf.uint8)])
+def inference(model: keras.Model):
+    """``model``'s forward pass for uint8 images (N, 28, 28), traced once for any N."""
+    return tf.function(lambda a: model(tf.cast(a, tf.float32)[..., None] / 255.0, training=False),
+                       input_signature=[tf.TensorSpec([None, 28, 28], tf.uint8)])
+
+
+def predict_batches(model: keras.Model, x: np.ndarray, batch_size: int = 1000, forward=None) -> np.ndarray:
+    """Probabilities for uint8 images (N, 28, 28) through one traced function (``forward``,
+    from :func:`inference`, where the caller has one), without ``model.predict``'s
+    per-call machinery."""
+    forward = forward or inference(model)
     return np.concatenate([forward(x[i: i + batch_size]).numpy()
                            for i in range(0, len(x), batch_size)])
 
@@ -236,7 +242,8 @@ def load_sets(names, data, given=None) -> dict:
 def test_scores(model: keras.Model, sets: dict) -> dict:
     """The model's scores on the test digits of each set it was trained on, as
     ``python -m digitrec evaluate --dataset NAME`` reports them (no confusion matrix)."""
-    forward = lambda x: predict_batches(model, np.round(x * 255).astype(np.uint8))  # noqa: E731
+    traced = inference(model)  # one trace for every set
+    forward = lambda x: predict_batches(model, np.round(x * 255).astype(np.uint8), forward=traced)  # noqa: E731
     return {name: {k: v for k, v in data_mod.scored(dataset, forward).items() if k != "confusion"}
             for name, dataset in sets.items()}
 
@@ -357,18 +364,30 @@ def settle_batch_norm(model: keras.Model, x: np.ndarray, steps: int, batch_size:
     they are still far from the statistics the network now produces, and a model that is
     right in training mode reads almost nothing right at evaluation. A short pass over
     the training images (no labels, no weight change) fixes that; a long run, whose
-    averages have long forgotten their start, is left alone."""
+    averages have long forgotten their start, is left alone.
+
+    One traced forward pass with momentum 0 leaves each batch's own statistics in the
+    layers; their average is set at the end (a stopped run's model is saved a few
+    seconds after Stop, not after a pass of eager calls)."""
     norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     if not norms or all(layer.momentum ** max(steps, 0) < 1e-3 for layer in norms):
         return 0
     momenta = [layer.momentum for layer in norms]
     batches = range(0, min(len(x), max_batches * batch_size), batch_size)
+    means = [np.zeros(layer.moving_mean.shape, np.float64) for layer in norms]
+    variances = [np.zeros(layer.moving_variance.shape, np.float64) for layer in norms]
     try:
-        for i, start in enumerate(batches):
-            for layer in norms:  # momentum i/(i+1): the running mean of the batches so far
-                layer.momentum = i / (i + 1)
-            batch = np.asarray(x[start: start + batch_size], np.float32)[..., None] / 255.0
-            model(batch, training=True)
+        for layer in norms:
+            layer.momentum = 0.0
+        forward = tf.function(lambda a: model(a, training=True))
+        for start in batches:
+            forward(tf.constant(np.asarray(x[start: start + batch_size], np.float32)[..., None] / 255.0))
+            for layer, mean, variance in zip(norms, means, variances):
+                mean += layer.moving_mean.numpy()
+                variance += layer.moving_variance.numpy()
+        for layer, mean, variance in zip(norms, means, variances):
+            layer.moving_mean.assign(mean / len(batches))
+            layer.moving_variance.assign(variance / len(batches))
     finally:
         for layer, m in zip(norms, momenta):
             layer.momentum = m
@@ -384,7 +403,17 @@ def settle_batch_norm(model: keras.Model, x: np.ndarray, steps: int, batch_size:
 # fast preset, 2 cores, the first call took 0.5 s against fit's 1.5-1.9 s, out of a
 # whole `python -m digitrec train --preset fast` of about 10 s.
 
-STEPS_PER_CALL = 8  # steps run inside one traced call before Python (progress, stop) runs
+STEPS_PER_CALL = 8  # at most this many steps run inside one traced call before Python (progress, stop) runs...
+CALL_SECONDS = 0.5  # ...and no more than take about this long: Stop is heard within a second or so
+
+
+def steps_for_call(seconds_per_step: float | None, most: int = STEPS_PER_CALL,
+                   seconds: float = CALL_SECONDS) -> int:
+    """How many steps the next traced call runs: as many as take about ``seconds`` at the
+    last call's pace (at least one, at most ``most``); one before any pace is known."""
+    if not seconds_per_step:
+        return 1
+    return max(1, min(most, int(seconds / seconds_per_step)))
 
 
 def make_train_steps(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss_fn):
@@ -420,19 +449,23 @@ def run_training(model, dataset, steps_per_epoch: int, epochs: int, optimizer, l
     steps. Every ``every`` steps, and at the end, it appends a point to
     ``progress.points``: the epoch's running loss and accuracy so far (and, with
     ``val_data``, validation loss and accuracy); it stops after the call in which
-    ``progress.stop`` is set."""
+    ``progress.stop`` is set. Each call runs :func:`steps_for_call` steps: a few quick
+    ones, or one slow one (a large batch, augmentation, a busy machine)."""
     train_steps = make_train_steps(model, optimizer, loss_fn)
     iterator = iter(dataset)
     total = steps_per_epoch * epochs
     every = max(1, every)
+    pace = None  # seconds a step took in the last call (the first one also traces the graph)
     for epoch in range(epochs):
         progress.epoch = epoch
         sums = np.zeros(3)
         done = 0
         while done < steps_per_epoch:
             step = epoch * steps_per_epoch + done
-            n = min(STEPS_PER_CALL, steps_per_epoch - done, every - step % every)
+            n = min(steps_for_call(pace), steps_per_epoch - done, every - step % every)
+            began = time.perf_counter()
             sums += [float(v) for v in train_steps(iterator, tf.constant(n))]
+            pace = (time.perf_counter() - began) / n
             done += n
             progress.step = step + n
             if progress.step % every == 0 or done == steps_per_epoch:
@@ -568,10 +601,12 @@ def _train(config: TrainConfig, progress: Progress | None, mnist, verbose: int,
     else:
         lr = cfg.learning_rate
     every = cfg.eval_every if val_data is not None else min(cfg.eval_every, 50)
+    progress.phase = "training"
     run_training(model, train_ds, steps_per_epoch, cfg.epochs, keras.optimizers.Adam(lr),
                  keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
                  progress, every, val_data, verbose)
     train_seconds = time.time() - start
+    progress.phase = "testing"
     if precision or PRESETS[cfg.preset].fused_bn:
         # The weights are float32 already: move them into the plain float32 model.
         trained, model = model, build_model(cfg.preset)
@@ -616,6 +651,7 @@ def _train(config: TrainConfig, progress: Progress | None, mnist, verbose: int,
         "machine": machine(),
     }
     if save:  # never over the shipped model unless asked to, by name
+        progress.phase = "saving"
         path = save_model(model, cfg.out or store.new_model_path(cfg.preset), card)
     else:
         path = None

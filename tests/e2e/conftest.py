@@ -12,8 +12,8 @@ import pytest
 from benchmarks.browser import CHROMIUM_ARGS, chromium_path, start_app, stop_app
 from tests.conftest import ROOT, data_dir, paper_digit
 
-# Screenshots of the three pages go to artifacts/screenshots (git-ignored); to refresh the
-# README's, run: DIGITREC_SCREENSHOTS=docs/screenshots pytest -m e2e
+# Screenshots the tests take go to artifacts/screenshots (git-ignored), to look at after a
+# run; the README's are made by docs/screenshots/make.py.
 SCREENSHOTS = ROOT / os.environ.get("DIGITREC_SCREENSHOTS", "artifacts/screenshots")
 TIMEOUT_MS = 60_000  # generous: 2 shared cores, a training beside the server in some tests
 
@@ -82,10 +82,11 @@ def browser(chromium, fake_camera):
         b.close()
 
 
-def new_page(browser, url: str):
-    """A page in a browser context of its own (a new session) on the app at ``url``."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000},
-                                  permissions=["camera"], base_url=url)
+def new_page(browser, url: str, width: int = 1400, height: int = 1000):
+    """A page in a browser context of its own (a new session) on the app at ``url``, in a
+    window of ``width`` x ``height`` pixels."""
+    context = browser.new_context(viewport={"width": width, "height": height},
+                                  permissions=["camera"], base_url=url, accept_downloads=True)
     pg = context.new_page()
     pg.set_default_timeout(TIMEOUT_MS)
     return pg
@@ -94,5 +95,21 @@ def new_page(browser, url: str):
 @pytest.fixture()
 def page(browser, server):
     pg = new_page(browser, server.url)
+    yield pg
+    pg.context.close()
+
+
+@pytest.fixture()
+def laptop(browser, server):
+    """A page in a laptop's window, 1280 x 800 pixels: what must fit without scrolling sideways."""
+    pg = new_page(browser, server.url, 1280, 800)
+    yield pg
+    pg.context.close()
+
+
+@pytest.fixture()
+def phone(browser, server):
+    """A page in a phone's window, 390 x 844 pixels."""
+    pg = new_page(browser, server.url, 390, 844)
     yield pg
     pg.context.close()

@@ -69,3 +69,20 @@ def write_y4m(path: Path, gray: np.ndarray, frames: int = 10) -> Path:
             f.write(frame)
     return path
 
+
+
+def within(page, locator) -> bool:
+    """True when every element ``locator`` matches lies wholly inside the page's window
+    (nothing cut at its right edge, nothing to scroll sideways for), and is visible."""
+    size = page.viewport_size
+    boxes = [locator.nth(i).bounding_box() for i in range(locator.count())]
+    return bool(boxes) and all(b is not None and b["x"] >= 0 and b["y"] >= 0 and b["x"] + b["width"] <= size["width"]
+                               and b["y"] + b["height"] <= size["height"] for b in boxes)
+
+
+def not_cut(locator) -> bool:
+    """True when no element ``locator`` matches shows its text cut short (an ellipsis: the
+    text is wider than the element)."""
+    return all(locator.nth(i).evaluate("e => [e, ...e.querySelectorAll('*')].every("
+                                       "n => n.scrollWidth <= n.clientWidth + 1)")
+               for i in range(locator.count()))

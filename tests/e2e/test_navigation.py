@@ -21,6 +21,6 @@ def test_first_request_to_a_page_url_gets_the_app_navigation(browser, fresh_serv
         expect(nav.get_by_role("link", name="Upload")).to_be_visible(timeout=60_000)
         expect(nav.get_by_role("link", name="streamlit app")).to_have_count(0)
         nav.get_by_role("link", name="Draw").click()
-        expect(page.get_by_role("heading", name="Draw a digit")).to_be_visible(timeout=60_000)
+        expect(page.get_by_role("heading", name="Draw", exact=True)).to_be_visible(timeout=60_000)
     finally:
         page.context.close()

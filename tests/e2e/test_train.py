@@ -1,5 +1,7 @@
 """Train page in a real Chromium: a short training on a small subset, live curves and
-progress, the result beside the active model, activation for every page, restore."""
+progress counted within the epoch, Stop taken at once, the result beside the active model,
+activation for every page, and the models list to go back to another one."""
+import math
 import re
 import time
 
@@ -8,6 +10,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from benchmarks.browser import DIGITS
+from digitrec.server import jobs
+from digitrec.training.recipes import TrainConfig
 from tests.e2e.conftest import SCREENSHOTS
 from tests.e2e.helpers import draw, wait_hook, wait_idle
 
@@ -23,19 +27,22 @@ def sidebar_model(page) -> str:
 def test_train_watch_stop_activate_restore(page, server):
     page.goto("/train")
     images = page.get_by_label("Training images", exact=True)
-    images.fill("6000")  # ~310 batches of 16: long enough to watch, stopped early anyway
+    images.fill("6000")  # ~310 batches of 16 an epoch: long enough to watch, stopped early anyway
     images.press("Enter")
     wait_idle(page)
     epochs = page.get_by_role("slider", name="Epochs")
     epochs.focus()
-    epochs.press("Home")  # 1 epoch
-    expect(epochs).to_have_value("1")
+    epochs.press("Home")
+    epochs.press("ArrowRight")  # 2 epochs: the batch is counted within its epoch
+    expect(epochs).to_have_value("2")
     wait_idle(page)
     batch = page.get_by_role("slider", name="Batch size")
     batch.focus()
     batch.press("Home")  # batches of 16: the most steps to watch
     wait_idle(page)
 
+    plan = jobs.plan(TrainConfig(preset="fast", epochs=2, batch_size=16, limit=6000))
+    per_epoch = math.ceil((6000 - plan.validation) / 16)
     page.get_by_role("button", name="Start training").click()
     # Live: the batch count goes up while the curves are drawn; then Stop.
     seen = set()
@@ -49,6 +56,8 @@ def test_train_watch_stop_activate_restore(page, server):
         except Exception:
             text = ""
         m = BATCH.search(text)
+        if m:
+            assert "Epoch 1 of 2" in text and int(m.group(2)) == per_epoch and int(m.group(1)) <= per_epoch, text
         if m and page.locator(".st-key-training [data-testid='stVegaLiteChart']").count() == 2:
             seen.add(int(m.group(1)))
         page.wait_for_timeout(100)
@@ -72,7 +81,11 @@ def test_train_watch_stop_activate_restore(page, server):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "train.png"))
         try:
-            page.get_by_role("button", name="Stop").click(timeout=10_000)
+            page.locator(".st-key-stop").get_by_role("button", name="Stop").first.click(timeout=10_000)
+            # Stop is taken at once: the button goes, and the page says the training is
+            # stopping or has stopped (then tests and saves the model trained so far).
+            wait_hook(page, "training", lambda t: "Stopp" in t or page.locator(".st-key-result").count() > 0)
+            expect(page.locator(".st-key-stop")).to_have_count(0)
         except PlaywrightTimeout:  # it finished while the other session drew
             expect(page.locator(".st-key-result")).to_be_visible()
 
@@ -81,7 +94,14 @@ def test_train_watch_stop_activate_restore(page, server):
     assert "Active model: test accuracy" in result
     assert page.locator(".st-key-training [data-testid='stVegaLiteChart']").count() == 2
 
-    page.get_by_role("button", name="Use the new model on every page").click()
+    # A new model worse than the active one is said to be, and keeping the active one comes first.
+    activate = page.locator(".st-key-activate button")
+    if "worse than the active one" in result:
+        expect(activate).to_have_text("Use the new model anyway")
+        expect(page.locator(".st-key-keep button")).to_have_attribute("kind", "primary")
+    else:
+        expect(activate).to_have_attribute("kind", "primary")
+    activate.click()
     wait_hook(page, "result", lambda t: "The new model is the active model" in t)
     name = re.search(r"fast-[\w-]+", sidebar_model(page)).group(0)
     assert all((server.models / "user" / f"{name}{suffix}").is_file() for suffix in (".keras", ".tflite", ".json"))
@@ -97,5 +117,15 @@ def test_train_watch_stop_activate_restore(page, server):
     assert not other.get_by_text("Using the shipped model").count()
     other.close()
 
-    page.get_by_role("button", name="Restore the shipped model").click()
+    # The models list: the new model is there, active; the shipped one can be chosen again.
+    models = page.locator(".st-key-models")
+    models.scroll_into_view_if_needed()
+    expect(models.locator("[data-testid='stDataFrame']")).to_be_visible()
+    chooser = models.get_by_role("combobox")
+    chooser.click()
+    page.get_by_role("option", name=re.compile("^shipped model")).click()
+    models.get_by_role("button", name="Make it active").click()
     expect(page.get_by_test_id("stSidebar").get_by_text("Active model: shipped model")).to_be_visible()
+    chooser.click()
+    expect(page.get_by_role("option", name=re.compile(f"^{name} "))).to_be_visible()  # still there, to choose again
+    page.keyboard.press("Escape")

@@ -1,5 +1,9 @@
 """Upload page in a real Chromium: image files of every format, an unreadable file, a whole
-number, and a webcam snapshot through Chromium's fake camera."""
+number, a webcam snapshot through Chromium's fake camera; a number uploaded as one digit,
+the examples, a number corrected, the readings downloaded, and a laptop's window."""
+import csv
+import io
+import json
 import re
 
 import numpy as np
@@ -7,7 +11,7 @@ import pytest
 
 from tests.conftest import UNSURE, encode, readable_digits, unsure_row
 from tests.e2e.conftest import SCREENSHOTS
-from tests.e2e.helpers import wait_hook
+from tests.e2e.helpers import not_cut, wait_hook, within
 
 pytestmark = pytest.mark.e2e
 
@@ -50,6 +54,53 @@ def test_upload_files_one_bad(page, mnist, recognizer):
     page.wait_for_timeout(500)  # let the charts finish drawing
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "upload.png"))
+
+
+def test_a_number_uploaded_as_one_digit_is_said_to_be_one_and_can_be_read_as_a_number(laptop):
+    """The cheque example, read as one digit: the page says that it holds four digits and
+    what they read; one click reads it as a number; a typed correction is kept in the
+    downloads (CSV and JSON), beside what was read."""
+    page = laptop
+    page.goto("/upload")
+    page.locator(".st-key-examples").get_by_role("button", name="A cheque's amount").click()
+    hint = wait_hook(page, "several-cheque", lambda t: "holds" in t)
+    assert "holds 4 digits" in hint and "3.827" in hint, hint
+    answers = page.locator(".st-key-correction-cheque button:visible")
+    answers.last.scroll_into_view_if_needed()
+    assert answers.count() == 11 and within(page, answers) and not_cut(answers)
+
+    page.locator(".st-key-several-cheque").get_by_role("button", name="Read it as a number").click()
+    text = wait_hook(page, "prediction-cheque", lambda t: bool(first_token(t)))
+    assert text.startswith("3.827\n"), text
+    typed = page.locator(".st-key-correction-cheque").get_by_label("No, it was:")
+    typed.fill("3.829")
+    typed.press("Enter")
+    page.get_by_text("Saved 4 digits of 3.829").wait_for()
+
+    downloads = page.locator(".st-key-downloads")
+    downloads.scroll_into_view_if_needed()
+    assert within(page, downloads.locator("button:visible")) and not_cut(downloads.locator("button:visible"))
+    with page.expect_download() as got:
+        downloads.get_by_role("button", name="Download the readings (CSV)").click()
+    rows = list(csv.DictReader(io.StringIO(open(got.value.path()).read())))
+    assert [(r["file"], r["mode"], r["text"], r["correction"]) for r in rows] == [
+        ("cheque.jpg", "numbers", "3.827", "3.829")]
+    with page.expect_download() as got:
+        downloads.get_by_role("button", name="Download the readings (JSON)").click()
+    (record,) = json.loads(open(got.value.path()).read())
+    assert record["text"] == "3.827" and record["correction"] == ["3.829"]
+    assert [d["digit"] for d in record["numbers"][0]["digits"]] == [3, 8, 2, 7]
+
+
+def test_the_examples_are_there_to_try(page):
+    page.goto("/upload")
+    examples = page.locator(".st-key-examples")
+    for name in ("A digit, photographed", "A row of digits"):
+        examples.get_by_role("button", name=name).click()
+    assert first_token(wait_hook(page, "prediction-digit-photo", answered)) == "7"
+    assert "14959" in wait_hook(page, "several-row", lambda t: "holds" in t)
+    page.get_by_test_id("stRadioGroup").get_by_text("every number in it").click()
+    assert first_token(wait_hook(page, "prediction-row", lambda t: first_token(t) == "14959")) == "14959"
 
 
 def test_whole_number(page, mnist, recognizer, tmp_path):

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from benchmarks.your_digits import STYLES, drawings
 from tests.e2e.conftest import new_page
-from tests.e2e.helpers import draw, wait_hook
+from tests.e2e.helpers import draw, not_cut, wait_hook, within
 
 pytestmark = pytest.mark.e2e
 
@@ -17,7 +17,7 @@ BLANK = "No digit yet"
 def test_a_correction_is_kept_and_shown_on_the_train_page(browser, fresh_server):
     from digitrec.server.samples import SampleStore
 
-    page = new_page(browser, fresh_server.url)
+    page = new_page(browser, fresh_server.url, 1280, 800)
     try:
         page.goto("/")
         wait_hook(page, "prediction", lambda t: t.startswith(BLANK))
@@ -34,6 +34,11 @@ def test_a_correction_is_kept_and_shown_on_the_train_page(browser, fresh_server)
         digits = page.locator(".st-key-your-digits")
         expect(digits).to_contain_text("1 of your digits", timeout=60_000)
         expect(digits.get_by_text(f"1, read {read}")).to_be_visible()
+        delete = digits.get_by_role("button", name="Delete", exact=True)
+        delete.scroll_into_view_if_needed()
+        assert within(page, delete) and not_cut(delete)  # not "De…"
+        delete.click()
+        expect(digits).to_contain_text("None yet")
     finally:
         page.context.close()
 
