@@ -150,6 +150,9 @@ def show_digit(pred, suffix: str = "") -> None:
     The test hook: ``prediction<suffix>`` begins with the digit (or says that no digit
     was found)."""
     with st.container(key=f"prediction{suffix}"):
+        if pred.digit is None and pred.not_digit is not None:  # the model's "not a digit" won
+            big_text("Not a digit", f"{pred.not_digit:.1%} sure: a letter, a sign or a scribble, not a digit")
+            return
         if pred.digit is None:
             st.markdown(f"**No digit found:** {pred.reason}.")
             return
@@ -159,13 +162,18 @@ def show_digit(pred, suffix: str = "") -> None:
 
 
 def show_digit_details(pred, suffix: str = "") -> None:
-    """The bar chart of all ten confidences and the 28x28 the model saw.
+    """The bar chart of every class's confidence (the ten digits, and "?" for "not a
+    digit" where the model has that class) and the 28x28 the model saw.
 
     The test hook: ``confidences<suffix>`` holds the bar chart."""
-    if pred.digit is None:
+    if pred.probabilities is None:
         return
+    labels = [str(d) for d in range(10)] + ["?"] * (len(pred.probabilities) - 10)
     with st.container(key=f"confidences{suffix}"):
-        st.vega_lite_chart(spec=confidence_chart(pred.probabilities), width="stretch")
+        st.vega_lite_chart(spec=confidence_chart(pred.probabilities, labels), width="stretch")
+        if len(labels) > 10:
+            st.caption("? = not a digit. Confidences are calibrated: of readings shown at 90%, about 9 in 10 "
+                       "are right.")
         st.image(model_input(pred.input28), caption="What the model saw (28×28)", width=112)
 
 
@@ -244,7 +252,8 @@ def _save_answer(pred, answer: int, picture, source: str, on_saved) -> None:
     except SampleError as exc:
         st.toast(f"Not saved: {exc}", icon=":material/error:")
         return
-    st.toast(f"Saved as a {answer}." + ("" if answer == pred.digit else f" (read as {pred.digit})"),
+    read = "not a digit" if pred.digit is None else pred.digit
+    st.toast(f"Saved as a {answer}." + ("" if answer == pred.digit else f" (read as {read})"),
              icon=":material/check_circle:")
     if on_saved:
         on_saved()
@@ -264,6 +273,12 @@ def correction(pred, picture: np.ndarray, source: str, suffix: str = "", on_save
     are pills, which wrap onto a second line where the column is narrow (a phone).
 
     The test hook: ``correction<suffix>`` holds the buttons."""
+    if pred.digit is None and pred.not_digit is not None:  # read as no digit: perhaps it was one
+        with st.container(key=f"correction{suffix}"):
+            key = f"was{suffix}"
+            st.pills("Was it a digit after all? It was:", [str(d) for d in range(10)], key=key,
+                     on_change=_picked, args=(key, pred, picture, source, on_saved))
+        return
     if pred.digit is None:
         return
     with st.container(key=f"correction{suffix}"):

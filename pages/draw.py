@@ -64,7 +64,8 @@ with result_col:
     elif mode == DIGIT:
         reading = ui.recognizer().predict(image)
         ui.show_digit(reading)
-        count = ui.recognizer().count_digits(image) if reading.digit is not None else None
+        # a number is read as one digit, or as no digit at all: either way, say what it holds
+        count = ui.recognizer().count_digits(image) if reading.probabilities is not None else None
         if count is not None:
             ui.several_digits(count, "", "draw-mode", NUMBER, what="drawing")
     else:

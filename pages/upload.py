@@ -107,7 +107,7 @@ def show_numbers(name: str, image: np.ndarray, suffix: str) -> dict:
 
 def show_digit(name: str, image: np.ndarray, suffix: str) -> dict:
     prediction = ui.recognizer().predict(image)
-    count = ui.recognizer().count_digits(image) if prediction.digit is not None else None
+    count = ui.recognizer().count_digits(image) if prediction.probabilities is not None else None
     original, result = st.columns(2, gap="large")
     original.image(image, caption="Your picture")
     with result:

@@ -90,6 +90,23 @@ def test_an_answer_beside_an_uploaded_digit_is_saved_with_its_picture(digits, mo
     assert db.picture(saved.id).startswith(b"\x89PNG")
 
 
+def test_draw_says_a_star_is_not_a_digit_and_takes_a_correction(monkeypatch, models_dir):
+    """A star on the canvas: "Not a digit", the bar chart with its eleventh bar, and the
+    digits to say what it was had it been one."""
+    from digitrec.server.samples import SampleStore
+    from digitrec.training.nondigits import scribble
+
+    star = scribble("star", np.random.default_rng(7))
+    fake_canvas(monkeypatch, rgba(np.pad(star, 104, constant_values=255)))
+    at = app_page("draw").run()
+    assert not at.exception
+    assert texts(at, "prediction").startswith("Not a digit\n")
+    assert "? = not a digit" in texts(at, "confidences")
+    at.get_by_key("was").set_value("4").run()
+    (saved,) = SampleStore(models_dir / "samples.sqlite3").samples()
+    assert (saved.true_digit, saved.read_digit) == (4, None)
+
+
 def test_draw_strokes_without_a_digit(monkeypatch):
     fake_canvas(monkeypatch, np.full((320, 320, 4), 255, np.uint8))  # white strokes on white
     at = app_page("draw").run()
