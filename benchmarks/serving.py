@@ -1,5 +1,5 @@
 """Serving: what a reading costs, as a command and in the app, now that reading runs on
-LiteRT without TensorFlow (issue 17's targets), in one run.
+LiteRT without TensorFlow (against the targets set for it), in one run.
 
     python benchmarks/serving.py [--runs 10] [--tf-runs 3] [--repeats 200] [--numbers 35]
                                  [--drawings 5] [--no-browser] [--data DIR] [--out PATH]
@@ -23,7 +23,7 @@ LiteRT without TensorFlow (issue 17's targets), in one run.
   ``--drawings`` more drawings and one upload warm it up, and the server's resident memory
   (VmRSS from /proc, with any child processes) is read.
 
-Prints the targets of issue 17 beside the figures (no pass/fail: the machines are
+Prints those targets beside the figures (no pass/fail: the machines are
 shared, read the figures with the load average) and writes ``benchmarks/results/serving.md``.
 """
 from __future__ import annotations
@@ -343,9 +343,9 @@ def main(argv=None) -> int:
                      f"{first:.2f} s", verdict(first, TARGETS["first_reading_s"])],
                     ["app server memory after warm-up (VmRSS, with children)", f"<= {TARGETS['server_mb']} MB",
                      f"{warm_mb:.0f} MB", verdict(warm_mb, TARGETS["server_mb"])]]
-    lines += ["## Issue 17's targets", ""]
+    lines += ["## Targets", ""]
     lines += common.table(["what", "target", "measured", ""], targets)
-    lines += ["", "Before, with TensorFlow on the reading path (issue 17, the project's 2-core machine of "
+    lines += ["", "Before, with TensorFlow on the reading path (the project's 2-core machine of "
               "the time): `predict` 3.0 s and 800 MB; first reading 4.3 s; server about 780 MB.", ""]
 
     lines += ["## Whole processes", ""]

@@ -13,7 +13,7 @@ unusual digits, and what does it cost the rest?
 4. The new model reads the 100 test drawings (after) and MNIST's 10,000 test digits.
 5. Saving one correction with 10,000 samples already stored: median time on the server.
 
-Writes benchmarks/results/your_digits.md. Targets (issue #20): >= 90% of the new drawings
+Writes benchmarks/results/your_digits.md. Targets: >= 90% of the new drawings
 read right after 20 corrections; MNIST test accuracy down by at most 0.1 point; saving a
 correction <= 50 ms.
 """

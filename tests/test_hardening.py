@@ -1,4 +1,4 @@
-"""Issue 6: bad input through the CLI and the Upload page, faults (killed training, corrupt
+"""Hardening: bad input through the CLI and the Upload page, faults (killed training, corrupt
 or unsafe active model, corrupt MNIST), and the security bounds (models only from the
 models directory, Keras safe mode, server-side training limits, uploads kept in memory)."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Training on several populations (issue 18): each set's share of an epoch, the order the
+"""Training on several data sets (populations) at once: each set's share of an epoch, the order the
 images are drawn in, the config that carries the sets, and a brief run on two of them."""
 import json
 from dataclasses import asdict

@@ -1,4 +1,4 @@
-"""digitrec.reading.normalize on pictures someone else already made small (issue 18): 15-32
+"""digitrec.reading.normalize on pictures someone else already made small: 15-32
 px, digits stretched to fill the whole box, binary bitmaps, ink covering half the picture,
 very thick strokes. Generated images only: no model, no data set, a second or two."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 6 in a real Chromium against `streamlit run`: the whole bad-file list through the
+"""Hardening in a real Chromium against `streamlit run`: the whole bad-file list through the
 Upload page, uploads never written to disk under the visitor's names, an oversized upload
 refused, and the server still serving afterwards."""
 import os
