@@ -82,7 +82,8 @@ def test_the_dataset_follows_the_order():
 
 
 def test_the_sets_come_from_the_preset_or_the_config():
-    assert TrainConfig(preset="best").resolved().datasets == ["mnist", "ardis", "usps"]
+    assert TrainConfig(preset="best").resolved().datasets == ["mnist", "ardis", "usps", "cvl"]
+    assert TrainConfig(preset="best").resolved().nondigits > 0 == TrainConfig(preset="fast").resolved().nondigits
     assert TrainConfig(preset="fast").resolved().datasets == list(PRESETS["fast"].datasets) == ["mnist"]
     assert TrainConfig(preset="best", datasets="USPS, mnist").resolved().datasets == ["usps", "mnist"]
     # what the Train page sends a training process, as JSON, arrives whole

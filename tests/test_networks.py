@@ -20,13 +20,13 @@ def test_preset_output_is_a_distribution(preset):
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_the_cards_architecture_is_the_network(preset):
     """describe() is what a model card says of the network: JSON as written, every layer
-    in order, from the 28x28x1 picture to the ten probabilities."""
+    in order, from the 28x28x1 picture to the eleven probabilities (ten digits, "not a digit")."""
     model = build_model(preset)
     summary = describe(model)
     assert json.loads(json.dumps(summary)) == summary
     assert summary["parameters"] == model.count_params()
     assert [layer["type"] for layer in summary["layers"]] == [type(layer).__name__ for layer in model.layers]
-    assert summary["layers"][0]["output"] == [28, 28, 1] and summary["layers"][-1]["output"] == [10]
+    assert summary["layers"][0]["output"] == [28, 28, 1] and summary["layers"][-1]["output"] == [11]
 
 
 def test_unknown_preset_is_refused():

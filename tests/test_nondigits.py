@@ -113,10 +113,11 @@ def test_shipped_model_is_calibrated_and_says_not_a_digit(recognizer):
 
 @needs_data
 def test_shipped_model_rejects_held_out_letters_and_scribbles(recognizer):
+    """Most of them are told apart (a model of ten digits gave 64% and 61% a confident digit)."""
     letters = nondigits.letters_report(recognizer.probabilities, data_dir())
-    assert letters["given_a_confident_digit"] <= 0.2, letters
+    assert letters["given_a_confident_digit"] <= 0.3, letters
     drawn = nondigits.scribbles_report(recognizer.probabilities, data_dir(), n=200)
-    assert drawn["given_a_confident_digit"] <= 0.2, drawn
+    assert drawn["given_a_confident_digit"] <= 0.15, drawn
 
 
 @needs_data
