@@ -57,12 +57,17 @@ def measure(path: str | None, data: str) -> dict:
     return out
 
 
+def name(model: str) -> str:
+    """A model's file with its folder: models/digitrec.keras, old/digitrec.keras."""
+    return f"{Path(model).parent.name}/{Path(model).name}"
+
+
 def report(results: list[dict], load_before: str) -> str:
     lines = ["# Digits by everyone, and what is not a digit", "",
              "`DIGITREC_DATA=../shared/data/mnist .venv/bin/python benchmarks/digits.py "
              + " ".join(f"--model {r['model']}" for r in results) + "`", ""]
     lines += machine_lines(load_before) + [""]
-    head = "| | " + " | ".join(Path(r["model"]).name for r in results) + " |"
+    head = "| | " + " | ".join(name(r["model"]) for r in results) + " |"
     rule = "|---|" + "---:|" * len(results)
     lines += ["## Accuracy (test digits; CVL: its 60 validation writers)", "", head, rule]
     for name in SETS:
@@ -86,7 +91,7 @@ def report(results: list[dict], load_before: str) -> str:
                                                sorted(kinds.items(), key=lambda kv: -kv[1]["given_a_confident_digit"])))
     lines += ["", "## Calibration (expected calibration error; right among readings at >= 90%)", ""]
     for r in results:
-        lines += [f"{Path(r['model']).name}: temperature {r['temperature']}", "",
+        lines += [f"{name(r['model'])}: temperature {r['temperature']}", "",
                   "| held-out digits | ECE before | ECE after | at >= 90%: share, right (before) | (after) |",
                   "|---|---:|---:|---:|---:|"]
         for name, fig in r["reliability"].items():
