@@ -32,9 +32,7 @@ MAX_CHARS = 16  # the longest label a strip may have
 JITTER = 0.12  # a real box's edges move up to this x its height either way (a detector's error)
 LENGTHS = (1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 8)  # digits in a rendered number, drawn from these
 PLAIN = 0.3  # rendered numbers written plainly, as on a page (no marks, slant, baseline or box edge)
-# whose digits write a rendered number: MNIST's and CVL's writers one by one; ARDIS's, USPS's
-# and the real cheques' digits (orand-train's training part, cut by digits.csv) as one hand each
-HANDS = {"mnist": 0.45, "cvl": 0.15, "orand": 0.15, "ardis": 0.15, "usps": 0.1}
+HANDS = {"mnist": 0.6, "ardis": 0.2, "usps": 0.2}  # whose digits write a rendered number
 CHUNK = 50  # numbers rendered per worker task
 KEPT_MARKS = ".,-/"
 
@@ -159,74 +157,18 @@ class Hands:
     sets: list
 
 
-CHEQUE_PATTERN = 0.35  # ink fainter than this (of the darkest) in a cheque digit's box is the printed pattern
-
-
-def cheque_digits(data=None) -> tuple[np.ndarray, np.ndarray]:
-    """The digits of orand-train's training part, each cut from its cheque by its box in
-    digits.csv, as ink (bright on dark, uint8): a real cheque writer's 1s with their flags,
-    7s with their bars, looped 9s. Returns (x in the MNIST box, labels)."""
-    from digitrec.reading.decode import load_image
-    from digitrec.training import real_numbers
-
-    train, _ = real_numbers.split("orand-train", data)
-    keep = {n.path.name for n in train}
-    directory = train[0].path.parent.parent if train else None
-    crops, labels = [], []
-    with open(directory / "digits.csv", newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["file"].split("/")[-1] in keep]
-    by_file: dict = {}
-    for r in rows:
-        by_file.setdefault(r["file"], []).append(r)
-    for file, digits in by_file.items():
-        ink = inkmod.ink(inkmod.gray(load_image(directory / file)))
-        for r in digits:
-            x, y, w, h = (int(r[k]) for k in "xywh")
-            crop = ink[max(0, y): y + h, max(0, x): x + w]
-            if crop.size:  # the cheque's faint printed pattern left out: a pen's ink only
-                crop = np.clip((crop - CHEQUE_PATTERN) / (1 - CHEQUE_PATTERN), 0, 1)
-                crops.append(np.round(crop * 255).astype(np.uint8))
-                labels.append(int(r["digit"]))
-    x = np.zeros((len(crops), 28, 28), np.uint8)
-    for i, c in enumerate(crops):  # mnist_box takes one size; cut each to 28x28 through it
-        x[i] = mnist_box(np.pad(c, 2)[None])[0] if max(c.shape) <= 28 else mnist_box(
-            _fit(c)[None])[0]
-    return x, np.asarray(labels, np.uint8)
-
-
-def _fit(crop: np.ndarray, side: int = 112) -> np.ndarray:
-    """A crop of any size in a square of ``side`` (its long side scaled to it)."""
-    import cv2
-
-    h, w = crop.shape
-    k = side / max(h, w)
-    small = cv2.resize(crop, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
-    out = np.zeros((side, side), np.uint8)
-    out[: small.shape[0], : small.shape[1]] = small
-    return out
-
-
 def hands(data=None) -> Hands:
-    """MNIST's and CVL's training digits by writer (``mnist-writers``, CVL's writers.csv),
-    and ARDIS's, USPS's and the real cheques' training digits as one hand each (their
-    writers are not known)."""
-    from digitrec.training.datasets import DataError, cvl_writers, find_data_dir, load
+    """MNIST's training digits by writer (``mnist-writers``), and ARDIS's and USPS's
+    training digits as one hand each (their writers are not known)."""
+    from digitrec.training.datasets import DataError, find_data_dir, load
 
     xs, groups, sets = [], [], []
     offset = 0
     for name in HANDS:
-        if name == "orand":
-            x, y = cheque_digits(data)
-        else:
-            s = load(name, data)
-            x = s.x_train if name == "mnist" else mnist_box(s.x_train)
-            y = s.y_train
-        if name == "cvl":
-            by = {}
-            for i, w in enumerate(cvl_writers(data, "train")):
-                by.setdefault(w, []).append(i)
-            members = list(by.values())
-        elif name == "mnist":
+        s = load(name, data)
+        x = s.x_train if name == "mnist" else mnist_box(s.x_train)
+        y = s.y_train
+        if name == "mnist":
             path = find_data_dir(data, "mnist-writers") / "mnist-train-writers.csv"
             if not path.exists():
                 raise DataError(f"{path} is missing: who wrote each MNIST training digit")
