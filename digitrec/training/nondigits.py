@@ -149,8 +149,8 @@ def scribble(kind: str, rng: np.random.Generator, digit28: np.ndarray | None = N
         for a in rng.uniform(0, np.pi) + np.arange(n) * np.pi / n + rng.normal(0, 0.1, n):
             r = SIDE * rng.uniform(0.3, 0.42)
             d = r * np.array([np.cos(a), np.sin(a)])
-            a, b = np.round(c - d).astype(int), np.round(c + d).astype(int)
-            cv2.line(canvas, tuple(a), tuple(b), 0, pen, cv2.LINE_AA)
+            start, end = np.round(c - d).astype(int), np.round(c + d).astype(int)
+            cv2.line(canvas, tuple(start), tuple(end), 0, pen, cv2.LINE_AA)
     elif kind == "hash":  # a #, a grid
         for i in range(int(rng.integers(2, 4))):
             for vertical in (False, True):
