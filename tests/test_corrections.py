@@ -68,7 +68,9 @@ def test_records_hold_each_reading_and_its_correction(row, recognizer):
     assert json.loads(records.to_json(recs)) == recs
     table = list(csv.DictReader(io.StringIO(records.to_csv(recs))))
     assert [(r["file"], r["mode"], r["text"], r["digits_in_picture"], r["correction"], r["error"]) for r in table] == [
-        ("row.png", "one digit", str(digit.digit), "3", "", ""),
+        # one digit's reading of a row: a digit, or "not a digit", in the column of what went wrong
+        ("row.png", "one digit", "" if digit.digit is None else str(digit.digit), "3", "",
+         digit.reason if digit.digit is None else ""),
         ("row.png", "numbers", "417", "", "427", ""),
         ("broken.png", "numbers", "", "", "", "not an image")]
     assert float(table[1]["confidence"]) == round(reading.numbers[0].confidence, 4)
