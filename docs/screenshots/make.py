@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.browser import CHROMIUM_ARGS, DIGITS, chromium_path, start_app, stop_app  # noqa: E402
+from tests.e2e.helpers import draw  # noqa: E402
 
 TIMEOUT_MS = 120_000
 
@@ -44,17 +45,6 @@ def wait_text(page, key: str, pattern: str, timeout_ms: int = TIMEOUT_MS) -> str
         last = text
         page.wait_for_timeout(250)
     raise RuntimeError(f"{key} never showed {pattern!r} (last: {last!r})")
-
-
-def draw(page, strokes) -> None:
-    box = page.locator("canvas.upper-canvas").bounding_box()
-    for stroke in strokes:
-        points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
-        page.mouse.move(*points[0])
-        page.mouse.down()
-        for x, y in points[1:]:
-            page.mouse.move(x, y, steps=8)
-        page.mouse.up()
 
 
 def save(page, path: Path, whole: bool = False, most: int = 2000) -> None:
@@ -96,7 +86,7 @@ def main() -> int:
 
                 page.goto("/")
                 wait_text(page, "prediction", "No digit yet")
-                draw(page, DIGITS[3])
+                draw(page, page.locator("canvas.upper-canvas"), DIGITS[3])
                 wait_text(page, "prediction", r"^3\s.*confident")
                 page.locator(".st-key-confidences").first.wait_for()
                 save(page, out / "draw.png")
