@@ -19,22 +19,21 @@ import csv
 
 from digitrec.training import real_numbers
 
-FIELDS = ["file", "text", "x", "y", "w", "h", "by"]
 
-
-def label(data=None, by: str = "learned reader", detector=None, recognizer=None) -> tuple[int, int]:
-    """Box every unboxed cell the reader reads exactly; append them to the CSV. Returns
-    (cells that had no box, boxes added)."""
-    from digitrec.reading.decode import load_image
-    from digitrec.reading.digits import Recognizer
+def label(data=None, by: str = "learned reader", detector=None, recognizer=None,
+          boxes_csv=real_numbers.BOXES, limit: int | None = None) -> tuple[int, int]:
+    """Box every unboxed cell (the first ``limit`` of them) the reader reads exactly, and
+    append the boxes to ``boxes_csv``. Returns (cells tried, boxes added)."""
     from digitrec import store
     from digitrec.reading import engine
+    from digitrec.reading.decode import load_image
+    from digitrec.reading.digits import Recognizer
 
     base = Recognizer.load()
     reader = Recognizer(base.network, base.card, base.path,
                         engine.load(detector or store.lite_path(store.DETECTOR)),
                         engine.load(recognizer or store.lite_path(store.RECOGNIZER)))
-    cells = [n for n in real_numbers.danish(data) if n.box is None]
+    cells = [n for n in real_numbers.danish(data, boxes_csv=boxes_csv) if n.box is None][:limit]
     directory = cells[0].path.parent.parent if cells else None
     rows = []
     for cell in cells:
@@ -43,7 +42,7 @@ def label(data=None, by: str = "learned reader", detector=None, recognizer=None)
                 x, y, w, h = number.box
                 rows.append([str(cell.path.relative_to(directory)), cell.text, x, y, w, h, by])
                 break
-    with open(real_numbers.LABELS / "danish_boxes.csv", "a", newline="") as f:
+    with open(boxes_csv, "a", newline="") as f:
         csv.writer(f, lineterminator="\r\n").writerows(rows)
     return len(cells), len(rows)
 
@@ -56,7 +55,7 @@ def main(argv=None) -> None:
     ap.add_argument("--recognizer", help="...and this recognizer (default: the shipped one)")
     args = ap.parse_args(argv)
     had, added = label(args.data, args.by, args.detector, args.recognizer)
-    print(f"{added} boxes added for {had} cells that had none")
+    print(f"{added} boxes added for the {had} cells that had none")
 
 
 if __name__ == "__main__":

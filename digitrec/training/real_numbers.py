@@ -101,14 +101,18 @@ def book(file: str) -> str:
     return parts[1] if len(parts) > 2 else Path(file).stem
 
 
-def danish(data=None, verify: bool = True) -> list[RealNumber]:
-    """Every row number of ``danish-rows``, with its box where labels/danish_boxes.csv has one."""
+BOXES = LABELS / "danish_boxes.csv"
+
+
+def danish(data=None, verify: bool = True, boxes_csv=BOXES) -> list[RealNumber]:
+    """Every row number of ``danish-rows``, with its box where ``boxes_csv`` (default:
+    labels/danish_boxes.csv) has one."""
     directory = _folder("danish-rows", data)
     rows = _rows(directory)
     if verify:
         _verified(directory, ["labels.csv", *(r["file"] for r in rows)])
     boxes = {}
-    with open(LABELS / "danish_boxes.csv", newline="") as f:
+    with open(boxes_csv, newline="") as f:
         for r in csv.DictReader(f):
             boxes[r["file"]] = tuple(int(r[k]) for k in "xywh")
     return [RealNumber(directory / r["file"], r["text"], boxes.get(r["file"]), book(r["file"])) for r in rows]
@@ -133,4 +137,4 @@ def split(name: str, data=None, verify: bool = True,
     return train, held
 
 
-__all__ = ["RealNumber", "orand", "danish", "split", "held_out", "book", "SETS", "HELD_OUT_SHARE"]
+__all__ = ["RealNumber", "BOXES", "orand", "danish", "split", "held_out", "book", "SETS", "HELD_OUT_SHARE"]
