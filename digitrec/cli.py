@@ -385,6 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="teach \"not a digit\": render N scribbles and add them, with the letters of "
                         "letters/ (beside MNIST's folder) by the training writers, as an eleventh class "
                         "(0: none; default: the preset's)")
+    t.add_argument("--letter-copies", type=int, default=_default(TrainConfig, "letter_copies"), metavar="K",
+                   help="with --nondigits: each training writer's letter K times in an epoch (real "
+                        "letters are few beside the rendered scribbles)")
     t.add_argument("--init", metavar="PATH",
                    help="start from this .keras model's weights (fine-tune; same preset; a model of "
                         "ten digits gains the class \"not a digit\")")

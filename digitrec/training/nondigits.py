@@ -217,13 +217,18 @@ def scribbles(n: int, seed: int, digits28: np.ndarray | None = None) -> tuple[np
     return x[found], np.array(names)[found]
 
 
-def training_set(data, digits28: np.ndarray, scribble_count: int, seed: int) -> tuple[np.ndarray, dict]:
+def training_set(data, digits28: np.ndarray, scribble_count: int, seed: int,
+                 letter_copies: int = 1) -> tuple[np.ndarray, dict]:
     """The "not a digit" images to train on: the training writers' letters (lookalikes
-    left out) and ``scribble_count`` scribbles. Returns (x, info for the card)."""
+    left out), each ``letter_copies`` times, and ``scribble_count`` scribbles. Returns (x,
+    info for the card)."""
+    if letter_copies < 1:
+        raise ValueError(f"letter_copies must be 1 or more, not {letter_copies}")
     letters = load_letters(data).part(held_out=False)
-    kept = letters.x[letters.found]
+    kept = np.repeat(letters.x[letters.found], letter_copies, axis=0)
     made, kinds = scribbles(scribble_count, seed, digits28)
-    info = {"letters": int(len(kept)), "letter_writers": int(len(set(letters.writers))),
+    info = {"letters": int(len(kept) // letter_copies), "letter_copies": int(letter_copies),
+            "letter_writers": int(len(set(letters.writers))),
             "lookalikes_left_out": "".join(sorted(LOOKALIKES)), "scribbles": int(len(made)),
             "scribble_kinds": list(KINDS)}
     return np.concatenate([kept, made]), info

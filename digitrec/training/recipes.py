@@ -97,6 +97,7 @@ class TrainConfig:
     # with the letters of the training writers of letters/, as an eleventh class; 0: none.
     # None: the preset's
     nondigits: int | None = None
+    letter_copies: int = 1  # ...each training writer's letter this many times (augmentation varies each copy)
     init: str | None = None  # start from this model's weights (fine-tuning), not at random
     data: str | None = None
     samples: str | None = None  # a samples database (digitrec.server.samples): your digits join the training

@@ -271,7 +271,7 @@ def add_small_crops(raw: list, x, y, plain, groups, fraction: float, seed: int):
 # does not give an A a 4 at 95%. They are few beside the digits and keep their natural share
 # of every epoch; augmentation varies them like the digits.
 
-def add_nondigits(x, y, plain, groups, count: int, data, seed: int):
+def add_nondigits(x, y, plain, groups, count: int, data, seed: int, letter_copies: int = 1):
     """(x, y, plain, groups) plus the "not a digit" images (:func:`nondigits.training_set`)
     and info for the card (None when ``count`` is 0)."""
     if count <= 0:
@@ -280,7 +280,7 @@ def add_nondigits(x, y, plain, groups, count: int, data, seed: int):
 
     start = time.time()
     digits = x[groups == "mnist"] if (groups == "mnist").any() else x
-    made, info = nondigits.training_set(data, digits, count, seed)
+    made, info = nondigits.training_set(data, digits, count, seed, letter_copies)
     info["seconds"] = round(time.time() - start, 1)
     return (np.concatenate([x, made]), np.concatenate([y, np.full(len(made), nondigits.NOT_A_DIGIT, y.dtype)]),
             np.concatenate([plain, np.zeros(len(made), bool)]),
@@ -576,7 +576,8 @@ def _train(config: TrainConfig, progress: Progress | None, mnist, verbose: int,
     x, y, plain, pipeline = add_pipeline_digits(x, y, cfg.pipeline_mix, cfg.seed)
     groups = np.concatenate([groups, np.full(len(x) - n_sets, "pipeline")])
     x, y, plain, groups, small = add_small_crops(raw, x, y, plain, groups, cfg.small_mix, cfg.seed)
-    x, y, plain, groups, not_digits = add_nondigits(x, y, plain, groups, cfg.nondigits, cfg.data, cfg.seed)
+    x, y, plain, groups, not_digits = add_nondigits(x, y, plain, groups, cfg.nondigits, cfg.data, cfg.seed,
+                                                    cfg.letter_copies)
     x, y, plain, groups, (held_x, held_y, mine) = add_samples(x, y, plain, groups, cfg.samples)
 
     sizes = {g: int((groups == g).sum()) for g in dict.fromkeys(groups)}
