@@ -100,6 +100,22 @@ def test_letters_split_by_writer_and_lookalikes_apart():
     assert set(letters.part(held_out=True, lookalikes=True).chars) <= nondigits.LOOKALIKES
 
 
+@needs_data
+def test_training_set_repeats_the_real_letters_and_no_held_out_writer():
+    letters = nondigits.load_letters(data_dir())
+    train = letters.part(held_out=False)
+    digits = np.zeros((4, 28, 28), np.uint8)
+    once, info = nondigits.training_set(data_dir(), digits, 12, seed=0)
+    thrice, info3 = nondigits.training_set(data_dir(), digits, 12, seed=0, letter_copies=3)
+    assert info["letters"] == info3["letters"] == int(train.found.sum()) and info3["letter_copies"] == 3
+    assert len(thrice) - len(once) == 2 * info["letters"]
+    assert (thrice[: 3 * info["letters"]: 3] == train.x[train.found]).all()  # each letter, then its copies
+    held = letters.part(held_out=True).x
+    assert not any((held[:, None] == thrice[None, : 3 * info["letters"]]).all(axis=(2, 3)).any(axis=1))
+    with pytest.raises(ValueError):
+        nondigits.training_set(data_dir(), digits, 12, seed=0, letter_copies=0)
+
+
 # --- the shipped model ---------------------------------------------------------------------
 
 @needs_data
