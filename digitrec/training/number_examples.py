@@ -307,6 +307,72 @@ MIX = {  # what the detector's training pictures are, and their shares
 }
 
 
+WORDS = 0.4  # pages, register cells and blanks with handwritten or printed words on them: no number
+# what words say when they are set in a font (a register's dates and notes, a form's print)
+FONT_WORDS = ("januar", "februar", "marts", "april", "maj", "juni", "juli", "august", "september", "oktober",
+              "november", "december", "sept", "den", "dito", "født", "døbt", "gift", "Trykt for Kirkeministeriet",
+              "Navn", "Dato", "Sum", "Kroner", "pesos", "total", "Name", "Date", "Amount", "Signature")
+HANDWRITTEN_WORDS = 0.5  # ...written with the letters of letters/' training writers, the rest in a font
+
+
+def word_ink(letters: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A word written with ``letters`` (one writer's letters, 28x28 ink bright on dark, as
+    :func:`digitrec.training.nondigits.load_letters` holds them): 3-8 of them side by side
+    at 1-4 pixels apart, each a little up or down. Returns the word's ink (uint8, bright)."""
+    parts = []
+    for k in rng.integers(0, len(letters), int(rng.integers(3, 9))):
+        cols = np.nonzero(letters[k].max(axis=0) > 60)[0]
+        if not len(cols):
+            continue
+        letter = np.roll(letters[k][:, cols[0]: cols[-1] + 1], int(rng.integers(-2, 3)), axis=0)
+        parts += [letter, np.zeros((28, int(rng.integers(1, 5))), np.uint8)]
+    return np.concatenate(parts, 1) if parts else np.zeros((28, 28), np.uint8)
+
+
+def font_ink(rng: np.random.Generator) -> np.ndarray:
+    """A word of :data:`FONT_WORDS` (or random lower-case letters) in one of OpenCV's
+    Hershey fonts, any pen, maybe italic. Returns its ink (uint8, bright on dark)."""
+    import cv2
+
+    from digitrec.training.nondigits import FONTS
+
+    if rng.random() < 0.7:
+        text = str(rng.choice(FONT_WORDS)).replace("ø", "o")  # the Hershey fonts are ASCII
+    else:
+        text = "".join(rng.choice(list("abcdefghijkmnoprstuvy"), int(rng.integers(3, 9))))
+    font = getattr(cv2, str(rng.choice(FONTS))) | (cv2.FONT_ITALIC if rng.random() < 0.3 else 0)
+    pen = int(rng.integers(1, 4))
+    (w, h), base = cv2.getTextSize(text, font, 1.0, pen)
+    canvas = np.zeros((h + base + 2 * pen + 4, w + 2 * pen + 4), np.uint8)
+    cv2.putText(canvas, text, (pen + 2, h + pen + 2), font, 1.0, 255, pen, cv2.LINE_AA)
+    return canvas
+
+
+def _paste_ink(page: np.ndarray, boxes: list, ink: np.ndarray, height: float, rng: np.random.Generator) -> None:
+    """Write ``ink`` (bright on dark) on ``page`` (grey, dark ink) at about ``height``
+    pixels tall, in the page's own ink tone, where it keeps clear of ``boxes`` (the
+    numbers, which it must not touch); nowhere if there is no room. It is no number: no box."""
+    import cv2
+
+    H, W = page.shape
+    k = max(0.05, height / max(1, ink.shape[0]))
+    h, w = max(2, int(ink.shape[0] * k)), max(2, int(ink.shape[1] * k))
+    if w >= W - 2 or h >= H - 2:
+        k = min((W - 3) / ink.shape[1], (H - 3) / ink.shape[0])
+        h, w = max(2, int(ink.shape[0] * k)), max(2, int(ink.shape[1] * k))
+        if w < 4 or h < 2:
+            return
+    tone = float(np.percentile(page, 1)) if boxes else float(rng.uniform(20, 90))
+    tone = min(tone, float(np.median(page)) - 60)
+    alpha = cv2.resize(ink, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    for _ in range(10):
+        x, y = int(rng.integers(0, W - w)), int(rng.integers(0, H - h))
+        if all(x + w + 2 < bx or bx + bw + 2 < x or y + h + 2 < by or by + bh + 2 < y for bx, by, bw, bh in boxes):
+            region = page[y: y + h, x: x + w].astype(np.float32)
+            page[y: y + h, x: x + w] = np.round(region * (1 - alpha) + tone * alpha).clip(0, 255).astype(np.uint8)
+            return
+
+
 def _paste(page: np.ndarray, boxes: list, crop: np.ndarray, box, rng: np.random.Generator) -> None:
     """Lay ``crop`` (a real number's picture, its number at ``box``) on ``page`` where it
     keeps clear of ``boxes``, at a size for the page; the number's box joins ``boxes``."""
@@ -345,10 +411,10 @@ def _picture_chunk(task):
     from digitrec.training import synth
 
     cv2.setNumThreads(1)
-    kinds, numbers, amounts, cells, seed = task
+    kinds, numbers, amounts, cells, words, seed = task
     rng = np.random.default_rng(seed)
     xs, ys, out_kinds = [], [], []
-    amounts_i, cells_i, numbers_i = iter(amounts), iter(cells), iter(numbers)
+    amounts_i, cells_i, numbers_i, words_i = iter(amounts), iter(cells), iter(numbers), iter(words)
     for kind in kinds:
         try:
             if kind in ("page", "large"):
@@ -384,6 +450,14 @@ def _picture_chunk(task):
             else:
                 kind_of_blank = str(rng.choice(synth.BLANKS))
                 image, boxes = synth.render_blank(kind_of_blank, rng, int(rng.choice((60, 160, 400)))), []
+            if kind in ("page", "cell", "column", "blank") and rng.random() < WORDS:
+                # words beside the numbers, or on their own: writing that is no number
+                image = _gray_u8(image)
+                heights = [b[3] for b in boxes] or [image.shape[0] * rng.uniform(1 / 20, 1 / 6)]
+                for _ in range(int(rng.integers(1, 4))):
+                    word = next(words_i, None) if rng.random() < HANDWRITTEN_WORDS else None
+                    word = font_ink(rng) if word is None else word
+                    _paste_ink(image, list(boxes), word, float(rng.choice(heights)) * rng.uniform(0.6, 1.1), rng)
         except (ValueError, StopIteration):
             continue
         x, scale = prepare(inkmod.gray(image))
@@ -402,7 +476,11 @@ def pictures(count: int, amounts, cells, seed: int, data=None, workers: int | No
     rng = np.random.default_rng([seed, 47])
     names = list(MIX)
     kinds = rng.choice(names, size=count, p=np.array([MIX[k] for k in names]))
+    from digitrec.training import nondigits
+
     h = hands(data)
+    letters = nondigits.load_letters(data).part(held_out=False)  # the training writers' only
+    writers = [np.nonzero(letters.writers == w)[0] for w in sorted(set(letters.writers))]
     amounts = [(str(n.path), n.box) for n in amounts if n.box]
     cells = [(str(n.path), n.box) for n in cells if n.box]
     tasks = []
@@ -417,10 +495,12 @@ def pictures(count: int, amounts, cells, seed: int, data=None, workers: int | No
             numbers.append(h.x[idx] if idx else h.x[:1])
         need_amounts = int(sum(k in ("page", "amount") for k in part))
         need_cells = int(sum(5 if k == "column" else 1 for k in part if k in ("cell", "column")))
+        words = [word_ink(letters.x[writers[int(rng.integers(len(writers)))]], rng)
+                 for _ in range(int(sum(k in ("page", "cell", "column", "blank") for k in part)))]
         tasks.append((part, numbers,
                       [amounts[j] for j in rng.integers(0, len(amounts), need_amounts)] if amounts else [],
                       [cells[j] for j in rng.integers(0, len(cells), need_cells)] if cells else [],
-                      [seed, i]))
+                      words, [seed, i]))
     results = _map(_picture_chunk, tasks, workers)
     xs = [x for r in results for x in r[0]]
     ys = [y for r in results for y in r[1]]
