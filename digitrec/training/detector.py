@@ -9,7 +9,9 @@ cell to the number's four edges (:func:`digitrec.reading.detect.targets`).
 It learns from pages rendered from the training digits of MNIST, ARDIS and USPS (with a
 real cheque amount laid on some), real amounts and register cells as they were cut,
 register cells stacked into columns, large single numbers and blank paper
-(:func:`digitrec.training.number_examples.pictures`).
+(:func:`digitrec.training.number_examples.pictures`); on some pages, cells and blanks,
+words written with the letters of ``letters/``' training writers or set in a font lie
+beside the numbers or alone, with no box: writing that is no number.
 
     python -m digitrec train-detector --data DIR [--out models/detector.keras]
 """
