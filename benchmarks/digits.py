@@ -70,10 +70,10 @@ def report(results: list[dict], load_before: str) -> str:
     head = "| | " + " | ".join(name(r["model"]) for r in results) + " |"
     rule = "|---|" + "---:|" * len(results)
     lines += ["## Accuracy (test digits; CVL: its 60 validation writers)", "", head, rule]
-    for name in SETS:
-        cells = [f"{r['sets'][name]['accuracy']:.2%} ({r['sets'][name]['errors']} of {r['sets'][name]['n']})"
+    for dataset in SETS:
+        cells = [f"{r['sets'][dataset]['accuracy']:.2%} ({r['sets'][dataset]['errors']} of {r['sets'][dataset]['n']})"
                  for r in results]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
     lines += ["", "## Not a digit (lower is better)", "", head, rule]
     for what in ("letters", "scribbles"):
         for key, label in (("given_a_digit", "given a digit"), ("given_a_confident_digit", "given a confident digit")):
@@ -94,9 +94,9 @@ def report(results: list[dict], load_before: str) -> str:
         lines += [f"{name(r['model'])}: temperature {r['temperature']}", "",
                   "| held-out digits | ECE before | ECE after | at >= 90%: share, right (before) | (after) |",
                   "|---|---:|---:|---:|---:|"]
-        for name, fig in r["reliability"].items():
+        for held, fig in r["reliability"].items():
             b, a = fig["before"], fig["after"]
-            lines.append(f"| {name} | {b['ece']:.2%} | {a['ece']:.2%} | {b['share_at_90']:.1%}, "
+            lines.append(f"| {held} | {b['ece']:.2%} | {a['ece']:.2%} | {b['share_at_90']:.1%}, "
                          f"{b['right_at_90']:.2%} | {a['share_at_90']:.1%}, {a['right_at_90']:.2%} |")
         lines.append("")
     return "\n".join(lines) + "\n"
