@@ -8,7 +8,7 @@ import pytest
 
 from digitrec.reading import detect, ink
 from digitrec.reading.detect import CELLS, SIDE, Detection, boxes, prepare, reading_order, targets
-from digitrec.training import synth
+from digitrec.training import number_examples, synth
 from digitrec.training.detector import iou
 
 
@@ -122,3 +122,26 @@ def test_a_number_filling_the_picture_is_one_box(detector, mnist):
     image, placed = _page(mnist, [2], seed=41, digit_height=(0.4, 0.45), height=300)
     found, hits = _found(detector, image, placed)
     assert len(found) == 1 and hits == 1
+
+
+def test_words_beside_numbers_are_mostly_no_number(detector, mnist):
+    """Ten pages of two numbers with three printed words laid beside them (a form's
+    labels, a register's note): every number is found, and most words are not taken for
+    one (the detector before words were in its training took 97 of 120 such words for
+    numbers; the shipped one 34: `benchmarks/results/history.md`)."""
+    import cv2
+
+    found_numbers = words_taken = 0
+    for seed in range(10):
+        image, placed = _page(mnist, [3, 4], seed=seed)
+        page = cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2GRAY)
+        boxes = [tuple(int(v) for v in b) for b in placed]
+        rng = np.random.default_rng([seed, 99])
+        for k in range(3):
+            word = number_examples.font_ink(np.random.default_rng([seed, k]))
+            number_examples._paste_ink(page, boxes, word, 0.8 * boxes[0][3], rng)
+        found, hits = _found(detector, page, placed)
+        found_numbers += hits
+        words_taken += sum(not any(iou(b, d.box) >= 0.5 for b in placed) for d in found)
+    assert found_numbers >= 19
+    assert words_taken <= 12  # of 30 words
