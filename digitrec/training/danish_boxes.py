@@ -25,19 +25,16 @@ def label(data=None, by: str = "learned reader", detector=None, recognizer=None,
     """Box every unboxed cell (the first ``limit`` of them) the reader reads exactly, and
     append the boxes to ``boxes_csv``. Returns (cells tried, boxes added)."""
     from digitrec import store
-    from digitrec.reading import engine
+    from digitrec.reading import engine, numbers
     from digitrec.reading.decode import load_image
-    from digitrec.reading.digits import Recognizer
 
-    base = Recognizer.load()
-    reader = Recognizer(base.network, base.card, base.path,
-                        engine.load(detector or store.lite_path(store.DETECTOR)),
-                        engine.load(recognizer or store.lite_path(store.RECOGNIZER)))
+    networks = (engine.load(detector or store.lite_path(store.DETECTOR)),
+                engine.load(recognizer or store.lite_path(store.RECOGNIZER)))
     cells = [n for n in real_numbers.danish(data, boxes_csv=boxes_csv) if n.box is None][:limit]
     directory = cells[0].path.parent.parent if cells else None
     rows = []
     for cell in cells:
-        for number in reader.read(load_image(cell.path)).numbers:
+        for number in numbers.read(load_image(cell.path), *networks).numbers:
             if "".join(str(d.digit) for d in number.digits) == cell.text and number.box:
                 x, y, w, h = number.box
                 rows.append([str(cell.path.relative_to(directory)), cell.text, x, y, w, h, by])

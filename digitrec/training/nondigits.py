@@ -227,7 +227,7 @@ def training_set(data, digits28: np.ndarray, scribble_count: int, seed: int,
     letters = load_letters(data).part(held_out=False)
     kept = np.repeat(letters.x[letters.found], letter_copies, axis=0)
     made, kinds = scribbles(scribble_count, seed, digits28)
-    info = {"letters": int(len(kept) // letter_copies), "letter_copies": int(letter_copies),
+    info = {"letters": int(letters.found.sum()), "letter_copies": int(letter_copies),
             "letter_writers": int(len(set(letters.writers))),
             "lookalikes_left_out": "".join(sorted(LOOKALIKES)), "scribbles": int(len(made)),
             "scribble_kinds": list(KINDS)}

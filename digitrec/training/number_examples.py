@@ -457,7 +457,7 @@ def _picture_chunk(task):
                 for _ in range(int(rng.integers(1, 4))):
                     word = next(words_i, None) if rng.random() < HANDWRITTEN_WORDS else None
                     word = font_ink(rng) if word is None else word
-                    _paste_ink(image, list(boxes), word, float(rng.choice(heights)) * rng.uniform(0.6, 1.1), rng)
+                    _paste_ink(image, boxes, word, float(rng.choice(heights)) * rng.uniform(0.6, 1.1), rng)
         except (ValueError, StopIteration):
             continue
         x, scale = prepare(inkmod.gray(image))
@@ -471,13 +471,12 @@ def pictures(count: int, amounts, cells, seed: int, data=None, workers: int | No
     """``count`` training pictures for the detector (:data:`MIX`): ``amounts`` and ``cells``
     are real numbers with boxes (orand-train's and danish-rows' training parts)."""
     from digitrec.reading.detect import CELLS, SIDE
+    from digitrec.training import nondigits
 
     start = time.time()
     rng = np.random.default_rng([seed, 47])
     names = list(MIX)
     kinds = rng.choice(names, size=count, p=np.array([MIX[k] for k in names]))
-    from digitrec.training import nondigits
-
     h = hands(data)
     letters = nondigits.load_letters(data).part(held_out=False)  # the training writers' only
     writers = [np.nonzero(letters.writers == w)[0] for w in sorted(set(letters.writers))]
