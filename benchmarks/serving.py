@@ -287,7 +287,7 @@ def main(argv=None) -> int:
     agree_digits, differ = same_answers("predict", [f for f, _, _ in pics["digits"]],
                                         lambda f: rec.predict(load_image(f)).to_dict())
     agree_numbers, differ_n = same_answers("read", [f for f, _, _ in pics["numbers"]],
-                                           lambda f: rec.read_number(load_image(f)).to_dict())
+                                           lambda f: rec.read(load_image(f)).to_dict())
     differ += differ_n
 
     x1 = mnist.x_test[:1].astype(np.float32) / 255
