@@ -60,7 +60,6 @@ with result_col:
         with st.container(key="prediction"):
             st.info("No digit yet: draw a digit in the box." if mode == DIGIT else
                     "No number yet: write a number in the box.")
-        reading = None
     elif mode == DIGIT:
         reading = ui.recognizer().predict(image)
         ui.show_digit(reading)
@@ -68,12 +67,10 @@ with result_col:
         count = ui.recognizer().count_digits(image) if reading.probabilities is not None else None
         if count is not None:
             ui.several_digits(count, "", "draw-mode", NUMBER, what="drawing")
+        ui.correction(reading, image, "draw", on_saved=next_drawing)
+        ui.show_digit_details(reading)
     else:
         reading = ui.recognizer().read_number(image)
         ui.show_number(reading)
-    if reading is not None and mode == DIGIT:
-        ui.correction(reading, image, "draw", on_saved=next_drawing)
-        ui.show_digit_details(reading)
-    elif reading is not None:
         ui.number_correction(reading, image, "draw", suffix="-draw", on_saved=next_drawing)
         ui.show_number_details(reading)

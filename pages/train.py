@@ -256,10 +256,7 @@ with st.container(key="models"):
                                   if str(active) in paths else 0, key="chosen",
                                   format_func=lambda p: ui.model_label(p, cards[p]))
     if use_col.button("Make it active", key="make-active", disabled=chosen == str(active)):
-        if registry.is_shipped(chosen):
-            registry.restore_shipped()
-        else:
-            registry.set_active(chosen)
+        registry.set_active(chosen)
         st.rerun()
     if st.button("Restore the shipped model", key="restore", disabled=registry.is_shipped(active)):
         registry.restore_shipped()

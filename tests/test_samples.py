@@ -37,6 +37,15 @@ def test_a_sample_keeps_what_the_model_saw_and_the_answer(db):
     assert db.counts() == [0] * 7 + [1] + [0] * 2
 
 
+def test_several_samples_are_saved_all_or_none(db):
+    ids = db.add_many([{"x28": _digit(k), "true_digit": k, "source": "upload"} for k in range(3)])
+    assert len(set(ids)) == 3 and sorted(s.true_digit for s in db.samples()) == [0, 1, 2]
+    with pytest.raises(S.SampleError):  # the third is no digit: the first two are not kept either
+        db.add_many([{"x28": _digit(1), "true_digit": 4}, {"x28": _digit(2), "true_digit": 5},
+                     {"x28": _digit(3), "true_digit": 12}])
+    assert len(db.samples()) == 3
+
+
 def test_float_inputs_are_stored_as_uint8(db):
     db.add(_digit(1).astype(np.float32) / 255, 4)
     assert np.array_equal(db.samples()[0].x28, _digit(1))

@@ -69,16 +69,16 @@ def digit_samples(image: np.ndarray, number: Number, text: str) -> list[dict]:
 
 def save_number(db, image: np.ndarray, number: Number, text: str, source: str,
                 model: str | None = None) -> int:
-    """Save :func:`digit_samples` in the samples database ``db``; how many were saved.
-    Raises :class:`Mismatch`, ValueError for a bad typed number, or the database's
-    SampleError."""
-    saved = 0
+    """Save :func:`digit_samples` in the samples database ``db`` in one transaction (all
+    or none); how many were saved. Raises :class:`Mismatch`, ValueError for a bad typed
+    number, or the database's SampleError."""
+    rows = []
     for s in digit_samples(image, number, text):
         picture = s["picture"][..., :3] if s["picture"].ndim == 3 else s["picture"]
-        db.add(s["x28"], s["true_digit"], read_digit=s["read_digit"], confidence=s["confidence"],
-               source=source, model=model, picture=np.ascontiguousarray(picture))
-        saved += 1
-    return saved
+        rows.append({"x28": s["x28"], "true_digit": s["true_digit"], "read_digit": s["read_digit"],
+                     "confidence": s["confidence"], "source": source, "model": model,
+                     "picture": np.ascontiguousarray(picture)})
+    return len(db.add_many(rows))
 
 
 __all__ = ["MARGIN", "Mismatch", "typed_digits", "crop", "digit_samples", "save_number"]

@@ -77,8 +77,11 @@ def is_shipped(path: str | os.PathLike) -> bool:
 
 
 def set_active(path: str | os.PathLike) -> Path:
-    """Make ``path`` the active model for every page and every browser session."""
+    """Make ``path`` the active model for every page and every browser session (the
+    shipped model: no pointer, as :func:`restore_shipped`)."""
     path = Path(path).resolve()
+    if is_shipped(path):
+        return restore_shipped()
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} not found")
     if not is_allowed(path):
