@@ -409,6 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="strips cut from each orand-train amount, its box moved a little each time")
     w.add_argument("--danish-copies", type=int, default=_default(RecognizerConfig, "danish_copies"),
                    help="strips cut from each danish-rows number")
+    w.add_argument("--convs", type=int, default=_default(RecognizerConfig, "convs"), choices=(1, 2),
+                   help="convolutions in each of the network's two last stages (2: deeper, slower)")
     w.add_argument("--epochs", type=int, default=_default(RecognizerConfig, "epochs"))
     w.add_argument("--batch-size", type=int, default=_default(RecognizerConfig, "batch_size"))
     w.add_argument("--lr", type=float, default=_default(RecognizerConfig, "learning_rate"),

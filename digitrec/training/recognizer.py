@@ -30,9 +30,11 @@ from digitrec.training.train import init_card, load_weights, machine, warmup_cos
 PROB_FLOOR = 1e-7  # added to the column probabilities before their log
 
 
-def build(seed: int = 1, unroll: bool = False) -> keras.Model:
+def build(seed: int = 1, unroll: bool = False, convs: int = 1) -> keras.Model:
     """Strip in, (FRAMES, len(ALPHABET) + 1) probabilities out: four 3x3 convolution
     stages with batch norm, pooled to 2 rows of 64 columns, then two bidirectional GRUs.
+    ``convs`` convolutions in each of the last two stages (where the strip is 8 and 4
+    rows high, so a second one costs least) make a deeper network.
 
     ``unroll=True`` builds the same network with its GRUs unrolled over the columns: the
     form exported for reading (a looping GRU exports to TensorFlow "Flex" operations
@@ -40,10 +42,11 @@ def build(seed: int = 1, unroll: bool = False) -> keras.Model:
     keras.utils.set_random_seed(seed)
     x = keras.Input((HEIGHT, WIDTH, 1), name="strip")
     h = x
-    for filters, pool in ((32, (2, 2)), (64, (2, 2)), (96, (2, 1)), (128, (2, 1))):
-        h = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(h)
-        h = keras.layers.BatchNormalization(momentum=0.9)(h)
-        h = keras.layers.Activation("relu")(h)
+    for stage, (filters, pool) in enumerate(((32, (2, 2)), (64, (2, 2)), (96, (2, 1)), (128, (2, 1)))):
+        for _ in range(convs if stage >= 2 else 1):
+            h = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(h)
+            h = keras.layers.BatchNormalization(momentum=0.9)(h)
+            h = keras.layers.Activation("relu")(h)
         h = keras.layers.MaxPooling2D(pool)(h)
     h = keras.layers.Permute((2, 1, 3))(h)  # columns first: (FRAMES, 2, 128)
     h = keras.layers.Reshape((FRAMES, -1))(h)
@@ -56,9 +59,14 @@ def build(seed: int = 1, unroll: bool = False) -> keras.Model:
 
 def unrolled(model: keras.Model) -> keras.Model:
     """``model`` rebuilt with its GRUs unrolled (see :func:`build`), same weights."""
-    out = build(unroll=True)
+    out = build(unroll=True, convs=convs_of(model))
     out.set_weights(model.get_weights())
     return out
+
+
+def convs_of(model: keras.Model) -> int:
+    """The ``convs`` that :func:`build` was given for ``model``."""
+    return (sum(isinstance(layer, keras.layers.Conv2D) for layer in model.layers) - 2) // 2
 
 
 def _ctc(labels, log_probs, blank):
@@ -112,7 +120,7 @@ def train_recognizer(cfg: RecognizerConfig, verbose: int = 2) -> tuple[Path, dic
     x = ex.x[..., None].astype(np.float32) / 255.0
     y = ex.labels
     steps = cfg.epochs * int(np.ceil(len(y) / cfg.batch_size))
-    model = build(cfg.seed)
+    model = build(cfg.seed, convs=cfg.convs)
     if cfg.init:
         load_weights(model, cfg.init, "a recognizer")
     model.compile(keras.optimizers.Adam(warmup_cosine(cfg.learning_rate, steps), clipnorm=5.0), loss=ctc_loss,
@@ -150,4 +158,4 @@ def train_recognizer(cfg: RecognizerConfig, verbose: int = 2) -> tuple[Path, dic
     return path, card
 
 
-__all__ = ["build", "unrolled", "ctc_loss", "train_recognizer", "read_strips"]
+__all__ = ["build", "unrolled", "convs_of", "ctc_loss", "train_recognizer", "read_strips"]
