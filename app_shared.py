@@ -192,15 +192,19 @@ def show_number(number, suffix: str = "") -> None:
             st.warning(f"Unsure: {'; '.join(number.doubts)}. Check it.", icon=":material/warning:")
 
 
-def show_number_details(number, suffix: str = "") -> None:
-    """Each digit's confidence, left to right. The test hook: ``confidences<suffix>``."""
-    if not number.digits:
+def show_number_details(numbers, suffix: str = "") -> None:
+    """Each digit's confidence, left to right, of one number or of several (number by
+    number, each digit labelled with its number). The test hook: ``confidences<suffix>``."""
+    numbers = numbers if isinstance(numbers, (list, tuple)) else [numbers]
+    digits = [(n, i, d) for n in numbers for i, d in enumerate(n.digits)]
+    if not digits:
         return
+    several = len(numbers) > 1
     with st.container(key=f"confidences{suffix}"):
-        labels = [f"{i + 1}: {d.digit}" for i, d in enumerate(number.digits)]
-        st.vega_lite_chart(spec=confidence_chart([d.confidence for d in number.digits], labels,
+        labels = [f"{n.text}: {i + 1}" if several else f"{i + 1}: {d.digit}" for n, i, d in digits]
+        st.vega_lite_chart(spec=confidence_chart([d.confidence for _, _, d in digits], labels,
                                                  highlight_all=True), width="stretch")
-        st.caption("Confidence of each digit read, left to right")
+        st.caption("Confidence of each digit read, left to right" + (", number by number" if several else ""))
 
 
 def several_digits(count, suffix: str, mode_key: str, number_mode: str, what: str = "picture") -> None:

@@ -95,13 +95,7 @@ def show_numbers(name: str, image: np.ndarray, suffix: str) -> dict:
                 for k, number in enumerate(numbers):
                     st.markdown(f"Number {k + 1}: **{ui.plain(number.text)}**")
                     corrections.append(ui.number_correction(number, image, source_of(suffix), f"{suffix}-{k}"))
-        if numbers:
-            with st.container(key=f"confidences{suffix}"):
-                labels = [f"{n.text}: {i + 1}" if len(numbers) > 1 else f"{i + 1}: {d.digit}"
-                          for n in numbers for i, d in enumerate(n.digits)]
-                st.vega_lite_chart(spec=ui.confidence_chart([d.confidence for n in numbers for d in n.digits],
-                                                            labels, highlight_all=True), width="stretch")
-                st.caption("Confidence of each digit read, left to right, number by number")
+        ui.show_number_details(numbers, suffix)
     return records.record(name, records.NUMBERS, reading, correction=corrections or None)
 
 

@@ -108,3 +108,14 @@ def test_cells_without_a_box_are_boxed_where_the_reader_reads_the_label(DATA, tm
     root = next(iter(new)).parent.parent
     again = [iou(box, given[str(p.relative_to(root))]) for p, box in new.items() if str(p.relative_to(root)) in given]
     assert np.mean(np.array(again) >= 0.5) >= 0.8
+
+
+@pytest.mark.parametrize("convs", [1, 2])
+def test_the_recognizer_is_exported_unrolled_with_its_depth_and_weights(convs):
+    from digitrec.training.recognizer import build, convs_of, unrolled
+
+    model = build(seed=3, convs=convs)
+    reading = unrolled(model)
+    assert convs_of(model) == convs_of(reading) == convs
+    strips = np.random.default_rng(0).random((2, 32, 256, 1), dtype=np.float32)
+    assert np.allclose(model(strips, training=False), reading(strips, training=False), atol=1e-5)
