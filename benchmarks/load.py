@@ -65,11 +65,45 @@ class Server:
         return Path(self.log.name).read_text()
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+GROUPS = ("server", "trainings", "browsers", "other")
+
+
+def cpu_by_process(server: int) -> dict[int, tuple[str, float]]:
+    """Every live process's CPU seconds so far (user + system), with its group: the
+    server, its trainings (the server's children), the browsers (Chromium), other."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry}/stat").read()
+        except OSError:
+            continue
+        comm, fields = stat[stat.index("(") + 1: stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        pid, ppid = int(entry), int(fields[1])
+        group = ("server" if pid == server else "trainings" if ppid == server
+                 else "browsers" if "chrom" in comm.lower() or "headless" in comm.lower() else "other")
+        out[pid] = (group, (int(fields[11]) + int(fields[12])) / TICKS)
+    return out
+
+
+def cpu_between(first: dict, last: dict) -> dict[str, float]:
+    """CPU seconds each group used between two :func:`cpu_by_process` snapshots (a
+    process born between them counts from zero; one that ended by the last is left out
+    after the first: its share is lost, so the groups are lower bounds)."""
+    used = dict.fromkeys(GROUPS, 0.0)
+    for pid, (group, seconds) in last.items():
+        used[group] += seconds - (first[pid][1] if pid in first and first[pid][0] == group else 0.0)
+    return used
+
+
 class MemorySampler(threading.Thread):
     def __init__(self, pid: int | None, every: float = 1.0):
         super().__init__(daemon=True)
         self.pid, self.every, self.samples = pid, every, []  # (seconds since t0, MB)
         self.children = []  # (seconds since t0, MB of the server's child processes)
+        self.cpu = []  # (seconds since t0, cpu_by_process())
         self.t0 = time.time()
         self.halt = threading.Event()
 
@@ -80,7 +114,16 @@ class MemorySampler(threading.Thread):
                 self.samples.append((time.time() - self.t0, mb))
                 self.children.append((time.time() - self.t0,
                                       sum(rss_mb(c) or 0 for c in children(self.pid))))
+                self.cpu.append((time.time() - self.t0, cpu_by_process(self.pid)))
             self.halt.wait(self.every)
+
+    def cpu_after(self, since: float) -> tuple[float, dict[str, float]] | None:
+        """Seconds from the first sample at or after ``since`` (seconds since t0) to the
+        last, and the CPU seconds each group used in them."""
+        later = [c for c in self.cpu if c[0] >= since]
+        if len(later) < 2:
+            return None
+        return later[-1][0] - later[0][0], cpu_between(later[0][1], later[-1][1])
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -274,7 +317,7 @@ def pct(values, q) -> str:
 
 
 def report(args, stats: Stats, samples, load_before: str, server_log: str,
-           child_samples=()) -> str:
+           child_samples=(), cpu=None) -> str:
     lines = ["# Load: concurrent sessions drawing and uploading while one trains", "",
              f"Command: `python benchmarks/load.py --sessions {args.sessions} --duration "
              f"{args.duration:g} --warmup {args.warmup:g}"
@@ -301,6 +344,20 @@ def report(args, stats: Stats, samples, load_before: str, server_log: str,
     if stats.misreads:
         lines.append("- misreads (not errors: the synthetic strokes, read by the model): " + ", ".join(
             f"{k} {d} shown as '{t}'" for k, d, t in stats.misreads[:10]))
+    if cpu:
+        seconds, used = cpu
+        actions = sum(1 for r in stats.records if r[1] >= args.warmup)
+        cores = os.cpu_count() or 1
+        lines += ["", f"Where the CPU went after the warm-up ({seconds:.0f} s, {cores} cores, {actions} "
+                  "actions; CPU seconds from /proc, a process that ended before the last sample "
+                  "left out):", ""]
+        lines += table(["", *GROUPS, "idle"],
+                       [["CPU seconds", *(f"{used[g]:.0f}" for g in GROUPS),
+                         f"{max(0.0, seconds * cores - sum(used.values())):.0f}"],
+                        ["share of the cores", *(f"{used[g] / (seconds * cores):.0%}" for g in GROUPS),
+                         f"{max(0.0, 1 - sum(used.values()) / (seconds * cores)):.0%}"],
+                        ["per action, s", *(f"{used[g] / actions:.2f}" if actions else "n/a" for g in GROUPS),
+                         ""]])
     tracebacks = server_log.count("Traceback")
     lines += [f"- tracebacks in the server log: {tracebacks}"]
     lines += ["", "Training session: " + ("; ".join(
@@ -380,7 +437,8 @@ def main() -> None:
         # memory samples are timed from the server's start; the window from stats.t0
         args.start_offset = (stats.t0 or time.time()) - sampler.t0
         log = server.stop() if server else ""
-    text = report(args, stats, sampler.samples, load_before, log, sampler.children)
+    text = report(args, stats, sampler.samples, load_before, log, sampler.children,
+                  sampler.cpu_after(args.start_offset + args.warmup))
     print(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
