@@ -9,6 +9,7 @@ import streamlit as st
 import app_shared as ui
 from digitrec.reading import records
 from digitrec.reading.decode import EXTENSIONS, FORMATS, MAX_BYTES, ImageError, load_image
+from digitrec.server import registry
 
 ui.in_frame("upload")
 
@@ -61,12 +62,24 @@ def annotate(image: np.ndarray, reading) -> np.ndarray:
     return out
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def reading_of(data: bytes, numbers: bool, model: tuple[str, float], _image: np.ndarray, _recognizer):
+    """What ``_recognizer`` reads in the picture (``_image``, decoded from ``data``): every
+    number, or one digit and how many digits the picture holds. Cached by the file's bytes,
+    the mode and the active model (its path and mtime): a correction or a download reruns
+    the page, and a page of many pictures is not read again for it."""
+    if numbers:
+        return _recognizer.read(_image)
+    prediction = _recognizer.predict(_image)
+    return prediction, (_recognizer.count_digits(_image) if prediction.probabilities is not None else None)
+
+
 def source_of(suffix: str) -> str:
     return "webcam" if suffix == "-camera" else "upload"
 
 
-def show_numbers(name: str, image: np.ndarray, suffix: str) -> dict:
-    reading = ui.recognizer().read(image)
+def show_numbers(name: str, image: np.ndarray, suffix: str, data: bytes) -> dict:
+    reading = reading_of(data, True, registry.cache_key(), image, ui.recognizer())
     numbers = reading.numbers
     original, result = st.columns(2, gap="large")
     original.image(annotate(image, reading) if numbers else image,
@@ -99,9 +112,8 @@ def show_numbers(name: str, image: np.ndarray, suffix: str) -> dict:
     return records.record(name, records.NUMBERS, reading, correction=corrections or None)
 
 
-def show_digit(name: str, image: np.ndarray, suffix: str) -> dict:
-    prediction = ui.recognizer().predict(image)
-    count = ui.recognizer().count_digits(image) if prediction.probabilities is not None else None
+def show_digit(name: str, image: np.ndarray, suffix: str, data: bytes) -> dict:
+    prediction, count = reading_of(data, False, registry.cache_key(), image, ui.recognizer())
     original, result = st.columns(2, gap="large")
     original.image(image, caption="Your picture")
     with result:
@@ -121,7 +133,7 @@ def show(name: str, data: bytes, suffix: str) -> dict:
         with st.container(key=f"prediction{suffix}"):
             st.error(ui.plain(f"Cannot read {name}: {exc}"))
         return records.record(name, records.NUMBERS if mode == NUMBERS else records.DIGIT, str(exc))
-    return (show_numbers if mode == NUMBERS else show_digit)(name, image, suffix)
+    return (show_numbers if mode == NUMBERS else show_digit)(name, image, suffix, data)
 
 
 readings = []
@@ -135,10 +147,11 @@ if readings:
     with downloads:
         with st.container(horizontal=True):
             st.download_button("Download the readings (CSV)", records.to_csv(readings), key="csv",
-                               file_name="digitrec-readings.csv", mime="text/csv", icon=":material/download:")
+                               file_name="digitrec-readings.csv", mime="text/csv", icon=":material/download:",
+                               on_click="ignore")
             st.download_button("Download the readings (JSON)", records.to_json(readings), key="json",
                                file_name="digitrec-readings.json", mime="application/json",
-                               icon=":material/download:")
+                               icon=":material/download:", on_click="ignore")
 else:
     st.info("No picture yet: upload one or more files above, try an example, or turn on the webcam.",
             icon=":material/image:")

@@ -198,8 +198,12 @@ def wait_for(condition, timeout: float = 60.0) -> None:
 
 def app_page(name: str):
     """The app (``streamlit_app.py``, its navigation and sidebar) under Streamlit's
-    AppTest, opened on ``pages/NAME.py`` (not yet run)."""
+    AppTest, opened on ``pages/NAME.py`` (not yet run), with no reading cached by an
+    earlier test (the Upload page caches its readings by the files' bytes)."""
+    import streamlit as st
     from streamlit.testing.v1 import AppTest
+
+    st.cache_data.clear()
 
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=APP_TIMEOUT)
     return at.switch_page(f"pages/{name}.py")

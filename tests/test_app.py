@@ -201,6 +201,24 @@ def test_upload_many_files_one_unreadable(digits):
     at.get_by_key("confidences-2")
 
 
+def test_pictures_are_read_once_not_again_when_a_correction_reruns_the_page(digits, monkeypatch):
+    from digitrec.reading.digits import Recognizer
+
+    calls, reads = [], []
+    predict, read = Recognizer.predict, Recognizer.read
+    monkeypatch.setattr(Recognizer, "predict", lambda self, image: calls.append(1) or predict(self, image))
+    monkeypatch.setattr(Recognizer, "read", lambda self, image: reads.append(1) or read(self, image))
+    at = app_page("upload").run()
+    at.file_uploader(key="files").set_value([("three.png", encode(digits[3]), "image/png"),
+                                             ("four.png", encode(digits[4]), "image/png")]).run()
+    assert len(calls) == 2 and texts(at, "prediction-1").startswith("4\n")
+    at.get_by_key("was-0").set_value("8").run()  # a correction reruns the page
+    assert not at.exception and len(calls) == 2
+    assert texts(at, "prediction-0").startswith("3\n") and texts(at, "prediction-1").startswith("4\n")
+    at.radio(key="mode").set_value("every number in it").run()  # another mode: read again
+    assert not at.exception and len(reads) == 2 and "digit" in texts(at, "prediction-0")
+
+
 def test_upload_whole_number(digits):
     row = np.concatenate([digits[d][:, 90:300] for d in (9, 0, 4)], axis=1)
     at = app_page("upload").run()
