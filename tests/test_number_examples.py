@@ -26,6 +26,32 @@ def test_a_handwritten_word_is_three_to_eight_letters_side_by_side():
         assert 3 <= pieces <= 8
 
 
+def test_a_handwritten_date_is_its_day_a_space_then_its_word():
+    rng = np.random.default_rng(2)
+    day = _letters(2, seed=5)  # two "digits"
+    word = ne.word_ink(_letters(), rng)
+    date = ne.date_ink(list(day), word, rng)
+    assert date.shape[0] == 28 and date.dtype == np.uint8
+    assert np.array_equal(date[:, -word.shape[1]:], word)  # the word closes the date
+    inked = date.max(axis=0) > 60
+    runs = np.flatnonzero(np.diff(np.r_[0, inked.astype(int), 0]))  # starts and ends of inked runs
+    gaps = runs[2::2] - runs[1:-1:2]  # the blank columns between runs
+    assert gaps[1] >= 6 > gaps[0]  # between the day's digits a little, before the word a space
+
+
+def test_a_font_date_says_a_day_and_a_month(monkeypatch):
+    import cv2
+
+    texts, put = [], cv2.putText
+    monkeypatch.setattr(cv2, "putText", lambda img, text, *a, **k: texts.append(text) or put(img, text, *a, **k))
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        ne.font_ink(rng)
+    dates = [t for t in texts if t.split()[0].rstrip(".").isdigit()]
+    assert 8 <= len(dates) <= 30  # about DATES of them
+    assert all(1 <= int(t.split()[0].rstrip(".")) <= 31 and t.split()[1] in ne.MONTHS for t in dates)
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_a_font_word_has_ink(seed):
     word = ne.font_ink(np.random.default_rng(seed))

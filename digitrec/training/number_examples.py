@@ -313,6 +313,27 @@ FONT_WORDS = ("januar", "februar", "marts", "april", "maj", "juni", "juli", "aug
               "november", "december", "sept", "den", "dito", "født", "døbt", "gift", "Trykt for Kirkeministeriet",
               "Navn", "Dato", "Sum", "Kroner", "pesos", "total", "Name", "Date", "Amount", "Signature")
 HANDWRITTEN_WORDS = 0.5  # ...written with the letters of letters/' training writers, the rest in a font
+# Of the words, those that are a date with its month's name ("16 april"): a number is a
+# number written on its own; a day written before its month is part of a date, which is
+# text (a register's cell holds its row number, and often a date below it).
+DATES = 0.3
+MONTHS = FONT_WORDS[:13]
+
+
+def date_ink(day: list, word: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A handwritten date: ``day`` (one or two digits of a hand, 28x28 ink bright on
+    dark), a space, then ``word`` (a word's ink, :func:`word_ink`). Returns its ink."""
+    parts = []
+    for digit in day:
+        cols = np.nonzero(digit.max(axis=0) > 60)[0]
+        if len(cols):
+            parts += [digit[:, cols[0]: cols[-1] + 1], np.zeros((28, int(rng.integers(1, 4))), np.uint8)]
+    if word.shape[0] != 28:
+        import cv2
+
+        word = cv2.resize(word, (max(1, round(word.shape[1] * 28 / word.shape[0])), 28), interpolation=cv2.INTER_AREA)
+    parts += [np.zeros((28, int(rng.integers(6, 16))), np.uint8), word]
+    return np.concatenate(parts, 1)
 
 
 def word_ink(letters: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -330,13 +351,16 @@ def word_ink(letters: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def font_ink(rng: np.random.Generator) -> np.ndarray:
-    """A word of :data:`FONT_WORDS` (or random lower-case letters) in one of OpenCV's
-    Hershey fonts, any pen, maybe italic. Returns its ink (uint8, bright on dark)."""
+    """A word of :data:`FONT_WORDS` (or random lower-case letters, or a date with its
+    month's name) in one of OpenCV's Hershey fonts, any pen, maybe italic. Returns its
+    ink (uint8, bright on dark)."""
     import cv2
 
     from digitrec.training.nondigits import FONTS
 
-    if rng.random() < 0.7:
+    if rng.random() < DATES:
+        text = f"{int(rng.integers(1, 32))}{'.' if rng.random() < 0.3 else ''} {rng.choice(MONTHS)}"
+    elif rng.random() < 0.7:
         text = str(rng.choice(FONT_WORDS)).replace("ø", "o")  # the Hershey fonts are ASCII
     else:
         text = "".join(rng.choice(list("abcdefghijkmnoprstuvy"), int(rng.integers(3, 9))))
@@ -494,8 +518,14 @@ def pictures(count: int, amounts, cells, seed: int, data=None, workers: int | No
             numbers.append(h.x[idx] if idx else h.x[:1])
         need_amounts = int(sum(k in ("page", "amount") for k in part))
         need_cells = int(sum(5 if k == "column" else 1 for k in part if k in ("cell", "column")))
-        words = [word_ink(letters.x[writers[int(rng.integers(len(writers)))]], rng)
-                 for _ in range(int(sum(k in ("page", "cell", "column", "blank") for k in part)))]
+        words = []
+        for _ in range(int(sum(k in ("page", "cell", "column", "blank") for k in part))):
+            word = word_ink(letters.x[writers[int(rng.integers(len(writers)))]], rng)
+            if rng.random() < DATES:  # the day in a hand of the numbers' own
+                hand = h.hands[int(rng.integers(len(h.hands)))]
+                day = str(int(rng.integers(1, 32)))
+                word = date_ink([h.x[int(rng.choice(hand[int(c)]))] for c in day if len(hand[int(c)])], word, rng)
+            words.append(word)
         tasks.append((part, numbers,
                       [amounts[j] for j in rng.integers(0, len(amounts), need_amounts)] if amounts else [],
                       [cells[j] for j in rng.integers(0, len(cells), need_cells)] if cells else [],
