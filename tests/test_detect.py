@@ -145,3 +145,12 @@ def test_words_beside_numbers_are_mostly_no_number(detector, mnist):
         words_taken += sum(not any(iou(b, d.box) >= 0.5 for b in placed) for d in found)
     assert found_numbers >= 19
     assert words_taken <= 12  # of 30 words
+
+
+def test_boxes_sharing_digits_are_one_number_and_neighbours_stay_apart():
+    a, b = Detection((40, 0, 192, 118), 0.9), Detection((127, 6, 178, 110), 0.6)  # both over the middle digit
+    (one,) = detect.merged([a, b])
+    assert one.box == (40, 0, 265, 118) and one.score == 0.9
+    apart = [Detection((0, 0, 100, 50), 0.9), Detection((95, 0, 100, 50), 0.8),  # edges touching
+             Detection((0, 60, 100, 50), 0.7)]  # the next line
+    assert detect.merged(apart) == apart

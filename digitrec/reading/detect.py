@@ -32,6 +32,7 @@ CORE_INSET = 0.2  # ...inset this much of its height from either end
 THRESHOLD = 0.5  # cells more likely than this to lie in a core are a number's
 MIN_SCORE = 0.6  # a piece of core whose cells average less than this is dropped
 DISTANCE_SCALE = 16.0  # the edge distances are learnt as log(1 + d / this), d in input pixels
+OVERLAP = 0.5  # two numbers' boxes never share ink: boxes sharing this much of the smaller one are one number
 
 
 @dataclass
@@ -112,6 +113,31 @@ def boxes(out: np.ndarray, scale: float, shape: tuple[int, int]) -> list[Detecti
     return found
 
 
+def merged(found: list[Detection]) -> list[Detection]:
+    """Boxes that overlap by :data:`OVERLAP` of the smaller one or more, as one box round
+    both (the better score): a core broken in two pieces whose boxes both reach over the
+    same digits would otherwise read those digits twice."""
+    found = list(found)
+    joined = True
+    while joined:
+        joined = False
+        for i in range(len(found)):
+            for j in range(i + 1, len(found)):
+                (ax, ay, aw, ah), (bx, by, bw, bh) = found[i].box, found[j].box
+                iw = min(ax + aw, bx + bw) - max(ax, bx)
+                ih = min(ay + ah, by + bh) - max(ay, by)
+                if iw > 0 and ih > 0 and iw * ih >= OVERLAP * min(aw * ah, bw * bh):
+                    x0, y0 = min(ax, bx), min(ay, by)
+                    x1, y1 = max(ax + aw, bx + bw), max(ay + ah, by + bh)
+                    found[i] = Detection((x0, y0, x1 - x0, y1 - y0), max(found[i].score, found[j].score))
+                    del found[j]
+                    joined = True
+                    break
+            if joined:
+                break
+    return found
+
+
 def reading_order(found: list[Detection]) -> list[Detection]:
     """Top to bottom, and left to right within a line: a number whose middle lies within
     the first one's height shares its line."""
@@ -132,7 +158,8 @@ def detect(network, g: np.ndarray) -> list[Detection]:
     (``network``: the exported detector, :class:`digitrec.reading.engine.Network`)."""
     x, scale = prepare(g)
     out = network(x[None, ..., None])[0]
-    return reading_order(boxes(out, scale, g.shape))
+    return reading_order(merged(boxes(out, scale, g.shape)))
 
 
-__all__ = ["Detection", "SIDE", "STRIDE", "CELLS", "prepare", "targets", "boxes", "reading_order", "detect"]
+__all__ = ["Detection", "SIDE", "STRIDE", "CELLS", "prepare", "targets", "boxes", "merged", "reading_order",
+           "detect"]
