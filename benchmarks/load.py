@@ -88,13 +88,19 @@ def cpu_by_process(server: int) -> dict[int, tuple[str, float]]:
     return out
 
 
-def cpu_between(first: dict, last: dict) -> dict[str, float]:
-    """CPU seconds each group used between two :func:`cpu_by_process` snapshots (a
-    process born between them counts from zero; one that ended by the last is left out
-    after the first: its share is lost, so the groups are lower bounds)."""
+def cpu_between(snapshots: list[dict]) -> dict[str, float]:
+    """CPU seconds each group used over a run of :func:`cpu_by_process` snapshots: each
+    process from the first snapshot that has it (from zero if it was born after the first
+    one) to the last that has it (a training that ended counts up to its last sample)."""
+    first, last = {}, {}
+    for k, snap in enumerate(snapshots):
+        for pid, (group, seconds) in snap.items():
+            if pid not in first or first[pid][0] != group:
+                first[pid] = (group, seconds if k == 0 else 0.0)
+            last[pid] = (group, seconds)
     used = dict.fromkeys(GROUPS, 0.0)
     for pid, (group, seconds) in last.items():
-        used[group] += seconds - (first[pid][1] if pid in first and first[pid][0] == group else 0.0)
+        used[group] += seconds - first[pid][1]
     return used
 
 
@@ -123,7 +129,7 @@ class MemorySampler(threading.Thread):
         later = [c for c in self.cpu if c[0] >= since]
         if len(later) < 2:
             return None
-        return later[-1][0] - later[0][0], cpu_between(later[0][1], later[-1][1])
+        return later[-1][0] - later[0][0], cpu_between([c[1] for c in later])
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -349,8 +355,7 @@ def report(args, stats: Stats, samples, load_before: str, server_log: str,
         actions = sum(1 for r in stats.records if r[1] >= args.warmup)
         cores = os.cpu_count() or 1
         lines += ["", f"Where the CPU went after the warm-up ({seconds:.0f} s, {cores} cores, {actions} "
-                  "actions; CPU seconds from /proc, a process that ended before the last sample "
-                  "left out):", ""]
+                  "actions; CPU seconds from /proc, sampled every second):", ""]
         lines += table(["", *GROUPS, "idle"],
                        [["CPU seconds", *(f"{used[g]:.0f}" for g in GROUPS),
                          f"{max(0.0, seconds * cores - sum(used.values())):.0f}"],

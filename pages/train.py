@@ -94,21 +94,41 @@ job = jobs.current()
 polling = job is not None and job.running
 
 
+def curve_chart(points: list[dict], metric: str) -> dict:
+    """A Vega-Lite line chart of ``metric`` per epoch, training and (where there is one)
+    validation. A plain spec, not ``st.line_chart``: that one builds an Altair chart and
+    validates it against its schema on every call, with the GIL held, every second of a
+    training, while other visitors wait for their readings."""
+    curves = [("training", metric), ("validation", f"val_{metric}")]
+    values = [{"epoch": p["epoch"], "curve": name, "value": p[key]}
+              for p in points for name, key in curves if p.get(key) is not None]
+    shown = [name for name, key in curves if any(p.get(key) is not None for p in points)]
+    return {
+        "data": {"values": values},
+        "mark": {"type": "line"},
+        "encoding": {
+            "x": {"field": "epoch", "type": "quantitative", "title": "epoch"},
+            "y": {"field": "value", "type": "quantitative", "title": metric, "scale": {"zero": False}},
+            "color": {"field": "curve", "type": "nominal", "title": None, "legend": {"orient": "bottom"},
+                      "scale": {"domain": shown, "range": ["#1f77b4", "#ff7f0e"][: len(shown)]}},
+            "tooltip": [{"field": "curve", "type": "nominal"}, {"field": "epoch", "type": "quantitative",
+                                                                 "format": ".2f"},
+                        {"field": "value", "type": "quantitative", "format": ".4f", "title": metric}],
+        },
+        "height": 260,
+    }
+
+
 def curves(points: list[dict]) -> None:
     if not points:
         st.caption("The curves appear after the first few batches.")
         return
-    df = pd.DataFrame(list(points))  # a copy: the training thread appends meanwhile
+    points = list(points)  # a copy: the training thread appends meanwhile
     acc_col, loss_col = st.columns(2)
     for col, metric, title in ((acc_col, "accuracy", "Accuracy"), (loss_col, "loss", "Loss")):
-        data = pd.DataFrame({"epoch": df["epoch"], "training": df[metric]})
-        if f"val_{metric}" in df:
-            data["validation"] = df[f"val_{metric}"]
         with col:
             st.markdown(f"**{title}**")
-            st.line_chart(data, x="epoch", y=[c for c in ("training", "validation") if c in data],
-                          x_label="epoch", y_label=metric.lower(), color=["#1f77b4", "#ff7f0e"][
-                              : len(data.columns) - 1], height=260)
+            st.vega_lite_chart(spec=curve_chart(points, metric), width="stretch")
 
 
 def status(job) -> str:
