@@ -144,6 +144,13 @@ def big_text(text: str, detail: str) -> None:
     st.markdown(detail)
 
 
+def digit_and_count(recognizer, image: np.ndarray):
+    """One digit's reading of ``image``, and how many digits it holds (None where no digit
+    was read: nothing to compare with)."""
+    prediction = recognizer.predict(image)
+    return prediction, (recognizer.count_digits(image) if prediction.probabilities is not None else None)
+
+
 def show_digit(pred, suffix: str = "") -> None:
     """One digit's reading: the digit, its confidence, and a warning where it is unsure.
 

@@ -42,7 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.browser import CHROMIUM_ARGS, DIGITS, chromium_path, render_strokes, start_app, stop_app  # noqa: E402
-from benchmarks.common import RESULTS, children, data_dir, load, machine_lines, rss_mb, table  # noqa: E402
+from benchmarks.common import RESULTS, data_dir, load, machine_lines, rss_mb, table  # noqa: E402
 
 ACTION_TIMEOUT_MS = 30_000
 SINGLE_STROKE = [d for d, strokes in DIGITS.items() if len(strokes) == 1]
@@ -117,10 +117,11 @@ class MemorySampler(threading.Thread):
         while not self.halt.is_set() and self.pid:
             mb = rss_mb(self.pid)
             if mb is not None:
+                cpu = cpu_by_process(self.pid)  # one walk of /proc: the trainings are the server's children
                 self.samples.append((time.time() - self.t0, mb))
-                self.children.append((time.time() - self.t0,
-                                      sum(rss_mb(c) or 0 for c in children(self.pid))))
-                self.cpu.append((time.time() - self.t0, cpu_by_process(self.pid)))
+                self.children.append((time.time() - self.t0, sum(rss_mb(pid) or 0 for pid, (group, _) in
+                                                                  cpu.items() if group == "trainings")))
+                self.cpu.append((time.time() - self.t0, cpu))
             self.halt.wait(self.every)
 
     def cpu_after(self, since: float) -> tuple[float, dict[str, float]] | None:

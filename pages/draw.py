@@ -61,10 +61,9 @@ with result_col:
             st.info("No digit yet: draw a digit in the box." if mode == DIGIT else
                     "No number yet: write a number in the box.")
     elif mode == DIGIT:
-        reading = ui.recognizer().predict(image)
+        reading, count = ui.digit_and_count(ui.recognizer(), image)
         ui.show_digit(reading)
         # a number is read as one digit, or as no digit at all: either way, say what it holds
-        count = ui.recognizer().count_digits(image) if reading.probabilities is not None else None
         if count is not None:
             ui.several_digits(count, "", "draw-mode", NUMBER, what="drawing")
         ui.correction(reading, image, "draw", on_saved=next_drawing)

@@ -68,10 +68,7 @@ def reading_of(data: bytes, numbers: bool, model: tuple[str, float], _image: np.
     number, or one digit and how many digits the picture holds. Cached by the file's bytes,
     the mode and the active model (its path and mtime): a correction or a download reruns
     the page, and a page of many pictures is not read again for it."""
-    if numbers:
-        return _recognizer.read(_image)
-    prediction = _recognizer.predict(_image)
-    return prediction, (_recognizer.count_digits(_image) if prediction.probabilities is not None else None)
+    return _recognizer.read(_image) if numbers else ui.digit_and_count(_recognizer, _image)
 
 
 def source_of(suffix: str) -> str:

@@ -113,29 +113,28 @@ def boxes(out: np.ndarray, scale: float, shape: tuple[int, int]) -> list[Detecti
     return found
 
 
+def _shared(a: tuple, b: tuple) -> bool:
+    """Whether boxes ``a`` and ``b`` (x, y, w, h) share :data:`OVERLAP` of the smaller one."""
+    iw = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    ih = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return iw > 0 and ih > 0 and iw * ih >= OVERLAP * min(a[2] * a[3], b[2] * b[3])
+
+
 def merged(found: list[Detection]) -> list[Detection]:
     """Boxes that overlap by :data:`OVERLAP` of the smaller one or more, as one box round
     both (the better score): a core broken in two pieces whose boxes both reach over the
     same digits would otherwise read those digits twice."""
     found = list(found)
-    joined = True
-    while joined:
-        joined = False
-        for i in range(len(found)):
-            for j in range(i + 1, len(found)):
-                (ax, ay, aw, ah), (bx, by, bw, bh) = found[i].box, found[j].box
-                iw = min(ax + aw, bx + bw) - max(ax, bx)
-                ih = min(ay + ah, by + bh) - max(ay, by)
-                if iw > 0 and ih > 0 and iw * ih >= OVERLAP * min(aw * ah, bw * bh):
-                    x0, y0 = min(ax, bx), min(ay, by)
-                    x1, y1 = max(ax + aw, bx + bw), max(ay + ah, by + bh)
-                    found[i] = Detection((x0, y0, x1 - x0, y1 - y0), max(found[i].score, found[j].score))
-                    del found[j]
-                    joined = True
-                    break
-            if joined:
-                break
-    return found
+    while True:
+        pair = next(((i, j) for i in range(len(found)) for j in range(i + 1, len(found))
+                     if _shared(found[i].box, found[j].box)), None)
+        if pair is None:
+            return found
+        a, b = found[pair[0]], found.pop(pair[1])
+        x0, y0 = min(a.box[0], b.box[0]), min(a.box[1], b.box[1])
+        x1 = max(a.box[0] + a.box[2], b.box[0] + b.box[2])
+        y1 = max(a.box[1] + a.box[3], b.box[1] + b.box[3])
+        found[pair[0]] = Detection((x0, y0, x1 - x0, y1 - y0), max(a.score, b.score))
 
 
 def reading_order(found: list[Detection]) -> list[Detection]:
