@@ -2,6 +2,7 @@
 show a prediction. Streamlit only; the logic lives in digitrec/."""
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,14 @@ def in_frame(url_path: str) -> None:
 def _load(path: str, mtime: float) -> Recognizer:
     if not registry.is_allowed(path):  # models load only from the models directory
         raise registry.OutsideModelsDir(f"{path} is outside the models directory")
-    return Recognizer.load(path)
+    model = Recognizer.load(path)
+    # Streamlit collects garbage after every script run (runner.postScriptGC), with the
+    # GIL held: over the whole heap, that was half the server's CPU a reading, and every
+    # other session waited. What is loaded by now (the libraries, the networks) stays for
+    # the server's life: frozen, the collector no longer walks it after each run.
+    gc.collect()
+    gc.freeze()
+    return model
 
 
 # (path, mtime) of active models that failed to load -> why; a failure is not cached by

@@ -51,6 +51,34 @@ def test_draw_blank_canvas_asks_for_a_digit(monkeypatch):
     assert not at.header  # never a guess
 
 
+def test_the_heap_loaded_with_the_model_is_frozen_out_of_the_collectors_walks(monkeypatch):
+    """Streamlit collects garbage after every script run; what is loaded with the model
+    (libraries, networks) is frozen as it loads, so that collection walks only what
+    the runs made since (benchmarks/load.py: a third of the server's CPU a reading)."""
+    import gc
+    import weakref
+
+    import streamlit as st
+
+    st.cache_resource.clear()
+    gc.unfreeze()
+    fake_canvas(monkeypatch, None)
+    at = app_page("draw").run()
+    assert not at.exception
+    frozen = gc.get_freeze_count()
+    assert frozen > 10_000  # the libraries' objects, at least
+
+    class Node:
+        pass
+
+    node = Node()
+    node.itself = node  # a cycle: only the collector frees it
+    gone = weakref.ref(node)
+    del node
+    gc.collect()
+    assert gone() is None and gc.get_freeze_count() == frozen  # what the runs make is still collected
+
+
 def test_draw_reads_the_drawing(monkeypatch, digits):
     fake_canvas(monkeypatch, rgba(digits[3]))
     at = app_page("draw").run()
