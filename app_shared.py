@@ -60,7 +60,7 @@ def _load(path: str, mtime: float) -> Recognizer:
         raise registry.OutsideModelsDir(f"{path} is outside the models directory")
     model = Recognizer.load(path)
     # Streamlit collects garbage after every script run (runner.postScriptGC), with the
-    # GIL held: over the whole heap, that was half the server's CPU a reading, and every
+    # GIL held: over the whole heap, that was a third of the server's CPU a reading; every
     # other session waited. What is loaded by now (the libraries, the networks) stays for
     # the server's life: frozen, the collector no longer walks it after each run.
     gc.collect()
