@@ -15,6 +15,7 @@ from digitrec.training.recipes import MIN_SHARE, PRESETS, TrainConfig
 ui.in_frame("train")
 
 REFRESH_SECONDS = 1.0
+ORANGE = "#ff7f0e"  # the validation curve, beside the training one in the app's blue
 GALLERY_SIZE = 60  # your digits shown at once, misreads first
 TILE = 110  # a digit of the gallery, in pixels across: the tiles wrap onto as many rows as the width needs
 PHASES = {"testing": "testing the model trained so far on the test sets",
@@ -102,7 +103,7 @@ def curve_chart(points: list[dict], metric: str) -> dict:
     curves = [("training", metric), ("validation", f"val_{metric}")]
     values = [{"epoch": p["epoch"], "curve": name, "value": p[key]}
               for p in points for name, key in curves if p.get(key) is not None]
-    shown = [name for name, key in curves if any(p.get(key) is not None for p in points)]
+    shown = list(dict.fromkeys(v["curve"] for v in values))  # training, then validation where there is one
     return {
         "data": {"values": values},
         "mark": {"type": "line"},
@@ -110,7 +111,7 @@ def curve_chart(points: list[dict], metric: str) -> dict:
             "x": {"field": "epoch", "type": "quantitative", "title": "epoch"},
             "y": {"field": "value", "type": "quantitative", "title": metric, "scale": {"zero": False}},
             "color": {"field": "curve", "type": "nominal", "title": None, "legend": {"orient": "bottom"},
-                      "scale": {"domain": shown, "range": ["#1f77b4", "#ff7f0e"][: len(shown)]}},
+                      "scale": {"domain": shown, "range": [ui.BLUE, ORANGE][: len(shown)]}},
             "tooltip": [{"field": "curve", "type": "nominal"}, {"field": "epoch", "type": "quantitative",
                                                                  "format": ".2f"},
                         {"field": "value", "type": "quantitative", "format": ".4f", "title": metric}],
