@@ -409,6 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="strips cut from each orand-train amount, its box moved a little each time")
     w.add_argument("--danish-copies", type=int, default=_default(RecognizerConfig, "danish_copies"),
                    help="strips cut from each danish-rows number")
+    w.add_argument("--backbone", choices=("digits", "strip"), default=_default(RecognizerConfig, "backbone"),
+                   help="the CNN: 'digits', the digit model's convolutions slid along the strip and started "
+                   "from it; 'strip', four stages learnt from random")
+    w.add_argument("--digit-model", metavar="DIGITS.keras",
+                   help="the digit model the 'digits' backbone starts from (default: the shipped one)")
     w.add_argument("--convs", type=int, default=_default(RecognizerConfig, "convs"), choices=(1, 2),
                    help="convolutions in each of the network's two last stages (1: lighter, about half the time)")
     w.add_argument("--epochs", type=int, default=_default(RecognizerConfig, "epochs"))

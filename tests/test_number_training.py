@@ -110,12 +110,50 @@ def test_cells_without_a_box_are_boxed_where_the_reader_reads_the_label(DATA, tm
     assert np.mean(np.array(again) >= 0.5) >= 0.8
 
 
-@pytest.mark.parametrize("convs", [1, 2])
-def test_the_recognizer_is_exported_unrolled_with_its_depth_and_weights(convs):
-    from digitrec.training.recognizer import build, convs_of, unrolled
+@pytest.mark.parametrize("shape", [{"backbone": "strip", "convs": 1}, {"backbone": "strip", "convs": 2},
+                                   {"backbone": "digits"}])
+def test_the_recognizer_is_exported_unrolled_with_its_shape_and_weights(shape):
+    from digitrec.training.recognizer import build, shape_of, unrolled
 
-    model = build(seed=3, convs=convs)
+    model = build(seed=3, **shape)
     reading = unrolled(model)
-    assert convs_of(model) == convs_of(reading) == convs
+    assert shape_of(model) == shape_of(reading) == shape
     strips = np.random.default_rng(0).random((2, 32, 256, 1), dtype=np.float32)
     assert np.allclose(model(strips, training=False), reading(strips, training=False), atol=1e-5)
+
+
+def test_the_digit_backbone_starts_from_the_digit_model_and_slides_it_along_the_strip():
+    """Each of the recognizer's 64 columns sees a 28x28 window of the strip (resized to 28
+    rows) centred on its 4-pixel frame, through the digit model's own convolutions; the
+    first block stays as the digit model learnt it."""
+    import keras
+    import tensorflow as tf
+
+    from digitrec.reading.recognize import FRAMES, WIDTH
+    from digitrec.training.recognizer import FROZEN, build, start_from_digits
+
+    model = build(backbone="digits")
+    start_from_digits(model, str(store.DIGIT_MODEL))
+    digits = keras.models.load_model(store.DIGIT_MODEL, compile=False)
+    convs = [layer for layer in digits.layers if isinstance(layer, keras.layers.Conv2D)]
+    mine = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(mine) == len(convs) == 7
+    assert all(np.array_equal(a.get_weights()[0], b.get_weights()[0]) for a, b in zip(convs, mine))
+    weighted = [layer for layer in model.layers if layer.weights]
+    assert [layer.trainable for layer in weighted[:FROZEN + 1]] == [False] * FROZEN + [True]
+
+    # where each column looks: the input's weight in its features, centred on its frame
+    features = keras.Model(model.input, mine[-1].output)
+    x = np.random.default_rng(1).random((1, 32, WIDTH, 1), dtype=np.float32)
+    centres = []
+    for column in (0, 20, FRAMES - 1):
+        xt = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            total = tf.reduce_sum(features(xt, training=False)[0, 0, column])
+        weight = np.abs(tape.gradient(total, xt).numpy()[0, :, :, 0]).sum(axis=0)
+        assert np.count_nonzero(weight) <= 28 + 14  # a digit's width (and the resize's reach)
+        centres.append((weight * np.arange(WIDTH)).sum() / weight.sum())
+    assert abs(centres[1] - (4 * 20 + 2)) <= 3
+    assert centres[0] < centres[1] < centres[2]
+    assert features.output.shape[1:] == (1, FRAMES, 128)

@@ -107,16 +107,22 @@ def build_fast(dtype=None, fused_bn=False) -> keras.Model:
     return keras.Model(inputs, outputs, name="fast")
 
 
-def build_best() -> keras.Model:
-    """Two blocks of 3x3, 3x3, strided 5x5 convolutions, then a 4x4 conv to 128 features."""
-    inputs = keras.Input(INPUT_SHAPE)
-    x = inputs
+def digit_features(x):
+    """The ``best`` model's convolutions: two blocks of 3x3, 3x3, strided 5x5, then a 4x4
+    conv to 128 features (a 28x28 picture -> 1x1x128; a wider one -> a row of them, as
+    the number recognizer uses it)."""
     for filters in (32, 64):
         x = _conv_bn(x, filters, 3)
         x = _conv_bn(x, filters, 3)
         x = _conv_bn(x, filters, 5, strides=2, padding="same")
         x = layers.Dropout(0.4)(x)
-    x = _conv_bn(x, 128, 4)
+    return _conv_bn(x, 128, 4)
+
+
+def build_best() -> keras.Model:
+    """Two blocks of 3x3, 3x3, strided 5x5 convolutions, then a 4x4 conv to 128 features."""
+    inputs = keras.Input(INPUT_SHAPE)
+    x = digit_features(inputs)
     x = layers.Flatten()(x)
     x = layers.Dropout(0.4)(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)

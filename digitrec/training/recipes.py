@@ -134,7 +134,9 @@ class RecognizerConfig:
     rendered: int = 24000  # numbers rendered from the training digits' hands
     orand_copies: int = 8  # strips cut from each orand-train amount (its box's edges moved each time)
     danish_copies: int = 1  # ...and from each danish-rows number with a box
-    convs: int = 2  # convolutions in each of the network's two last stages (1: lighter, about half the time)
+    backbone: str = "strip"  # "digits": the digit model's convolutions slid along the strip; "strip": from random
+    digit_model: str | None = None  # the digit model the "digits" backbone starts from (default: the shipped one)
+    convs: int = 2  # "strip": convolutions in each of its two last stages (1: lighter, half the time)
     epochs: int = 4
     batch_size: int = 64
     learning_rate: float = 2e-3  # peak of a warm-up then cosine schedule

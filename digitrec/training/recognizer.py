@@ -5,6 +5,11 @@ of features, two bidirectional GRUs read them both ways, and each column gets P(
 a mark ``. , - /``, or none). Trained with CTC (connectionist temporal classification) it
 learns where the characters are from the labels alone.
 
+The CNN is either the digit model's own convolutions slid along the strip (``--backbone
+digits``: each column sees a 28x28 window, and starts knowing digits as the digit model
+learnt them from some 80,000 by many hands) or four stages learnt from random
+(``--backbone strip``).
+
 It learns from real numbers (the training parts of orand-train and danish-rows, each box
 cut several times with its edges moved) and from numbers rendered from the training
 digits of MNIST, ARDIS and USPS (:mod:`digitrec.training.number_examples`).
@@ -23,6 +28,7 @@ import tensorflow as tf
 
 from digitrec import store
 from digitrec.reading.recognize import ALPHABET, BLANK, FRAMES, HEIGHT, WIDTH, ctc_decode
+from digitrec.training import networks
 from digitrec.training.export import save_model
 from digitrec.training.recipes import RecognizerConfig
 from digitrec.training.train import init_card, load_weights, machine, warmup_cosine
@@ -30,25 +36,50 @@ from digitrec.training.train import init_card, load_weights, machine, warmup_cos
 PROB_FLOOR = 1e-7  # added to the column probabilities before their log
 
 
-def build(seed: int = 1, unroll: bool = False, convs: int = 1) -> keras.Model:
-    """Strip in, (FRAMES, len(ALPHABET) + 1) probabilities out: four 3x3 convolution
-    stages with batch norm, pooled to 2 rows of 64 columns, then two bidirectional GRUs.
-    ``convs`` convolutions in each of the last two stages (where the strip is 8 and 4
-    rows high, so a second one costs least) make a deeper network.
+BACKBONES = ("digits", "strip")
+DIGIT_ROWS = 28  # the digit model's input: the strip is read 28 rows tall by that backbone
+DIGIT_PAD = 12  # columns of zeros on either side, so that its 64 columns centre on the strip's 4-pixel frames
+FROZEN = 6  # layers of the digit backbone kept as learnt: its first block (three convolutions, their norms)
 
-    ``unroll=True`` builds the same network with its GRUs unrolled over the columns: the
-    form exported for reading (a looping GRU exports to TensorFlow "Flex" operations
-    that plain LiteRT cannot run)."""
-    keras.utils.set_random_seed(seed)
-    x = keras.Input((HEIGHT, WIDTH, 1), name="strip")
-    h = x
+
+def _strip_stages(h, convs: int):
+    """Four 3x3 convolution stages with batch norm, pooled to 2 rows of 64 columns."""
     for stage, (filters, pool) in enumerate(((32, (2, 2)), (64, (2, 2)), (96, (2, 1)), (128, (2, 1)))):
         for _ in range(convs if stage >= 2 else 1):
             h = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(h)
             h = keras.layers.BatchNormalization(momentum=0.9)(h)
             h = keras.layers.Activation("relu")(h)
         h = keras.layers.MaxPooling2D(pool)(h)
-    h = keras.layers.Permute((2, 1, 3))(h)  # columns first: (FRAMES, 2, 128)
+    return h
+
+
+def _digit_stages(h):
+    """The digit model's convolutions (:func:`networks.build_best` up to its 128 features),
+    slid along the strip: the strip resized to 28 rows, so that each of the 64 columns out
+    sees a 28x28 window, as the digit model sees one digit."""
+    h = keras.layers.Resizing(DIGIT_ROWS, WIDTH, interpolation="bilinear")(h)
+    h = keras.layers.ZeroPadding2D(((0, 0), (DIGIT_PAD, DIGIT_PAD)))(h)
+    return networks.digit_features(h)
+
+
+def build(seed: int = 1, unroll: bool = False, convs: int = 1, backbone: str = "strip") -> keras.Model:
+    """Strip in, (FRAMES, len(ALPHABET) + 1) probabilities out: a CNN makes 64 columns of
+    features, two bidirectional GRUs read them both ways.
+
+    ``backbone="strip"``: four 3x3 stages learnt from random, ``convs`` convolutions in
+    each of the last two (where the strip is 8 and 4 rows high, so a second one costs
+    least). ``backbone="digits"``: the digit model's convolutions (:func:`_digit_stages`),
+    to be started from a trained digit model (:func:`start_from_digits`).
+
+    ``unroll=True`` builds the same network with its GRUs unrolled over the columns: the
+    form exported for reading (a looping GRU exports to TensorFlow "Flex" operations
+    that plain LiteRT cannot run)."""
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+    keras.utils.set_random_seed(seed)
+    x = keras.Input((HEIGHT, WIDTH, 1), name="strip")
+    h = _digit_stages(x) if backbone == "digits" else _strip_stages(x, convs)
+    h = keras.layers.Permute((2, 1, 3))(h)  # columns first: (FRAMES, rows, channels)
     h = keras.layers.Reshape((FRAMES, -1))(h)
     h = keras.layers.Dropout(0.1)(h)
     for _ in range(2):
@@ -57,16 +88,35 @@ def build(seed: int = 1, unroll: bool = False, convs: int = 1) -> keras.Model:
     return keras.Model(x, out, name="recognizer")
 
 
+def start_from_digits(model: keras.Model, digit_model: str) -> None:
+    """Give a ``backbone="digits"`` recognizer the convolutions of the digit model at
+    ``digit_model`` (a ``.keras`` of the ``best`` preset), and keep its first block as it
+    is: it sees strokes, which are the same in a number (and training it costs most)."""
+    base = keras.models.load_model(digit_model, compile=False, safe_mode=True)
+    source = [layer for layer in base.layers if layer.weights and not isinstance(layer, keras.layers.Dense)]
+    target = [layer for layer in model.layers if layer.weights][: len(source)]
+    try:
+        for a, b in zip(source, target, strict=True):
+            b.set_weights(a.get_weights())
+    except ValueError as exc:
+        raise ValueError(f"{digit_model} is no digit model of the best preset: {exc}") from None
+    for layer in target[:FROZEN]:
+        layer.trainable = False
+
+
 def unrolled(model: keras.Model) -> keras.Model:
     """``model`` rebuilt with its GRUs unrolled (see :func:`build`), same weights."""
-    out = build(unroll=True, convs=convs_of(model))
+    out = build(unroll=True, **shape_of(model))
     out.set_weights(model.get_weights())
     return out
 
 
-def convs_of(model: keras.Model) -> int:
-    """The ``convs`` that :func:`build` was given for ``model``."""
-    return (sum(isinstance(layer, keras.layers.Conv2D) for layer in model.layers) - 2) // 2
+def shape_of(model: keras.Model) -> dict:
+    """The ``backbone`` and ``convs`` that :func:`build` was given for ``model``."""
+    if any(isinstance(layer, keras.layers.Resizing) for layer in model.layers):
+        return {"backbone": "digits"}
+    return {"backbone": "strip",
+            "convs": (sum(isinstance(layer, keras.layers.Conv2D) for layer in model.layers) - 2) // 2}
 
 
 def _ctc(labels, log_probs, blank):
@@ -120,11 +170,16 @@ def train_recognizer(cfg: RecognizerConfig, verbose: int = 2) -> tuple[Path, dic
     x = ex.x[..., None].astype(np.float32) / 255.0
     y = ex.labels
     steps = cfg.epochs * int(np.ceil(len(y) / cfg.batch_size))
-    model = build(cfg.seed, convs=cfg.convs)
+    model = build(cfg.seed, convs=cfg.convs, backbone=cfg.backbone)
+    digit_model = None
     if cfg.init:
-        load_weights(model, cfg.init, "a recognizer")
+        load_weights(model, cfg.init, "a recognizer of the same backbone")
+    elif cfg.backbone == "digits":
+        digit_model = cfg.digit_model or str(store.DIGIT_MODEL)
+        start_from_digits(model, digit_model)
+    # XLA's convolutions on this CPU are slower than TensorFlow's own (4x for the digit backbone)
     model.compile(keras.optimizers.Adam(warmup_cosine(cfg.learning_rate, steps), clipnorm=5.0), loss=ctc_loss,
-                  jit_compile=True)
+                  jit_compile=False)
     fit_start = time.time()
     model.fit(x, y, batch_size=cfg.batch_size, epochs=cfg.epochs, verbose=verbose, shuffle=True)
     fit_seconds = time.time() - fit_start
@@ -150,6 +205,7 @@ def train_recognizer(cfg: RecognizerConfig, verbose: int = 2) -> tuple[Path, dic
         "held_out_note": "boxes as labelled (orand-train: the digits' boxes; danish-rows: "
                          "labels/danish_boxes.csv), not as detected",
         **({"init": init_card(cfg.init, lambda c: {"held_out": c.get("held_out")})} if cfg.init else {}),
+        **({"digit_model": init_card(digit_model)} if digit_model else {}),
         "train_seconds": round(fit_seconds, 1),
         "total_seconds": round(time.time() - start, 1),
         "machine": machine(),
@@ -158,4 +214,5 @@ def train_recognizer(cfg: RecognizerConfig, verbose: int = 2) -> tuple[Path, dic
     return path, card
 
 
-__all__ = ["build", "unrolled", "convs_of", "ctc_loss", "train_recognizer", "read_strips"]
+__all__ = ["build", "unrolled", "shape_of", "start_from_digits", "BACKBONES", "ctc_loss", "train_recognizer",
+           "read_strips"]
