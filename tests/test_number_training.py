@@ -41,12 +41,16 @@ def test_orand_boxes_hold_every_digit_box(DATA):
         assert w > 0 and h > 0 and len(n.text) >= 1
 
 
-def test_train_recognizer_briefly(DATA, tmp_path, capsys):
+@pytest.mark.parametrize("backbone", ["strip", "digits"])
+def test_train_recognizer_briefly(DATA, tmp_path, capsys, backbone):
     out = tmp_path / "recognizer.keras"
     code = cli.main(["train-recognizer", "--rendered", "60", "--limit", "40", "--orand-copies", "1",
-                     "--danish-copies", "1", "--epochs", "1", "--data", DATA, "--out", str(out)])
+                     "--danish-copies", "1", "--epochs", "1", "--backbone", backbone, "--data", DATA,
+                     "--out", str(out)])
     assert code == 0
     card = json.loads(store.card_path(out).read_text())
+    assert card["options"]["backbone"] == backbone
+    assert ("digit_model" in card) == (backbone == "digits")  # the digit model it started from, named
     made = card["examples"]["by_source"]
     assert made["orand-train"] == 40 and made["rendered"] == pytest.approx(60, abs=5)
     assert 20 <= made["danish-rows"] <= 40  # the cells of the 40 that have a box
@@ -130,10 +134,11 @@ def test_the_digit_backbone_starts_from_the_digit_model_and_slides_it_along_the_
     import tensorflow as tf
 
     from digitrec.reading.recognize import FRAMES, WIDTH
-    from digitrec.training.recognizer import FROZEN, build, start_from_digits
+    from digitrec.training.recognizer import FROZEN, build, keep_first_block, start_from_digits
 
     model = build(backbone="digits")
     start_from_digits(model, str(store.DIGIT_MODEL))
+    keep_first_block(model)
     digits = keras.models.load_model(store.DIGIT_MODEL, compile=False)
     convs = [layer for layer in digits.layers if isinstance(layer, keras.layers.Conv2D)]
     mine = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]

@@ -107,15 +107,15 @@ def build_fast(dtype=None, fused_bn=False) -> keras.Model:
     return keras.Model(inputs, outputs, name="fast")
 
 
-def digit_features(x):
+def digit_features(x, dropout: float = 0.4):
     """The ``best`` model's convolutions: two blocks of 3x3, 3x3, strided 5x5, then a 4x4
     conv to 128 features (a 28x28 picture -> 1x1x128; a wider one -> a row of them, as
-    the number recognizer uses it)."""
+    the number recognizer uses it), ``dropout`` after each block."""
     for filters in (32, 64):
         x = _conv_bn(x, filters, 3)
         x = _conv_bn(x, filters, 3)
         x = _conv_bn(x, filters, 5, strides=2, padding="same")
-        x = layers.Dropout(0.4)(x)
+        x = layers.Dropout(dropout)(x)
     return _conv_bn(x, 128, 4)
 
 
