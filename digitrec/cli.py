@@ -14,7 +14,14 @@ import shlex
 import sys
 from pathlib import Path
 
-from digitrec.training.recipes import DATASET_NAMES, PRESETS, DetectorConfig, RecognizerConfig, TrainConfig
+from digitrec.training.recipes import (
+    DATASET_NAMES,
+    PRESETS,
+    RECOGNIZER_BACKBONES,
+    DetectorConfig,
+    RecognizerConfig,
+    TrainConfig,
+)
 
 
 def _command(args=None) -> str:
@@ -409,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="strips cut from each orand-train amount, its box moved a little each time")
     w.add_argument("--danish-copies", type=int, default=_default(RecognizerConfig, "danish_copies"),
                    help="strips cut from each danish-rows number")
-    w.add_argument("--backbone", choices=("digits", "strip"), default=_default(RecognizerConfig, "backbone"),
+    w.add_argument("--backbone", choices=RECOGNIZER_BACKBONES, default=_default(RecognizerConfig, "backbone"),
                    help="the CNN: 'digits', the digit model's convolutions slid along the strip and started "
                    "from it; 'strip', four stages learnt from random")
     w.add_argument("--digit-model", metavar="DIGITS.keras",

@@ -129,6 +129,9 @@ def dataset_names(value: str | list | tuple) -> list[str]:
     return list(dict.fromkeys(str(n).strip().lower() for n in items if str(n).strip()))
 
 
+RECOGNIZER_BACKBONES = ("digits", "strip")  # the recognizer's CNNs (training.recognizer.build)
+
+
 @dataclass
 class RecognizerConfig:
     rendered: int = 24000  # numbers rendered from the training digits' hands

@@ -30,13 +30,13 @@ from digitrec import store
 from digitrec.reading.recognize import ALPHABET, BLANK, FRAMES, HEIGHT, WIDTH, ctc_decode
 from digitrec.training import networks
 from digitrec.training.export import save_model
-from digitrec.training.recipes import RecognizerConfig
+from digitrec.training.recipes import RECOGNIZER_BACKBONES, RecognizerConfig
 from digitrec.training.train import init_card, load_weights, machine, warmup_cosine
 
 PROB_FLOOR = 1e-7  # added to the column probabilities before their log
 
 
-BACKBONES = ("digits", "strip")
+BACKBONES = RECOGNIZER_BACKBONES
 DIGIT_ROWS = 28  # the digit model's input: the strip is read 28 rows tall by that backbone
 DIGIT_PAD = 12  # columns of zeros on either side, so that its 64 columns centre on the strip's 4-pixel frames
 DIGIT_DROPOUT = 0.1  # the digit model's 0.4 kept a CTC training from fitting (training loss 1.6, the strip's 0.45)
