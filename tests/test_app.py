@@ -76,7 +76,10 @@ def test_the_heap_loaded_with_the_model_is_frozen_out_of_the_collectors_walks(mo
     gone = weakref.ref(node)
     del node
     gc.collect()
-    assert gone() is None and gc.get_freeze_count() == frozen  # what the runs make is still collected
+    assert gone() is None  # what the runs make is still collected
+    # and the frozen heap stays frozen: only the few frozen objects that die by their
+    # reference count (a finished thread's frame, a replaced cache entry) leave it
+    assert frozen - 1_000 < gc.get_freeze_count() <= frozen
 
 
 def test_draw_reads_the_drawing(monkeypatch, digits):
