@@ -1,5 +1,5 @@
 """Command line: ``python -m digitrec predict | read | evaluate | train | train-recognizer |
-train-detector | samples | export``.
+join-recognizers | train-detector | samples | export``.
 
 ``predict`` and ``read`` run on the reading path alone (LiteRT, no TensorFlow); the
 training commands import TensorFlow when they run. Every default comes from the config
@@ -248,6 +248,16 @@ def _cmd_train_recognizer(args) -> int:
     return 0
 
 
+def _cmd_join_recognizers(args) -> int:
+    from digitrec.training.recognizer import join
+
+    path, card = join(args.members, args.out, args.data, limit=args.limit)
+    for name, held in card["held_out"].items():
+        print(f"held-out {name}: {held['read_exactly']:.2%} of {held['numbers']} read exactly")
+    print(f"saved {path} with its .tflite and card: {len(args.members)} recognizers read together")
+    return 0
+
+
 def _cmd_train_detector(args) -> int:
     from digitrec.training.detector import train_detector
 
@@ -435,6 +445,14 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--out", help="where to write it (default: the shipped models/recognizer.keras)")
     w.set_defaults(func=_cmd_train_recognizer)
 
+    j = sub.add_parser("join-recognizers", help="join recognizers trained apart into one that reads with "
+                       "all of them (each one's reading a candidate; the likeliest to them all is read)")
+    j.add_argument("members", nargs="+", metavar="RECOGNIZER.keras")
+    j.add_argument("--data", help=real_help)
+    j.add_argument("--limit", type=int, metavar="N", help="at most N held-out numbers of each real set measured")
+    j.add_argument("--out", help="where to write it (default: the shipped models/recognizer.keras)")
+    j.set_defaults(func=_cmd_join_recognizers)
+
     d = sub.add_parser("train-detector", help="train the number detector on pages rendered from "
                        "training digits and real numbers (orand-train, danish-rows) laid on pages")
     d.add_argument("--pages", type=int, default=_default(DetectorConfig, "pages"),
@@ -484,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
 # that is not installed says which extra brings it (the training commands: train, which
 # holds them all).
 EXTRAS = {"tensorflow": "train", "keras": "train", "matplotlib": "plots"}
-TRAINING = ("train", "train-recognizer", "train-detector", "export")
+TRAINING = ("train", "train-recognizer", "join-recognizers", "train-detector", "export")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,7 +38,7 @@ def test_the_shipped_digit_model_reads_mnist_as_its_keras_model(mnist):
 
 
 def _text(columns) -> str:
-    return "".join(c.char for c in recognize.ctc_decode(columns))
+    return "".join(c.char for c in recognize.best_reading(columns))
 
 
 def test_the_shipped_recognizer_reads_strips_as_its_keras_model(mnist):

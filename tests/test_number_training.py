@@ -63,6 +63,46 @@ def test_train_recognizer_briefly(DATA, tmp_path, capsys, backbone):
     assert "held-out danish-rows" in capsys.readouterr().out
 
 
+def test_recognizers_trained_apart_are_joined_into_one_that_reads_with_both(DATA, tmp_path, capsys):
+    """Two recognizers (random weights will do) joined: one .keras and .tflite giving both
+    networks' columns, its card naming both and measuring the held-out parts; reading
+    takes the candidate both find likeliest."""
+    from digitrec.reading import recognize
+    from digitrec.training.recognizer import build, members_of
+
+    paths = []
+    for i, shape in enumerate(({"backbone": "strip", "convs": 1}, {"backbone": "digits"})):
+        path = tmp_path / f"member{i}.keras"
+        build(seed=i, **shape).save(path)
+        store.card_path(path).write_text(json.dumps({"format": "digitrec-recognizer-card/1",
+                                                     "options": {"command": f"made {i}"}}))
+        paths.append(str(path))
+    out = tmp_path / "joined.keras"
+    assert cli.main(["join-recognizers", *paths, "--limit", "10", "--data", DATA, "--out", str(out)]) == 0
+    card = json.loads(store.card_path(out).read_text())
+    assert [m["command"] for m in card["members"]] == ["made 0", "made 1"]
+    assert all(len(m["sha256"]) == 64 for m in card["members"])
+    assert set(card["held_out"]) == {"orand-train", "danish-rows"} and "held-out orand-train" in capsys.readouterr().out
+
+    import keras
+
+    joined = keras.models.load_model(out, compile=False)
+    strips = np.random.default_rng(1).random((3, 32, 256, 1), dtype=np.float32)
+    alone = [keras.models.load_model(p, compile=False)(strips, training=False) for p in paths]
+    network = engine.load(store.lite_path(out))
+    probs = network(strips)
+    assert probs.shape == (3, 2, 64, 15) and np.allclose(probs, np.stack(alone, 1), atol=1e-4)
+    assert len(members_of(joined)) == 2
+    for p in probs:
+        texts = ["".join(c.char for c in recognize.ctc_decode(q)) for q in p]
+        assert "".join(c.char for c in recognize.best_reading(p)) in texts
+
+    assert cli.main(["join-recognizers", str(out), paths[0], "--data", DATA, "--out", str(tmp_path / "again")]) == 2
+    assert "holds joined recognizers already" in capsys.readouterr().err
+    assert cli.main(["join-recognizers", paths[0], "--data", DATA]) == 2  # one is no ensemble
+    assert "two recognizers or more" in capsys.readouterr().err
+
+
 def test_train_detector_briefly(DATA, tmp_path):
     out = tmp_path / "detector.keras"
     code = cli.main(["train-detector", "--pages", "64", "--limit", "30", "--epochs", "1", "--batch-size", "16",

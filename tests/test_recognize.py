@@ -37,6 +37,40 @@ def test_ctc_decode_gives_each_character_its_frames_and_probability():
     assert (second.char, second.frames) == ("3", (5, 5))
 
 
+def brute_force_likelihood(probs: np.ndarray, text: str) -> float:
+    """P(text) summed over every path of frames that collapses to it (small cases only)."""
+    import itertools
+
+    total = 0.0
+    for path in itertools.product(range(probs.shape[1]), repeat=len(probs)):
+        collapsed = [k for i, k in enumerate(path) if k != BLANK and (i == 0 or path[i - 1] != k)]
+        if "".join(ALPHABET[k] for k in collapsed) == text:
+            total += float(np.prod([probs[t, k] for t, k in enumerate(path)]))
+    return total
+
+
+@pytest.mark.parametrize("text", ["", "7", "77", "70", "707"])
+def test_log_likelihood_sums_every_path_of_the_text(text):
+    rng = np.random.default_rng(len(text))
+    probs = rng.dirichlet(np.ones(BLANK + 1), size=5)
+    expected = np.log(brute_force_likelihood(probs, text))
+    assert recognize.log_likelihood(probs, text) == pytest.approx(expected, abs=1e-4)  # PROB_FLOOR's share
+
+
+def test_several_networks_read_the_candidate_they_find_likeliest_together():
+    sure_7 = columns("_7_3")  # one network reads 73, sure of its 7
+    sure_1 = columns("_1_3")  # another reads 13
+    sure_1[1, ALPHABET.index("7")] = 0.6  # ... but finds a 7 there likely too
+    sure_1[1, ALPHABET.index("1")] = 0.7
+    for first, second in ((sure_7, sure_1), (sure_1, sure_7)):
+        chars = recognize.best_reading(np.stack([first, second]))
+        assert "".join(c.char for c in chars) == "73"
+        assert chars[0].probability == pytest.approx(0.9)  # as the network that read it decoded it
+    agreeing = recognize.best_reading(np.stack([sure_7, columns("__7__3")]))
+    assert "".join(c.char for c in agreeing) == "73" and agreeing[0].frames == (1, 1)
+    assert recognize.best_reading(sure_1) == ctc_decode(sure_1)  # one network: its best path
+
+
 def test_strip_keeps_the_aspect_and_maps_back_to_the_picture():
     g = np.full((200, 600), 0.9, np.float32)
     for x0 in range(100, 300, 40):  # the "number": five strokes

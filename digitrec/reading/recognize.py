@@ -7,7 +7,10 @@
                                    columns, P(each character of ALPHABET, or blank)
                  -> ctc_decode     the best path: one character per run of frames,
                                    blanks and repeats collapsed, each with its probability
-                                   and the frames it holds
+                                   and the frames it holds; where the recognizer is several
+                                   networks trained apart, each one's best path is a
+                                   candidate, and the one they find likeliest together is
+                                   read (best_reading)
                  -> Number         digits with their boxes (the strip split between the
                                    characters' frames, each share's ink measured), the
                                    marks between digits kept in the text
@@ -31,6 +34,7 @@ BLANK = len(ALPHABET)
 MARKS = ".,-/"
 MARGIN = 0.15  # paper kept round a detected box on every side, x the box's height
 INK_ROW = 0.35  # a digit's box spans the strip's rows and columns of its share whose ink reaches this
+PROB_FLOOR = 1e-7  # added to the column probabilities before their log (in training's CTC loss too)
 
 
 @dataclass
@@ -79,6 +83,40 @@ def ctc_decode(probs: np.ndarray) -> list[Character]:
                 out.append(Character(ALPHABET[k], float(probs[start:t, k].max()), (start, t - 1)))
             start = t
     return out
+
+
+def log_likelihood(probs: np.ndarray, text: str) -> float:
+    """log P(``text`` | ``probs``) under CTC: summed over every way of laying ``text``'s
+    characters, blanks between and repeats, along the frames (the forward algorithm)."""
+    logp = np.log(np.asarray(probs, np.float64) + PROB_FLOOR)
+    ext = np.full(2 * len(text) + 1, BLANK)
+    ext[1::2] = [ALPHABET.index(c) for c in text]
+    # a character may follow the one two states back (skipping the blank) unless they are the same
+    skip = np.zeros(len(ext), bool)
+    skip[3::2] = ext[3::2] != ext[1:-2:2]
+    alpha = np.full(len(ext), -np.inf)
+    alpha[: min(2, len(ext))] = logp[0, ext[:2]]
+    for t in range(1, len(logp)):
+        before = np.concatenate(([-np.inf, -np.inf], alpha))  # state s at [s + 2]
+        alpha = np.logaddexp(np.logaddexp(alpha, before[1:-1]), np.where(skip, before[:-2], -np.inf)) + logp[t, ext]
+    return float(np.logaddexp.reduce(alpha[-2:]))
+
+
+def best_reading(probs: np.ndarray) -> list[Character]:
+    """The characters of one strip: its best path (:func:`ctc_decode`) for one network's
+    (FRAMES, classes) probabilities. For several networks' (K, FRAMES, classes), each
+    network's best path is a candidate, and the one with the highest log-likelihood
+    summed over the networks is read, as its network decoded it (frames, probabilities).
+    Networks trained apart err apart: where one misreads a digit, the others seldom find
+    its reading likely."""
+    if probs.ndim == 2:
+        return ctc_decode(probs)
+    candidates = [ctc_decode(p) for p in probs]
+    texts = ["".join(c.char for c in chars) for chars in candidates]
+    if len(set(texts)) == 1:
+        return candidates[0]
+    scores = [sum(log_likelihood(p, text) for p in probs) for text in texts]
+    return candidates[int(np.argmax(scores))]
 
 
 def _ink_run(share: np.ndarray, a: int, b: int) -> tuple[int, int]:
@@ -130,15 +168,16 @@ def number_from(chars: list[Character], s: Strip) -> Number:
 
 
 def recognize(network, g: np.ndarray, boxes) -> list[Number]:
-    """Each box of ``g`` (grey, dark ink) read by ``network`` (the exported recognizer),
-    in one batch; a box read as nothing gives a Number without digits."""
+    """Each box of ``g`` (grey, dark ink) read by ``network`` (the exported recognizer:
+    one network's columns, or several networks' stacked), in one batch; a box read as
+    nothing gives a Number without digits."""
     strips = [strip(g, b) for b in boxes]
     if not strips:
         return []
     probs = network(np.stack([s.x for s in strips])[..., None])
     numbers = []
     for s, p, b in zip(strips, probs, boxes):
-        number = number_from(ctc_decode(p), s)
+        number = number_from(best_reading(p), s)
         # the detected box, grown to hold every digit's ink (the strip's margin may show more of it)
         corners = [(int(b[0]), int(b[1]), int(b[0] + b[2]), int(b[1] + b[3]))]
         corners += [(x, y, x + w, y + h) for x, y, w, h in (d.box for d in number.digits)]
@@ -151,4 +190,4 @@ def recognize(network, g: np.ndarray, boxes) -> list[Number]:
 
 
 __all__ = ["HEIGHT", "WIDTH", "FRAMES", "ALPHABET", "BLANK", "MARGIN", "Strip", "strip", "Character",
-           "ctc_decode", "number_from", "recognize"]
+           "ctc_decode", "log_likelihood", "best_reading", "number_from", "recognize"]

@@ -14,7 +14,13 @@ It learns from real numbers (the training parts of orand-train and danish-rows, 
 cut several times with its edges moved) and from numbers rendered from the training
 digits of MNIST, ARDIS and USPS (:mod:`digitrec.training.number_examples`).
 
+Networks trained apart (another backbone, another seed) err apart. Several of them can be
+joined into one recognizer file (:func:`join`): it gives every network's columns, and
+reading takes the candidate they find likeliest together
+(:func:`digitrec.reading.recognize.best_reading`).
+
     python -m digitrec train-recognizer --data DIR [--out models/recognizer.keras]
+    python -m digitrec join-recognizers A.keras B.keras --data DIR [--out models/recognizer.keras]
 """
 from __future__ import annotations
 
@@ -27,14 +33,11 @@ import numpy as np
 import tensorflow as tf
 
 from digitrec import store
-from digitrec.reading.recognize import ALPHABET, BLANK, FRAMES, HEIGHT, WIDTH, ctc_decode
+from digitrec.reading.recognize import ALPHABET, BLANK, FRAMES, HEIGHT, PROB_FLOOR, WIDTH, best_reading
 from digitrec.training import networks
 from digitrec.training.export import save_model
 from digitrec.training.recipes import RECOGNIZER_BACKBONES, RecognizerConfig
 from digitrec.training.train import init_card, load_weights, machine, warmup_cosine
-
-PROB_FLOOR = 1e-7  # added to the column probabilities before their log
-
 
 BACKBONES = RECOGNIZER_BACKBONES
 DIGIT_ROWS = 28  # the digit model's input: the strip is read 28 rows tall by that backbone
@@ -63,7 +66,8 @@ def _digit_stages(h):
     return networks.digit_features(h, dropout=DIGIT_DROPOUT)
 
 
-def build(seed: int = 1, unroll: bool = False, convs: int = 1, backbone: str = "strip") -> keras.Model:
+def build(seed: int = 1, unroll: bool = False, convs: int = 1, backbone: str = "strip",
+          name: str = "recognizer") -> keras.Model:
     """Strip in, (FRAMES, len(ALPHABET) + 1) probabilities out: a CNN makes 64 columns of
     features, two bidirectional GRUs read them both ways.
 
@@ -86,7 +90,24 @@ def build(seed: int = 1, unroll: bool = False, convs: int = 1, backbone: str = "
     for _ in range(2):
         h = keras.layers.Bidirectional(keras.layers.GRU(96, return_sequences=True, unroll=unroll))(h)
     out = keras.layers.Dense(BLANK + 1, activation="softmax", name="columns")(h)
-    return keras.Model(x, out, name="recognizer")
+    return keras.Model(x, out, name=name)
+
+
+def members_of(model: keras.Model) -> list[keras.Model]:
+    """The networks joined in ``model`` (:func:`ensemble`); none for one network."""
+    return [layer for layer in model.layers if isinstance(layer, keras.Model)]
+
+
+def ensemble(members: list[keras.Model], unroll: bool = False) -> keras.Model:
+    """One model of several recognizers: strip in, (K, FRAMES, len(ALPHABET) + 1) out, the
+    K networks' columns stacked (each rebuilt under its own name, same weights)."""
+    x = keras.Input((HEIGHT, WIDTH, 1), name="strip")
+    columns = []
+    for i, member in enumerate(members):
+        copy = build(unroll=unroll, name=f"member_{i}", **shape_of(member))
+        copy.set_weights(member.get_weights())
+        columns.append(keras.layers.Reshape((1, FRAMES, BLANK + 1))(copy(x)))
+    return keras.Model(x, keras.layers.Concatenate(axis=1, name="members")(columns), name="recognizers")
 
 
 def start_from_digits(model: keras.Model, digit_model: str) -> None:
@@ -112,6 +133,8 @@ def keep_first_block(model: keras.Model) -> None:
 
 def unrolled(model: keras.Model) -> keras.Model:
     """``model`` rebuilt with its GRUs unrolled (see :func:`build`), same weights."""
+    if members_of(model):
+        return ensemble(members_of(model), unroll=True)
     out = build(unroll=True, **shape_of(model))
     out.set_weights(model.get_weights())
     return out
@@ -150,9 +173,9 @@ def digits_of(text: str) -> str:
 
 
 def read_strips(model, x: np.ndarray, batch_size: int = 256) -> list[str]:
-    """The text the model reads in each strip (uint8 ink x 255)."""
+    """The text the model (one network, or several joined) reads in each strip (uint8 ink x 255)."""
     probs = model.predict(x[..., None].astype(np.float32) / 255.0, batch_size=batch_size, verbose=0)
-    return ["".join(c.char for c in ctc_decode(p)) for p in probs]
+    return ["".join(c.char for c in best_reading(p)) for p in probs]
 
 
 def held_out_strips(numbers, seed: int = 0, workers=None):
@@ -161,6 +184,62 @@ def held_out_strips(numbers, seed: int = 0, workers=None):
 
     x, _ = real_strips(numbers, 1, seed, workers, jitter=0.0)
     return np.stack(x), [n.text for n in numbers if n.box]
+
+
+HELD_OUT_NOTE = ("boxes as labelled (orand-train: the digits' boxes; danish-rows: labels/danish_boxes.csv), "
+                 "not as detected")
+
+
+def held_out_report(model, held: dict, workers=None) -> dict:
+    """Each held-out part's numbers read exactly by ``model`` in their labelled boxes."""
+    report = {}
+    for name, numbers in held.items():
+        hx, texts = held_out_strips(numbers, workers=workers)
+        read = read_strips(model, hx)
+        report[name] = {"numbers": len(texts),
+                        "read_exactly": round(float(np.mean([digits_of(r) == t for r, t in zip(read, texts)])), 4)}
+    return report
+
+
+def join(paths: list[str], out: str | None = None, data=None, workers=None,
+         limit: int | None = None) -> tuple[Path, dict]:
+    """Join the recognizers at ``paths`` (trained apart) into one file that reads with
+    all of them; its card holds theirs and its own held-out figures."""
+    from digitrec.reading.engine import ModelError
+    from digitrec.training import real_numbers
+
+    if len(paths) < 2:
+        raise ModelError("join needs two recognizers or more")
+    start = time.time()
+    members = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise ModelError(f"{path}: no such file")
+        if not store.read_card(path).get("format", "").startswith("digitrec-recognizer-card"):
+            raise ModelError(f"{path} is not a recognizer: the card beside it is missing or no recognizer's")
+        member = keras.models.load_model(path, compile=False, safe_mode=True)
+        if members_of(member):
+            raise ModelError(f"{path} holds joined recognizers already: join the files they were joined from")
+        members.append(member)
+    held = {name: real_numbers.split(name, data, limit=limit)[1] for name in ("orand-train", "danish-rows")}
+    model = ensemble(members)
+    card = {
+        "format": "digitrec-recognizer-card/1",
+        "what": "per-column P(character or blank) of a number's strip from each of several recognizers "
+                "trained apart; reading takes the candidate they find likeliest together",
+        "alphabet": ALPHABET,
+        "input": [HEIGHT, WIDTH],
+        "parameters": int(model.count_params()),
+        "members": [init_card(p, lambda c: {"options": c.get("options"), "held_out": c.get("held_out"),
+                                            "init": c.get("init"), "total_seconds": c.get("total_seconds")})
+                    for p in paths],
+        "held_out": held_out_report(model, held, workers),
+        "held_out_note": HELD_OUT_NOTE,
+        "total_seconds": round(time.time() - start, 1),
+        "machine": machine(),
+    }
+    path = save_model(model, out or store.RECOGNIZER, card, reading_model=unrolled(model))
+    return path, card
 
 
 def train_recognizer(cfg: RecognizerConfig, verbose: int = 2) -> tuple[Path, dict]:
@@ -191,12 +270,7 @@ def train_recognizer(cfg: RecognizerConfig, verbose: int = 2) -> tuple[Path, dic
     fit_start = time.time()
     model.fit(x, y, batch_size=cfg.batch_size, epochs=cfg.epochs, verbose=verbose, shuffle=True)
     fit_seconds = time.time() - fit_start
-    held = {}
-    for name, numbers in (("orand-train", orand_held), ("danish-rows", danish_held)):
-        hx, texts = held_out_strips(numbers, workers=cfg.workers)
-        read = read_strips(model, hx)
-        held[name] = {"numbers": len(texts),
-                      "read_exactly": round(float(np.mean([digits_of(r) == t for r, t in zip(read, texts)])), 4)}
+    held = held_out_report(model, {"orand-train": orand_held, "danish-rows": danish_held}, cfg.workers)
     card = {
         "format": "digitrec-recognizer-card/1",
         "what": "per-column P(character or blank) of a number's strip, trained with CTC",
@@ -210,8 +284,7 @@ def train_recognizer(cfg: RecognizerConfig, verbose: int = 2) -> tuple[Path, dic
                      "numbers": {"orand-train": len([n for n in orand_train if n.box]),
                                  "danish-rows": len([n for n in danish_train if n.box])}},
         "held_out": held,
-        "held_out_note": "boxes as labelled (orand-train: the digits' boxes; danish-rows: "
-                         "labels/danish_boxes.csv), not as detected",
+        "held_out_note": HELD_OUT_NOTE,
         **({"init": init_card(cfg.init, lambda c: {"held_out": c.get("held_out")})} if cfg.init else {}),
         **({"digit_model": init_card(digit_model)} if digit_model else {}),
         "train_seconds": round(fit_seconds, 1),
@@ -222,6 +295,6 @@ def train_recognizer(cfg: RecognizerConfig, verbose: int = 2) -> tuple[Path, dic
     return path, card
 
 
-__all__ = ["build", "unrolled", "shape_of", "start_from_digits", "keep_first_block",
+__all__ = ["build", "unrolled", "shape_of", "start_from_digits", "keep_first_block", "ensemble", "members_of", "join",
            "BACKBONES", "ctc_loss", "train_recognizer",
            "read_strips"]
