@@ -251,7 +251,7 @@ def _cmd_train_recognizer(args) -> int:
 def _cmd_join_recognizers(args) -> int:
     from digitrec.training.recognizer import join
 
-    path, card = join(args.members, args.out, args.data, limit=args.limit)
+    path, card = join(args.members, args.out, args.data, limit=args.limit, command=_command(args))
     for name, held in card["held_out"].items():
         print(f"held-out {name}: {held['read_exactly']:.2%} of {held['numbers']} read exactly")
     print(f"saved {path} with its .tflite and card: {len(args.members)} recognizers read together")

@@ -141,7 +141,9 @@ def unrolled(model: keras.Model) -> keras.Model:
 
 
 def shape_of(model: keras.Model) -> dict:
-    """The ``backbone`` and ``convs`` that :func:`build` was given for ``model``."""
+    """The ``backbone`` and ``convs`` that :func:`build` was given for ``model`` (one network)."""
+    if members_of(model):
+        raise ValueError(f"{model.name} joins {len(members_of(model))} recognizers: take the shape of each")
     if any(isinstance(layer, keras.layers.Resizing) for layer in model.layers):
         return {"backbone": "digits"}
     return {"backbone": "strip",
@@ -202,7 +204,7 @@ def held_out_report(model, held: dict, workers=None) -> dict:
 
 
 def join(paths: list[str], out: str | None = None, data=None, workers=None,
-         limit: int | None = None) -> tuple[Path, dict]:
+         limit: int | None = None, command: str | None = None) -> tuple[Path, dict]:
     """Join the recognizers at ``paths`` (trained apart) into one file that reads with
     all of them; its card holds theirs and its own held-out figures."""
     from digitrec.reading.engine import ModelError
@@ -221,12 +223,16 @@ def join(paths: list[str], out: str | None = None, data=None, workers=None,
         if members_of(member):
             raise ModelError(f"{path} holds joined recognizers already: join the files they were joined from")
         members.append(member)
+    digests = [init_card(p, lambda c: {})["sha256"] for p in paths]
+    if len(set(digests)) < len(digests):
+        raise ModelError("the same recognizer is given twice: join networks trained apart")
     held = {name: real_numbers.split(name, data, limit=limit)[1] for name in ("orand-train", "danish-rows")}
     model = ensemble(members)
     card = {
         "format": "digitrec-recognizer-card/1",
         "what": "per-column P(character or blank) of a number's strip from each of several recognizers "
                 "trained apart; reading takes the candidate they find likeliest together",
+        "command": command,
         "alphabet": ALPHABET,
         "input": [HEIGHT, WIDTH],
         "parameters": int(model.count_params()),
@@ -248,6 +254,19 @@ def train_recognizer(cfg: RecognizerConfig, verbose: int = 2) -> tuple[Path, dic
     from digitrec.training.number_examples import strips
 
     start = time.time()
+    init = None
+    if cfg.init:  # checked before the examples are made (minutes)
+        from digitrec.reading.engine import ModelError
+
+        if not Path(cfg.init).is_file():
+            raise ModelError(f"--init {cfg.init}: no such file")
+        init = keras.models.load_model(cfg.init, compile=False, safe_mode=True)
+        if members_of(init):
+            raise ModelError(f"--init {cfg.init} holds joined recognizers: fine-tune one of the files it was "
+                             "joined from (its card names them), then join again")
+        if shape_of(init) != shape_of(build(convs=cfg.convs, backbone=cfg.backbone)):
+            raise ModelError(f"--init {cfg.init} is a recognizer of another shape ({shape_of(init)}); "
+                             "give --backbone and --convs as it was trained")
     orand_train, orand_held = real_numbers.split("orand-train", cfg.data, limit=cfg.limit)
     danish_train, danish_held = real_numbers.split("danish-rows", cfg.data, limit=cfg.limit)
     ex = strips({"orand-train": (orand_train, cfg.orand_copies), "danish-rows": (danish_train, cfg.danish_copies)},
@@ -257,8 +276,8 @@ def train_recognizer(cfg: RecognizerConfig, verbose: int = 2) -> tuple[Path, dic
     steps = cfg.epochs * int(np.ceil(len(y) / cfg.batch_size))
     model = build(cfg.seed, convs=cfg.convs, backbone=cfg.backbone)
     digit_model = None
-    if cfg.init:
-        load_weights(model, cfg.init, "a recognizer of the same backbone")
+    if init is not None:
+        load_weights(model, cfg.init, "a recognizer of the same shape", base=init)
     elif cfg.backbone == "digits":
         digit_model = cfg.digit_model or str(store.DIGIT_MODEL)
         start_from_digits(model, digit_model)
