@@ -238,12 +238,16 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _print_held_out_numbers(card: dict) -> None:
+    for name, held in card["held_out"].items():
+        print(f"held-out {name}: {held['read_exactly']:.2%} of {held['numbers']} read exactly")
+
+
 def _cmd_train_recognizer(args) -> int:
     from digitrec.training.recognizer import train_recognizer
 
     path, card = train_recognizer(_config(RecognizerConfig, args, learning_rate="lr"), verbose=_verbosity())
-    for name, held in card["held_out"].items():
-        print(f"held-out {name}: {held['read_exactly']:.2%} of {held['numbers']} read exactly")
+    _print_held_out_numbers(card)
     print(f"saved {path} with its .tflite and card after {card['total_seconds']:.0f} s")
     return 0
 
@@ -252,8 +256,7 @@ def _cmd_join_recognizers(args) -> int:
     from digitrec.training.recognizer import join
 
     path, card = join(args.members, args.out, args.data, limit=args.limit, command=_command(args))
-    for name, held in card["held_out"].items():
-        print(f"held-out {name}: {held['read_exactly']:.2%} of {held['numbers']} read exactly")
+    _print_held_out_numbers(card)
     print(f"saved {path} with its .tflite and card: {len(args.members)} recognizers read together")
     return 0
 

@@ -39,7 +39,6 @@ from digitrec.training.export import save_model
 from digitrec.training.recipes import RECOGNIZER_BACKBONES, RecognizerConfig
 from digitrec.training.train import init_card, load_weights, machine, warmup_cosine
 
-BACKBONES = RECOGNIZER_BACKBONES
 DIGIT_ROWS = 28  # the digit model's input: the strip is read 28 rows tall by that backbone
 DIGIT_PAD = 12  # columns of zeros on either side, so that its 64 columns centre on the strip's 4-pixel frames
 DIGIT_DROPOUT = 0.1  # the digit model's 0.4 kept a CTC training from fitting (training loss 1.6, the strip's 0.45)
@@ -79,8 +78,8 @@ def build(seed: int = 1, unroll: bool = False, convs: int = 1, backbone: str = "
     ``unroll=True`` builds the same network with its GRUs unrolled over the columns: the
     form exported for reading (a looping GRU exports to TensorFlow "Flex" operations
     that plain LiteRT cannot run)."""
-    if backbone not in BACKBONES:
-        raise ValueError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+    if backbone not in RECOGNIZER_BACKBONES:
+        raise ValueError(f"unknown backbone {backbone!r}; choose one of {', '.join(RECOGNIZER_BACKBONES)}")
     keras.utils.set_random_seed(seed)
     x = keras.Input((HEIGHT, WIDTH, 1), name="strip")
     h = _digit_stages(x) if backbone == "digits" else _strip_stages(x, convs)
@@ -223,8 +222,9 @@ def join(paths: list[str], out: str | None = None, data=None, workers=None,
         if members_of(member):
             raise ModelError(f"{path} holds joined recognizers already: join the files they were joined from")
         members.append(member)
-    digests = [init_card(p, lambda c: {})["sha256"] for p in paths]
-    if len(set(digests)) < len(digests):
+    cards = [init_card(p, lambda c: {"options": c.get("options"), "held_out": c.get("held_out"),
+                                     "init": c.get("init"), "total_seconds": c.get("total_seconds")}) for p in paths]
+    if len({c["sha256"] for c in cards}) < len(cards):
         raise ModelError("the same recognizer is given twice: join networks trained apart")
     held = {name: real_numbers.split(name, data, limit=limit)[1] for name in ("orand-train", "danish-rows")}
     model = ensemble(members)
@@ -236,9 +236,7 @@ def join(paths: list[str], out: str | None = None, data=None, workers=None,
         "alphabet": ALPHABET,
         "input": [HEIGHT, WIDTH],
         "parameters": int(model.count_params()),
-        "members": [init_card(p, lambda c: {"options": c.get("options"), "held_out": c.get("held_out"),
-                                            "init": c.get("init"), "total_seconds": c.get("total_seconds")})
-                    for p in paths],
+        "members": cards,
         "held_out": held_out_report(model, held, workers),
         "held_out_note": HELD_OUT_NOTE,
         "total_seconds": round(time.time() - start, 1),
@@ -264,7 +262,8 @@ def train_recognizer(cfg: RecognizerConfig, verbose: int = 2) -> tuple[Path, dic
         if members_of(init):
             raise ModelError(f"--init {cfg.init} holds joined recognizers: fine-tune one of the files it was "
                              "joined from (its card names them), then join again")
-        if shape_of(init) != shape_of(build(convs=cfg.convs, backbone=cfg.backbone)):
+        wanted = {"backbone": "digits"} if cfg.backbone == "digits" else {"backbone": "strip", "convs": cfg.convs}
+        if shape_of(init) != wanted:
             raise ModelError(f"--init {cfg.init} is a recognizer of another shape ({shape_of(init)}); "
                              "give --backbone and --convs as it was trained")
     orand_train, orand_held = real_numbers.split("orand-train", cfg.data, limit=cfg.limit)
@@ -315,5 +314,5 @@ def train_recognizer(cfg: RecognizerConfig, verbose: int = 2) -> tuple[Path, dic
 
 
 __all__ = ["build", "unrolled", "shape_of", "start_from_digits", "keep_first_block", "ensemble", "members_of", "join",
-           "BACKBONES", "ctc_loss", "train_recognizer",
+           "ctc_loss", "train_recognizer",
            "read_strips"]
