@@ -176,9 +176,10 @@ def test_cells_without_a_box_are_boxed_where_the_reader_reads_the_label(DATA, tm
 
 
 def test_every_cell_read_again_gets_the_box_its_label_is_read_in(DATA, tmp_path):
-    """``every``: the first cells' boxes spoiled (each the whole picture), the labeller reads
-    those cells again and puts in place the box of the number it reads as the label; the
-    other rows stay as they were, in their order."""
+    """``every``: the first cells' boxes spoiled (each the whole picture) and one taken out,
+    the labeller reads those cells again and puts in place the box of the number it reads as
+    the label; the cell that had none gets its box after the others, and the other rows stay
+    as they were, in their order."""
     import cv2
 
     from digitrec.training import danish_boxes
@@ -186,27 +187,55 @@ def test_every_cell_read_again_gets_the_box_its_label_is_read_in(DATA, tmp_path)
     rows = _boxes_rows(real_numbers.BOXES)
     cells = real_numbers.danish(DATA, verify=False)
     root = cells[0].path.parent.parent
-    first = {str(n.path.relative_to(root)): n for n in cells[:30] if n.box}
-    spoiled = []
+    first = {str(n.path.relative_to(root)): n for n in cells[:30]}
+    spoiled, dropped = [], None
     for r in rows:
         if r["file"] in first:
+            if dropped is None:
+                dropped = r["file"]
+                continue
             h, w = cv2.imread(str(first[r["file"]].path), cv2.IMREAD_GRAYSCALE).shape
             r = {**r, "x": "0", "y": "0", "w": str(w), "h": str(h)}
         spoiled.append(r)
     boxes_csv = tmp_path / "danish_boxes.csv"
     _write_boxes(boxes_csv, spoiled)
+    boxed = sum(1 for r in rows if r["file"] in first)
     tried, given = danish_boxes.label(DATA, "a test", boxes_csv=boxes_csv, limit=30, every=True)
-    assert tried == 30 and given >= 0.8 * len(first)
+    assert tried == 30 and given >= 0.8 * boxed
     after = _boxes_rows(boxes_csv)
-    assert [r["file"] for r in after] == [r["file"] for r in spoiled]  # in place, none twice
+    assert [r["file"] for r in after[: len(spoiled)]] == [r["file"] for r in spoiled]  # in place, in order
+    appended = after[len(spoiled):]
+    assert dropped in [r["file"] for r in appended]  # read again, and given a box after the others
+    assert all(r["by"] == "a test" and r["file"] in first for r in appended)
+    assert len({r["file"] for r in after}) == len(after)  # none twice
     redone = [r for r in after if r["by"] == "a test"]
-    assert len(redone) == given and all(r["file"] in first for r in redone)
+    assert len(redone) == given
     assert all(a == b for a, b in zip(after, spoiled) if a["by"] != "a test")
     _read_as_labelled({first[r["file"]].path: tuple(int(r[k]) for k in "xywh") for r in redone},
                       {n.path: n.text for n in first.values()})
     for r in redone:  # a box round the number, not the whole cell
         h, w = cv2.imread(str(first[r["file"]].path), cv2.IMREAD_GRAYSCALE).shape
         assert int(r["w"]) * int(r["h"]) < 0.5 * w * h
+
+
+def test_a_cell_listed_twice_has_every_row_read_again(DATA, tmp_path):
+    """A hand-edited CSV that lists a cell twice: both rows get the box read again (the
+    loader keeps the last), nothing is appended."""
+    from digitrec.training import danish_boxes
+
+    rows = _boxes_rows(real_numbers.BOXES)
+    cell = real_numbers.danish(DATA, verify=False)[0]
+    root = cell.path.parent.parent
+    name = str(cell.path.relative_to(root))
+    base = next(r for r in rows if r["file"] == name)
+    twice = [base, *(r for r in rows if r["file"] != name), {**base, "x": "0", "y": "0", "w": "5", "h": "5"}]
+    boxes_csv = tmp_path / "danish_boxes.csv"
+    _write_boxes(boxes_csv, twice)
+    assert danish_boxes.label(DATA, "a test", boxes_csv=boxes_csv, limit=1, every=True) == (1, 1)
+    after = _boxes_rows(boxes_csv)
+    assert len(after) == len(twice) and [r["by"] for r in after if r["file"] == name] == ["a test"] * 2
+    assert real_numbers.danish(DATA, verify=False, boxes_csv=boxes_csv)[0].box != (0, 0, 5, 5)
+    assert not list(tmp_path.glob("*.part"))
 
 
 @pytest.mark.parametrize("shape", [{"backbone": "strip", "convs": 1}, {"backbone": "strip", "convs": 2},

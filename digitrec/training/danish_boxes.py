@@ -5,8 +5,8 @@ box trains neither network. This reads cells with a reader (by default the shipp
 detector and recognizer) and gives a cell the box of the first number it finds whose
 digits equal the cell's label; a cell the reader does not read so keeps what it had.
 
-    python -m digitrec.training.danish_boxes --data DIR --by "learned reader, third training"
-    python -m digitrec.training.danish_boxes --data DIR --every --by "learned reader, fourth training"
+    python -m digitrec.training.danish_boxes --data DIR --by "learned reader, fifth training"
+    python -m digitrec.training.danish_boxes --data DIR --every --by "learned reader, fifth training"
 
 By default only the cells without a box are read (their boxes appended); ``--every``
 reads every cell and puts the reader's box in place of the one it had (the first boxes
@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
+from pathlib import Path
 
 from digitrec.training import real_numbers
 
@@ -44,16 +46,18 @@ def label(data=None, by: str = "learned reader", detector=None, recognizer=None,
             if "".join(str(d.digit) for d in number.digits) == cell.text and number.box:
                 given[str(cell.path.relative_to(directory))] = [cell.text, *number.box, by]
                 break
-    count = len(given)
     with open(boxes_csv, newline="") as f:
         rows = [[r[k] for k in FIELDS] for r in csv.DictReader(f)]
-    rows = [[r[0], *given.pop(r[0])] if r[0] in given else r for r in rows]  # in place, in order
-    rows += [[file, *row] for file, row in given.items()]  # then the cells that had none
-    with open(boxes_csv, "w", newline="") as f:
+    had = {r[0] for r in rows}
+    rows = [[r[0], *given[r[0]]] if r[0] in given else r for r in rows]  # in place, in order
+    rows += [[file, *row] for file, row in given.items() if file not in had]  # then the cells that had none
+    part = Path(f"{boxes_csv}.part")
+    with open(part, "w", newline="") as f:
         out = csv.writer(f, lineterminator="\r\n")
         out.writerow(FIELDS)
         out.writerows(rows)
-    return len(cells), count
+    os.replace(part, boxes_csv)  # whole or not at all
+    return len(cells), len(given)
 
 
 def main(argv=None) -> None:
