@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
+import io
 from pathlib import Path
 
 from digitrec.training import real_numbers
@@ -51,12 +51,11 @@ def label(data=None, by: str = "learned reader", detector=None, recognizer=None,
     had = {r[0] for r in rows}
     rows = [[r[0], *given[r[0]]] if r[0] in given else r for r in rows]  # in place, in order
     rows += [[file, *row] for file, row in given.items() if file not in had]  # then the cells that had none
-    part = Path(f"{boxes_csv}.part")
-    with open(part, "w", newline="") as f:
-        out = csv.writer(f, lineterminator="\r\n")
-        out.writerow(FIELDS)
-        out.writerows(rows)
-    os.replace(part, boxes_csv)  # whole or not at all
+    text = io.StringIO()
+    out = csv.writer(text, lineterminator="\r\n")
+    out.writerow(FIELDS)
+    out.writerows(rows)
+    store.write_atomically({Path(boxes_csv): text.getvalue().encode()})  # whole or not at all
     return len(cells), len(given)
 
 
